@@ -1,0 +1,76 @@
+"""`python -m server`: parse flags, start the app, print how to call it, stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .api.common import AccessLogger
+from .app import create_app
+from .config import Settings, settings_from_args
+from .store import StoreInUse
+
+
+def banner(settings: Settings, base: str) -> str:
+    user, password = settings.users[0]
+    repo = settings.repository_id
+    return "\n".join(
+        [
+            "Document sandbox ready",
+            f"  base URL:      {base}",
+            f"  repository:    {repo}  (storage root: {settings.storage_root.resolve()})",
+            f"  sign in:       curl -s -X POST {base}/v1/Repositories/{repo}/Token "
+            f"-d grant_type=password -d username={user} -d password={password}",
+            f"  then:          curl -s -H 'Authorization: Bearer <access_token>' "
+            f"{base}/v1/Repositories/{repo}/Entries/1/Laserfiche.Repository.Folder/children",
+            f"  API described: {base}/openapi.json",
+            "",
+        ]
+    )
+
+
+async def serve(settings: Settings) -> None:
+    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        host = f"[{host}]" if ":" in host else host
+        print(banner(settings, f"http://{host}:{port}"), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        logging.getLogger("server").info("signal received, shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_from_args(argv)
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except StoreInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

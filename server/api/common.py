@@ -1,0 +1,224 @@
+"""What every dialect shares at the HTTP edge: JSON, problem details, request ids, auth, access log."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import orjson
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from ..errors import BadRequest, NotFound, PayloadTooLarge, SandboxError, Unauthorized
+from ..keys import REQUEST_ID, SESSION, sessions_key
+from ..sessions import Session
+
+log = logging.getLogger("server")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+H = TypeVar("H", bound=Handler)
+
+
+def public(handler: H) -> H:
+    """Mark a handler as reachable without an access token."""
+    handler.public = True  # type: ignore[attr-defined]
+    return handler
+
+
+def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_bytes_response(data, status=status, headers=headers, dumps=orjson.dumps)
+
+
+def problem_body(request: web.Request, status: int, title: str, detail: str) -> dict[str, Any]:
+    """RFC 9457 problem details in the shape the Laserfiche clients read."""
+    request_id = request.get(REQUEST_ID, "")
+    return {
+        "type": f"https://www.rfc-editor.org/rfc/rfc9110#status.{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.rel_url.raw_path,
+        "operationId": request_id,
+        "errorSource": "Api",
+        "errorCode": 0,
+        "traceId": request_id,
+    }
+
+
+def problem(
+    request: web.Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> web.Response:
+    body = problem_body(request, status, title, detail) | (extra or {})
+    response = web.json_bytes_response(
+        body,
+        status=status,
+        headers=headers,
+        dumps=orjson.dumps,
+        content_type="application/problem+json",
+    )
+    response.headers["X-APIServer-Error"] = quote(title)
+    return response
+
+
+def session_of(request: web.Request) -> Session:
+    session: Session = request[SESSION]
+    return session
+
+
+# ---- middlewares --------------------------------------------------------------------------
+
+
+@web.middleware
+async def problems_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id, and turn every error into problem+json (outermost middleware)."""
+    request_id = request.headers.get("X-RequestId", "")
+    if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
+        request_id = secrets.token_hex(16)
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except SandboxError as exc:
+        response = problem(request, exc.status, exc.title, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            exc.headers["X-RequestId"] = request_id
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        response = problem(request, exc.status, exc.reason, detail, headers=_kept_headers(exc))
+    except Exception:
+        log.error(
+            "unhandled error in %s %s [%s]\n%s",
+            request.method,
+            request.path,
+            request_id,
+            traceback.format_exc(),
+        )
+        response = problem(
+            request,
+            500,
+            "An unexpected error occurred.",
+            f"The server failed to handle the request; quote trace id {request_id}.",
+        )
+    response.headers["X-RequestId"] = request_id
+    return response
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    keep = ("Allow", "Content-Range", "Retry-After", "Location")
+    return {k: v for k, v in exc.headers.items() if k in keep}
+
+
+def auth_middleware(repository_id: str) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route_handler = request.match_info.handler
+        if not getattr(route_handler, "public", False):
+            request[SESSION] = _authenticate(request)
+        repo = request.match_info.get("repoId")
+        if repo is not None and repo != repository_id:
+            raise NotFound(f"Repository '{repo}' not found.")
+        return await handler(request)
+
+    return middleware
+
+
+def _authenticate(request: web.Request) -> Session:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "An 'Authorization: Bearer <access_token>' header is required.",
+            title="Access token is missing.",
+        )
+    return request.app[sessions_key].authenticate(token.strip())
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: no headers, so no tokens or passwords reach the log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        session = request.get(SESSION)
+        self.logger.info(
+            "%s %s %s %d %d %.1fms id=%s user=%s",
+            request.remote,
+            request.method,
+            request.rel_url.raw_path,
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.get(REQUEST_ID, "-"),
+            session.user if session else "-",
+        )
+
+
+# ---- request parsing ----------------------------------------------------------------------
+
+
+async def read_json(request: web.Request, required: bool = True) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(exc.text or "The request body is too large.") from None
+    if not raw.strip():
+        if required:
+            raise BadRequest("A JSON object is required as the request body.")
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+T = TypeVar("T")
+
+
+def field(body: dict[str, Any], name: str, kind: type[T], required: bool = False) -> T | None:
+    """A typed field of a JSON body; 400 naming the field when it is missing or of the wrong type."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"The field '{name}' is required.")
+        return None
+    # bool is an int in Python, but not in JSON
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BadRequest(f"The field '{name}' must be of type {_json_type(kind)}.")
+    return value
+
+
+def _json_type(kind: type) -> str:
+    return {str: "string", int: "integer", bool: "boolean", dict: "object", list: "array"}.get(
+        kind, kind.__name__
+    )
+
+
+def int_param(value: str, name: str, minimum: int = 0) -> int:
+    try:
+        number = int(value, 10)
+    except ValueError:
+        raise BadRequest(f"The parameter '{name}' must be an integer, got {value!r}.") from None
+    if number < minimum or number > 2**31 - 1:
+        raise BadRequest(f"The parameter '{name}' must be between {minimum} and {2**31 - 1}.")
+    return number
+
+
+def bool_param(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise BadRequest(f"The parameter '{name}' must be true or false, got {value!r}.")

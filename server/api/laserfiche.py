@@ -1,0 +1,440 @@
+"""The Laserfiche Repository API v1 dialect: thin handlers over the repository."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiofiles
+import orjson
+from aiohttp import BodyPartReader, web
+
+from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
+from ..keys import repository_key, sessions_key, settings_key
+from ..repository import Entry, check_name, name_problem
+from .common import (
+    bool_param,
+    field,
+    int_param,
+    json,
+    problem_body,
+    public,
+    read_json,
+    session_of,
+)
+
+BASE = "/v1/Repositories/{repoId}"
+# OData paging: the default page and the most a client may ask for with `Prefer: maxpagesize`
+DEFAULT_PAGE_SIZE = 150
+MAX_PAGE_SIZE = 1000
+# imports reach the disk in writes of this size: few thread hops, bounded memory
+WRITE_CHUNK = 1024 * 1024
+# the `request` part of an import is small JSON metadata
+MAX_REQUEST_PART = 1024 * 1024
+
+routes = web.RouteTableDef()
+T = TypeVar("T")
+
+
+# ---- rendering ----------------------------------------------------------------------------
+
+
+def iso(ns: int) -> str:
+    stamp = datetime.fromtimestamp(ns / 1e9, UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
+    parts = entry.parts
+    body: dict[str, Any] = {
+        "id": entry.id,
+        "name": entry.name,
+        "parentId": entry.parent_id,
+        "fullPath": "\\" + "\\".join(parts),
+        "folderPath": ("\\" + "\\".join(parts[:-1])) if parts else "",
+        "creator": entry.creator,
+        "creationTime": iso(entry.created_ns),
+        "lastModifiedTime": iso(entry.modified_ns),
+        "entryType": "Folder" if entry.is_dir else "Document",
+        "isContainer": entry.is_dir,
+        "isLeaf": not entry.is_dir,
+        "templateName": "",
+        "templateId": 0,
+        "templateFieldNames": [],
+        "volumeName": volume,
+        "rowNumber": row_number,
+        "fields": [],
+    }
+    if entry.is_dir:
+        body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
+    else:
+        body |= {
+            "elecDocumentSize": entry.size,
+            "extension": entry.extension,
+            "mimeType": entry.mime_type,
+            "isElectronicDocument": True,
+            "pageCount": 0,
+            "isCheckedOut": False,
+            "isUnderVersionControl": False,
+            "isRecord": False,
+        }
+    return body
+
+
+FOLDER_FIELDS = set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "")) | {"isRecordFolder"}
+DOCUMENT_FIELDS = set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), ""))
+ENTRY_FIELDS = FOLDER_FIELDS | DOCUMENT_FIELDS
+ALWAYS_SELECTED = ("id", "entryType")
+
+
+def parse_select(request: web.Request) -> set[str] | None:
+    raw = request.query.get("$select")
+    if raw is None or not raw.strip():
+        return None
+    chosen = {name.strip() for name in raw.split(",") if name.strip()}
+    unknown = sorted(chosen - ENTRY_FIELDS)
+    if unknown:
+        raise BadRequest(f"The parameter '$select' names unknown fields: {', '.join(unknown)}.")
+    return chosen.union(ALWAYS_SELECTED)
+
+
+def select(body: dict[str, Any], chosen: set[str] | None) -> dict[str, Any]:
+    if chosen is None:
+        return body
+    return {k: v for k, v in body.items() if k in chosen}
+
+
+def entry_url(request: web.Request, entry_id: int) -> str:
+    repo = request.match_info["repoId"]
+    return str(request.url.origin().with_path(f"/v1/Repositories/{repo}/Entries/{entry_id}"))
+
+
+def _entry_response(request: web.Request, entry: Entry, status: int = 200) -> web.Response:
+    volume = request.app[settings_key].volume_name
+    headers = {"Location": entry_url(request, entry.id)} if status == 201 else None
+    return json(render(entry, volume), status=status, headers=headers)
+
+
+def entry_id_param(request: web.Request, name: str = "entryId") -> int:
+    return int_param(request.match_info[name], name, minimum=0)
+
+
+# ---- sign in ------------------------------------------------------------------------------
+
+
+@routes.post(BASE + "/Token")
+@public
+async def sign_in(request: web.Request) -> web.Response:
+    if request.content_type == "application/json":
+        form: Any = await read_json(request)
+    else:
+        form = await request.post()
+    grant = form.get("grant_type")
+    if grant != "password":
+        raise BadRequest(
+            f"The field 'grant_type' must be 'password', got {grant!r}.",
+            title="Unsupported grant type.",
+        )
+    username, password = form.get("username"), form.get("password")
+    if not isinstance(username, str) or not username:
+        raise BadRequest("The field 'username' is required.")
+    if not isinstance(password, str):
+        raise BadRequest("The field 'password' is required.")
+    sessions = request.app[sessions_key]
+    if not sessions.check_password(username, password):
+        raise Unauthorized("The user name or password is incorrect.", title="Invalid username or password.")
+    token, _ = await asyncio.to_thread(sessions.create, username)
+    return json({"access_token": token, "expires_in": sessions.ttl_s, "token_type": "bearer"})
+
+
+# ---- entries ------------------------------------------------------------------------------
+
+
+@routes.get(BASE + "/Entries/ByPath")
+async def get_entry_by_path(request: web.Request) -> web.Response:
+    full_path = request.query.get("fullPath")
+    if full_path is None:
+        raise BadRequest("The parameter 'fullPath' is required.")
+    fallback = bool_param(request, "fallbackToClosestAncestor")
+    parts = [p for p in full_path.strip("\\").split("\\")] if full_path.strip("\\") else []
+    for part in parts:
+        problem = name_problem(part)
+        if problem:
+            raise BadRequest(f"The parameter 'fullPath' has an invalid segment {part!r}: it {problem}.")
+    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
+    volume = request.app[settings_key].volume_name
+    chosen = parse_select(request)
+    if found is not None:
+        return json({"entry": select(render(found, volume), chosen), "ancestorEntry": None})
+    if not fallback:
+        raise NotFound(f"No entry at '{full_path}'.")
+    return json({"entry": None, "ancestorEntry": select(render(ancestor, volume), chosen)})
+
+
+@routes.get(BASE + "/Entries/{entryId}")
+async def get_entry(request: web.Request) -> web.Response:
+    entry = await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
+    volume = request.app[settings_key].volume_name
+    return json(select(render(entry, volume), parse_select(request)))
+
+
+ORDER_KEYS: dict[str, Any] = {
+    "name": lambda e: (e.name.casefold(), e.name),
+    "id": lambda e: e.id,
+    "creationTime": lambda e: e.created_ns,
+    "lastModifiedTime": lambda e: e.modified_ns,
+    "entryType": lambda e: "Folder" if e.is_dir else "Document",
+    "elecDocumentSize": lambda e: e.size,
+    "creator": lambda e: e.creator.casefold(),
+    "extension": lambda e: e.extension.casefold(),
+    "fullPath": lambda e: [p.casefold() for p in e.parts],
+}
+_ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
+
+
+def sort_entries(entries: list[Entry], orderby: str | None) -> None:
+    """Sort in place by an OData `$orderby`; ties fall back to name, then id, so paging is stable."""
+    terms: list[tuple[str, bool]] = []
+    for raw in (orderby or "").split(","):
+        if not raw.strip():
+            continue
+        match = _ORDER_TERM.match(raw)
+        if match is None or match.group(1) not in ORDER_KEYS:
+            known = ", ".join(ORDER_KEYS)
+            raise BadRequest(
+                f"The parameter '$orderby' has an unknown term {raw.strip()!r}; "
+                f"use one of {known}, each optionally followed by asc or desc."
+            )
+        terms.append((match.group(1), (match.group(2) or "asc").lower() == "desc"))
+    entries.sort(key=lambda e: e.id)
+    entries.sort(key=ORDER_KEYS["name"])
+    # stable sorts from the least significant term up
+    for name, descending in reversed(terms):
+        entries.sort(key=ORDER_KEYS[name], reverse=descending)
+
+
+def page_size(request: web.Request) -> tuple[int, bool]:
+    """The page size from `Prefer: maxpagesize=N` (or odata.maxpagesize), and whether one was asked."""
+    for header in request.headers.getall("Prefer", []):
+        for preference in header.split(","):
+            key, _, value = preference.strip().partition("=")
+            if key.strip().lower() in ("maxpagesize", "odata.maxpagesize"):
+                size = int_param(value.strip().strip('"'), "maxpagesize", minimum=1)
+                return min(size, MAX_PAGE_SIZE), True
+    return DEFAULT_PAGE_SIZE, False
+
+
+def paged(
+    request: web.Request,
+    items: Sequence[T],
+    render_item: Callable[[T, int], dict[str, Any]],
+) -> web.Response:
+    """An OData collection page with `$top`, `$skip`, `$count` and an absolute `@odata.nextLink`.
+
+    Only the items on the page are rendered; `render_item` gets each with its 1-based row number.
+    """
+    skip = int_param(request.query.get("$skip", "0"), "$skip")
+    top = int_param(request.query["$top"], "$top") if "$top" in request.query else None
+    count = bool_param(request, "$count")
+    size, asked = page_size(request)
+    end = len(items) if top is None else min(len(items), skip + top)
+    stop = min(end, skip + size)
+    body: dict[str, Any] = {
+        "value": [render_item(items[i], i + 1) for i in range(skip, stop)],
+    }
+    if stop < end:
+        query = dict(request.query)
+        query["$skip"] = str(stop)
+        if top is not None:
+            query["$top"] = str(top - (stop - skip))
+        body["@odata.nextLink"] = str(request.url.with_query(query))
+    if count:
+        body["@odata.count"] = len(items)
+    headers = {"Preference-Applied": f"maxpagesize={size}"} if asked else None
+    return json(body, headers=headers)
+
+
+@routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
+async def list_children(request: web.Request) -> web.Response:
+    entry_id = entry_id_param(request)
+    chosen = parse_select(request)
+    orderby = request.query.get("$orderby")
+    sort_entries([], orderby)  # a bad $orderby is refused before any work
+    entries = await asyncio.to_thread(request.app[repository_key].children, entry_id)
+    sort_entries(entries, orderby)
+    volume = request.app[settings_key].volume_name
+    return paged(request, entries, lambda e, row: select(render(e, volume, row), chosen))
+
+
+@routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
+async def create_child(request: web.Request) -> web.Response:
+    parent_id = entry_id_param(request)
+    auto_rename = bool_param(request, "autoRename")
+    body = await read_json(request)
+    name = field(body, "name", str, required=True)
+    assert name is not None
+    repository = request.app[repository_key]
+    user = session_of(request).user
+    entry_type = field(body, "entryType", str)
+    if entry_type is None:
+        source_id = field(body, "sourceId", int)
+        if source_id is None:
+            raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
+        entry = await asyncio.to_thread(repository.copy, source_id, parent_id, name, auto_rename, user)
+    elif entry_type == "Folder":
+        entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
+    elif entry_type in ("Shortcut", "RecordSeries", "Document"):
+        raise BadRequest(
+            f"The field 'entryType' is {entry_type!r}, which this sandbox does not "
+            "create here; use 'Folder' (documents are imported)."
+        )
+    else:
+        raise BadRequest(f"The field 'entryType' has an unknown value {entry_type!r}; use 'Folder'.")
+    return _entry_response(request, entry, status=201)
+
+
+@routes.patch(BASE + "/Entries/{entryId}")
+async def move_entry(request: web.Request) -> web.Response:
+    entry_id = entry_id_param(request)
+    auto_rename = bool_param(request, "autoRename")
+    body = await read_json(request)
+    parent_id = field(body, "parentId", int)
+    name = field(body, "name", str)
+    entry = await asyncio.to_thread(request.app[repository_key].move, entry_id, parent_id, name, auto_rename)
+    return _entry_response(request, entry)
+
+
+def _empty_list_route(suffix: str) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
+        return paged(request, [], lambda item, row: item)
+
+    handler.__name__ = f"list_{suffix}"
+    routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)
+
+
+# this repository has no template fields, links or tags; the routes answer as an empty repository would
+for _suffix in ("fields", "links", "tags"):
+    _empty_list_route(_suffix)
+
+
+# ---- documents ----------------------------------------------------------------------------
+
+
+def _import_result(request: web.Request, entry_id: int, exceptions: list[dict[str, Any]]) -> Any:
+    empty: list[Any] = []
+    link = None
+    if entry_id:
+        link = entry_url(request, entry_id) + "/Laserfiche.Repository.Document/edoc"
+    return {
+        "operations": {
+            "entryCreate": {"entryId": entry_id, "exceptions": exceptions},
+            "setEdoc": {"exceptions": empty},
+            "setTemplate": {"template": None, "exceptions": empty},
+            "setFields": {"fieldCount": 0, "exceptions": empty},
+            "setTags": {"assignedTags": empty, "exceptions": empty},
+            "setLinks": {"otherEntryIds": empty, "exceptions": empty},
+        },
+        "documentLink": link,
+    }
+
+
+@routes.post(BASE + "/Entries/{entryId}/{fileName}")
+async def import_document(request: web.Request) -> web.Response:
+    parent_id = entry_id_param(request)
+    name = check_name(request.match_info["fileName"], "fileName")
+    auto_rename = bool_param(request, "autoRename")
+    repository = request.app[repository_key]
+    parent = await asyncio.to_thread(repository.entry, parent_id)
+    if not parent.is_dir:
+        raise BadRequest(f"Entry {parent_id} is not a folder.")
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("The request must be multipart/form-data with a part 'electronicDocument'.")
+    limit = request.app[settings_key].max_document_bytes
+    tmp = repository.new_temp_path()
+    try:
+        size = await _receive(request, tmp, limit)
+        if size == 0:
+            detail = "The electronic document is empty; an import needs at least one byte."
+            exception = problem_body(request, 400, "Invalid request.", detail)
+            exception |= {"message": detail, "statusCode": 400, "errorClass": "BadRequest"}
+            response = json(_import_result(request, 0, [exception]), status=400)
+            response.headers["X-APIServer-Error"] = quote(detail)
+            return response
+        entry = await asyncio.to_thread(
+            repository.import_document, parent_id, name, tmp, auto_rename, session_of(request).user
+        )
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(os.unlink, tmp)
+    response = json(_import_result(request, entry.id, []), status=201)
+    response.headers["Location"] = entry_url(request, entry.id)
+    return response
+
+
+async def _receive(request: web.Request, tmp: str, limit: int) -> int:
+    """Stream the multipart body: the document to `tmp` (never whole in memory); returns its size."""
+    reader = await request.multipart()
+    size = -1
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("Nested multipart bodies are not supported.")
+        if part.name == "electronicDocument":
+            size = await _save_part(part, tmp, limit)
+        elif part.name == "request":
+            raw = await part.read(decode=True)
+            if len(raw) > MAX_REQUEST_PART:
+                raise PayloadTooLarge("The 'request' part is too large.")
+            if raw.strip():
+                try:
+                    metadata = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    raise BadRequest(f"The 'request' part is not valid JSON: {exc}.") from None
+                if not isinstance(metadata, dict):
+                    raise BadRequest("The 'request' part must be a JSON object.")
+        else:
+            await part.release()
+    if size < 0:
+        raise BadRequest("The multipart part 'electronicDocument' is required.")
+    return size
+
+
+async def _save_part(part: BodyPartReader, tmp: str, limit: int) -> int:
+    size = 0
+    buffer = bytearray()
+    async with aiofiles.open(tmp, "wb") as out:
+        while chunk := await part.read_chunk(WRITE_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
+            buffer += chunk
+            if len(buffer) >= WRITE_CHUNK:
+                await out.write(bytes(buffer))
+                buffer.clear()
+        if buffer:
+            await out.write(bytes(buffer))
+    return size
+
+
+def content_disposition(name: str) -> str:
+    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+@routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
+async def download(request: web.Request) -> web.StreamResponse:
+    entry_id = entry_id_param(request)
+    entry, path = await asyncio.to_thread(request.app[repository_key].document_path, entry_id)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Disposition": content_disposition(entry.name),
+            "Content-Type": entry.mime_type,
+        },
+    )

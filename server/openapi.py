@@ -1,0 +1,335 @@
+"""The OpenAPI 3.1 description of the routes this server has (served at /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+LF = "/v1/Repositories/{repoId}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("ProblemDetails")}},
+    }
+
+
+ERRORS = {
+    "400": _problem("Malformed request; the detail names the field."),
+    "401": _problem("Missing, invalid or expired access token."),
+    "404": _problem("Unknown repository or entry."),
+}
+
+
+def _param(
+    name: str, where: str, schema: dict[str, Any], required: bool = False, description: str = ""
+) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        param["description"] = description
+    return param
+
+
+REPO_ID = _param("repoId", "path", {"type": "string"}, True, "The repository id (see --repository-id).")
+ENTRY_ID = _param("entryId", "path", {"type": "integer", "minimum": 1}, True)
+AUTO_RENAME = _param(
+    "autoRename",
+    "query",
+    {"type": "boolean"},
+    description="On a name conflict pick `name (2)`… instead of answering 409.",
+)
+SELECT = _param("$select", "query", {"type": "string"}, description="Comma-separated entry fields.")
+ODATA = [
+    SELECT,
+    _param("$orderby", "query", {"type": "string"}, description="e.g. `name desc, creationTime`"),
+    _param("$top", "query", {"type": "integer", "minimum": 0}),
+    _param("$skip", "query", {"type": "integer", "minimum": 0}),
+    _param("$count", "query", {"type": "boolean"}),
+    _param("Prefer", "header", {"type": "string"}, description="`maxpagesize=N` sets the page size."),
+]
+
+
+def _op(
+    summary: str,
+    params: list[dict[str, Any]],
+    responses: dict[str, Any],
+    body: dict[str, Any] | None = None,
+    secure: bool = True,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": responses}
+    if body is not None:
+        op["requestBody"] = body
+    if not secure:
+        op["security"] = []
+    return op
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: ERRORS.get(code) or _problem("Error.") for code in codes}
+
+
+def _collection(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["value"],
+        "properties": {
+            "value": {"type": "array", "items": item},
+            "@odata.nextLink": {"type": "string", "format": "uri"},
+            "@odata.count": {"type": "integer"},
+        },
+    }
+
+
+ENTRY_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"},
+    "name": {"type": "string"},
+    "parentId": {"type": "integer"},
+    "fullPath": {"type": "string"},
+    "folderPath": {"type": "string"},
+    "creator": {"type": "string"},
+    "creationTime": {"type": "string", "format": "date-time"},
+    "lastModifiedTime": {"type": "string", "format": "date-time"},
+    "entryType": {"type": "string", "enum": ["Folder", "Document", "Shortcut", "RecordSeries"]},
+    "isContainer": {"type": "boolean"},
+    "isLeaf": {"type": "boolean"},
+    "templateName": {"type": "string"},
+    "templateId": {"type": "integer"},
+    "templateFieldNames": {"type": "array", "items": {"type": "string"}},
+    "volumeName": {"type": "string"},
+    "rowNumber": {"type": "integer"},
+    "fields": {"type": "array"},
+    "isRecordFolder": {"type": "boolean"},
+    "isUnderRecordSeries": {"type": "boolean"},
+    "elecDocumentSize": {"type": "integer"},
+    "extension": {"type": "string"},
+    "mimeType": {"type": "string"},
+    "isElectronicDocument": {"type": "boolean"},
+    "pageCount": {"type": "integer"},
+    "isCheckedOut": {"type": "boolean"},
+    "isUnderVersionControl": {"type": "boolean"},
+    "isRecord": {"type": "boolean"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Entry": {"type": "object", "required": ["id", "entryType"], "properties": ENTRY_PROPERTIES},
+    "FindEntryResult": {
+        "type": "object",
+        "required": ["entry", "ancestorEntry"],
+        "properties": {
+            "entry": {"oneOf": [_ref("Entry"), {"type": "null"}]},
+            "ancestorEntry": {"oneOf": [_ref("Entry"), {"type": "null"}]},
+        },
+    },
+    "ProblemDetails": {
+        "type": "object",
+        "required": ["title", "status"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "operationId": {"type": "string"},
+            "errorSource": {"type": "string"},
+            "errorCode": {"type": "integer"},
+            "traceId": {"type": "string"},
+        },
+    },
+    "CreateEntryResult": {
+        "type": "object",
+        "required": ["operations"],
+        "properties": {
+            "operations": {
+                "type": "object",
+                "properties": {
+                    "entryCreate": {
+                        "type": "object",
+                        "properties": {
+                            "entryId": {"type": "integer"},
+                            "exceptions": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                },
+            },
+            "documentLink": {"type": ["string", "null"]},
+        },
+    },
+    "PostEntryChildrenRequest": {
+        "type": "object",
+        "description": "Create a folder ({entryType: 'Folder', name}) or copy ({sourceId, name}).",
+        "required": ["name"],
+        "properties": {
+            "entryType": {"type": "string", "enum": ["Folder"]},
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "sourceId": {"type": "integer"},
+        },
+    },
+    "PatchEntryRequest": {
+        "type": "object",
+        "properties": {
+            "parentId": {"type": "integer"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+    },
+    "SessionKeyInfo": {
+        "type": "object",
+        "required": ["access_token", "expires_in", "token_type"],
+        "properties": {
+            "access_token": {"type": "string"},
+            "expires_in": {"type": "integer"},
+            "token_type": {"type": "string"},
+        },
+    },
+}
+
+
+def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
+
+PATHS: dict[str, Any] = {
+    "/healthz": {"get": _op("Liveness check", [], {"200": _json({"type": "object"}, "Up.")}, secure=False)},
+    "/openapi.json": {
+        "get": _op("This description", [], {"200": _json({"type": "object"}, "OK")}, secure=False)
+    },
+    LF + "/Token": {
+        "post": _op(
+            "Sign in (password grant); the access token is a session",
+            [REPO_ID],
+            {"200": _json(_ref("SessionKeyInfo"), "Signed in."), **_errors("400", "401", "404")},
+            _body(
+                {
+                    "type": "object",
+                    "required": ["grant_type", "username", "password"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["password"]},
+                        "username": {"type": "string"},
+                        "password": {"type": "string"},
+                    },
+                },
+                "application/x-www-form-urlencoded",
+            ),
+            secure=False,
+        )
+    },
+    LF + "/Entries/ByPath": {
+        "get": _op(
+            "Entry by path",
+            [
+                REPO_ID,
+                _param("fullPath", "query", {"type": "string"}, True, "Backslash path, e.g. `\\A\\B`"),
+                _param("fallbackToClosestAncestor", "query", {"type": "boolean"}),
+                SELECT,
+            ],
+            {"200": _json(_ref("FindEntryResult"), "Found."), **_errors("400", "401", "404")},
+        )
+    },
+    LF + "/Entries/{entryId}": {
+        "get": _op(
+            "Entry",
+            [REPO_ID, ENTRY_ID, SELECT],
+            {"200": _json(_ref("Entry"), "The entry."), **_errors("400", "401", "404")},
+        ),
+        "patch": _op(
+            "Move and/or rename an entry",
+            [REPO_ID, ENTRY_ID, AUTO_RENAME],
+            {"200": _json(_ref("Entry"), "Moved."), **_errors("400", "401", "404", "409")},
+            _body(_ref("PatchEntryRequest")),
+        ),
+    },
+    LF + "/Entries/{entryId}/Laserfiche.Repository.Folder/children": {
+        "get": _op(
+            "List a folder's children",
+            [REPO_ID, ENTRY_ID, *ODATA],
+            {
+                "200": _json(_collection(_ref("Entry")), "A page of children."),
+                **_errors("400", "401", "404"),
+            },
+        ),
+        "post": _op(
+            "Create a folder, or copy an entry synchronously",
+            [REPO_ID, ENTRY_ID, AUTO_RENAME],
+            {"201": _json(_ref("Entry"), "Created."), **_errors("400", "401", "404", "409")},
+            _body(_ref("PostEntryChildrenRequest")),
+        ),
+    },
+    LF + "/Entries/{entryId}/{fileName}": {
+        "post": _op(
+            "Import a document (multipart: electronicDocument, request)",
+            [REPO_ID, ENTRY_ID, _param("fileName", "path", {"type": "string"}, True), AUTO_RENAME],
+            {
+                "201": _json(_ref("CreateEntryResult"), "Imported."),
+                "400": _json(_ref("CreateEntryResult"), "Empty document, or a problem."),
+                **_errors("401", "404", "409", "413"),
+            },
+            _body(
+                {
+                    "type": "object",
+                    "required": ["electronicDocument"],
+                    "properties": {
+                        "electronicDocument": {"type": "string", "format": "binary"},
+                        "request": {"type": "string"},
+                    },
+                },
+                "multipart/form-data",
+            ),
+        )
+    },
+    LF + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc": {
+        method: _op(
+            "Download a document (GET) or its headers (HEAD); honours one Range",
+            [REPO_ID, ENTRY_ID, _param("Range", "header", {"type": "string"})],
+            {
+                "200": {
+                    "description": "The bytes.",
+                    "content": {"application/octet-stream": {"schema": {}}},
+                },
+                "206": {
+                    "description": "The requested range.",
+                    "content": {"application/octet-stream": {"schema": {}}},
+                },
+                "416": {"description": "Range not satisfiable."},
+                **_errors("400", "401", "404"),
+            },
+        )
+        for method in ("get", "head")
+    },
+    **{
+        LF + "/Entries/{entryId}/" + kind: {
+            "get": _op(
+                f"An entry's {kind} (always empty here)",
+                [REPO_ID, ENTRY_ID, *ODATA],
+                {
+                    "200": _json(_collection({"type": "object"}), "Empty."),
+                    **_errors("400", "401", "404"),
+                },
+            )
+        }
+        for kind in ("fields", "links", "tags")
+    },
+}
+
+
+def document(version: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Document operations sandbox",
+            "version": version,
+            "description": "A local stand-in for the Laserfiche Repository API v1 over a folder on disk.",
+        },
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

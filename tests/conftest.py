@@ -1,0 +1,417 @@
+"""Shared fixtures and helpers for the sandbox server's test suite.
+
+Helpers are plain functions importable with ``from conftest import ...``; fixtures build a
+``Settings`` over a real folder under ``tmp_path``, an in-process client (``aiohttp_client``),
+a signed-in ``Api`` wrapper, and a factory that runs ``python -m server`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from yarl import URL
+
+TESTS_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = TESTS_DIR.parent
+for _p in (str(PROJECT_ROOT), str(TESTS_DIR)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from server.app import create_app  # noqa: E402
+from server.config import Settings  # noqa: E402
+
+REPO_ID = "r-sandbox"
+BASE = f"/v1/Repositories/{REPO_ID}"
+HIDDEN = ".sandbox"
+
+PROBLEM_KEYS = {
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "operationId",
+    "errorSource",
+    "errorCode",
+    "traceId",
+}
+
+ENTRY_KEYS = {
+    "id",
+    "name",
+    "parentId",
+    "fullPath",
+    "folderPath",
+    "creator",
+    "creationTime",
+    "lastModifiedTime",
+    "entryType",
+    "isContainer",
+    "isLeaf",
+    "templateName",
+    "templateId",
+    "templateFieldNames",
+    "volumeName",
+    "rowNumber",
+    "fields",
+}
+FOLDER_KEYS = ENTRY_KEYS | {"isRecordFolder", "isUnderRecordSeries"}
+DOCUMENT_KEYS = ENTRY_KEYS | {
+    "elecDocumentSize",
+    "extension",
+    "mimeType",
+    "isElectronicDocument",
+    "pageCount",
+    "isCheckedOut",
+    "isUnderVersionControl",
+    "isRecord",
+}
+
+CHILDREN = "Laserfiche.Repository.Folder/children"
+EDOC = "Laserfiche.Repository.Document/edoc"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def make_settings(storage_root: Path, **overrides: Any) -> Settings:
+    """A Settings object over ``storage_root`` with test-friendly defaults."""
+    kwargs: dict[str, Any] = {
+        "storage_root": Path(storage_root),
+        "host": "127.0.0.1",
+        "port": 0,
+        "repository_id": REPO_ID,
+        "users": (("admin", "admin"),),
+        "session_ttl_s": 3600.0,
+    }
+    kwargs.update(overrides)
+    return Settings(**kwargs)
+
+
+@pytest.fixture
+def storage_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(storage_root: Path) -> Settings:
+    return make_settings(storage_root)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    return await aiohttp_client(create_app(settings))
+
+
+# --------------------------------------------------------------------------- api wrapper
+
+
+async def sign_in(client, username: str = "admin", password: str = "admin", repo: str = REPO_ID) -> str:
+    resp = await client.post(
+        f"/v1/Repositories/{repo}/Token",
+        data={"grant_type": "password", "username": username, "password": password},
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    return body["access_token"]
+
+
+@dataclass
+class Api:
+    """Thin wrapper: prefixes the repository base path and adds the bearer header."""
+
+    client: Any
+    token: str
+    base: str = BASE
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **self.extra_headers}
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def _h(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return {**self.headers, **(headers or {})}
+
+    async def request(self, method: str, path: str, *, headers=None, **kw):
+        return await self.client.request(method, self.url(path), headers=self._h(headers), **kw)
+
+    async def get(self, path: str, **kw):
+        return await self.request("GET", path, **kw)
+
+    async def head(self, path: str, **kw):
+        return await self.request("HEAD", path, **kw)
+
+    async def post(self, path: str, **kw):
+        return await self.request("POST", path, **kw)
+
+    async def patch(self, path: str, **kw):
+        return await self.request("PATCH", path, **kw)
+
+    async def raw(self, method: str, encoded_path: str, *, headers=None, **kw):
+        """Send a request whose path is used byte for byte (no normalisation by yarl)."""
+        root = str(self.client.make_url("/")).rstrip("/")
+        url = URL(root + self.base + encoded_path, encoded=True)
+        resp = await self.client.session.request(method, url, headers=self._h(headers), **kw)
+        await resp.read()  # release the connection; the body stays cached on the response
+        return resp
+
+    async def absolute(self, method: str, url: str, *, headers=None, **kw):
+        resp = await self.client.session.request(method, URL(url), headers=self._h(headers), **kw)
+        await resp.read()
+        return resp
+
+    # -- convenience -------------------------------------------------------------
+
+    async def entry(self, entry_id: int) -> dict:
+        resp = await self.get(f"/Entries/{entry_id}")
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+    async def by_path(self, full_path: str) -> dict:
+        resp = await self.get("/Entries/ByPath", params={"fullPath": full_path})
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body["entry"] is not None
+        return body["entry"]
+
+    async def children(self, folder_id: int, params=None, headers=None) -> list[dict]:
+        """All children of a folder, following nextLink."""
+        resp = await self.get(f"/Entries/{folder_id}/{CHILDREN}", params=params or {}, headers=headers)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        items = list(body["value"])
+        seen = 0
+        while body.get("@odata.nextLink"):
+            seen += 1
+            assert seen < 1000, "nextLink loop"
+            resp = await self.absolute("GET", body["@odata.nextLink"], headers=headers)
+            assert resp.status == 200, await resp.text()
+            body = await resp.json()
+            items.extend(body["value"])
+        return items
+
+    async def child_names(self, folder_id: int) -> set[str]:
+        return {e["name"] for e in await self.children(folder_id)}
+
+    async def create_folder(self, parent_id: int, name: str, *, auto_rename: bool | None = None):
+        params = {} if auto_rename is None else {"autoRename": "true" if auto_rename else "false"}
+        return await self.post(
+            f"/Entries/{parent_id}/{CHILDREN}",
+            json={"entryType": "Folder", "name": name},
+            params=params,
+        )
+
+    async def mkdir(self, parent_id: int, name: str) -> dict:
+        resp = await self.create_folder(parent_id, name)
+        assert resp.status == 201, await resp.text()
+        return await resp.json()
+
+    async def import_doc(
+        self,
+        parent_id: int,
+        name: str,
+        data: bytes,
+        *,
+        auto_rename: bool | None = None,
+        request_json: str = "{}",
+        encoded_name: str | None = None,
+        content_type: str = "application/octet-stream",
+    ):
+        form = multipart(data, filename=name if encoded_name is None else "x.bin", request_json=request_json,
+                         content_type=content_type)
+        params = "" if auto_rename is None else f"?autoRename={'true' if auto_rename else 'false'}"
+        seg = encoded_name if encoded_name is not None else quote(name, safe="")
+        return await self.raw("POST", f"/Entries/{parent_id}/{seg}{params}", data=form)
+
+    async def upload(self, parent_id: int, name: str, data: bytes, **kw) -> int:
+        resp = await self.import_doc(parent_id, name, data, **kw)
+        assert resp.status == 201, await resp.text()
+        body = await resp.json()
+        return body["operations"]["entryCreate"]["entryId"]
+
+    async def download(self, entry_id: int, headers=None):
+        return await self.get(f"/Entries/{entry_id}/{EDOC}", headers=headers)
+
+
+def multipart(data: bytes, *, filename: str = "file.bin", request_json: str | None = "{}",
+              content_type: str = "application/octet-stream"):
+    import aiohttp
+
+    form = aiohttp.FormData()
+    if request_json is not None:
+        form.add_field("request", request_json, content_type="application/json")
+    if data is not None:
+        form.add_field("electronicDocument", data, filename=filename, content_type=content_type)
+    return form
+
+
+@pytest.fixture
+async def token(client) -> str:
+    return await sign_in(client)
+
+
+@pytest.fixture
+async def api(client, token) -> Api:
+    return Api(client, token)
+
+
+# --------------------------------------------------------------------------- assertions
+
+
+async def assert_problem(resp, status: int | tuple[int, ...], field_name: str | None = None) -> dict:
+    """Assert an RFC 9457 problem response; return its body."""
+    statuses = (status,) if isinstance(status, int) else tuple(status)
+    text = await resp.text()
+    assert resp.status in statuses, f"expected {statuses}, got {resp.status}: {text[:500]}"
+    assert resp.content_type == "application/problem+json", (resp.content_type, text[:500])
+    assert "X-RequestId" in resp.headers
+    assert "X-APIServer-Error" in resp.headers
+    import json
+
+    body = json.loads(text)
+    missing = PROBLEM_KEYS - set(body)
+    assert not missing, f"problem lacks {missing}: {body}"
+    assert body["status"] == resp.status
+    if field_name is not None:
+        assert field_name.lower() in str(body["detail"]).lower(), f"detail does not name {field_name!r}: {body}"
+    return body
+
+
+def assert_entry_shape(entry: dict) -> None:
+    assert entry["entryType"] in ("Folder", "Document"), entry
+    expected = FOLDER_KEYS if entry["entryType"] == "Folder" else DOCUMENT_KEYS
+    assert set(entry) == expected, f"extra {set(entry) - expected}, missing {expected - set(entry)}"
+
+
+def tree_snapshot(top: Path, exclude_hidden_of: Path | None = None) -> list:
+    """Every directory and file under ``top`` (sizes and bytes of files), symlinks as links.
+
+    ``exclude_hidden_of``: a storage root whose ``.sandbox`` store is left out.
+    """
+    top = Path(top)
+    hidden = (Path(exclude_hidden_of) / HIDDEN) if exclude_hidden_of is not None else None
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        d = Path(dirpath)
+        if hidden is not None and (d == hidden or hidden in d.parents):
+            dirnames[:] = []
+            continue
+        rel = os.path.relpath(d, top)
+        for name in sorted(dirnames):
+            p = d / name
+            if hidden is not None and p == hidden:
+                continue
+            kind = "link" if p.is_symlink() else "dir"
+            out.append((os.path.join(rel, name), kind, os.readlink(p) if kind == "link" else None))
+        for name in sorted(filenames):
+            p = d / name
+            if p.is_symlink():
+                out.append((os.path.join(rel, name), "link", os.readlink(p)))
+            elif p.is_file():
+                out.append((os.path.join(rel, name), "file", p.read_bytes()))
+            else:
+                out.append((os.path.join(rel, name), "special", None))
+    return sorted(out, key=lambda t: t[0])
+
+
+def disk_tree(top: Path) -> dict[str, bytes | None]:
+    """Relative path -> bytes (files) or None (dirs), for comparing copies."""
+    out: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, top)
+        for n in dirnames:
+            out[os.path.normpath(os.path.join(rel, n))] = None
+        for n in filenames:
+            out[os.path.normpath(os.path.join(rel, n))] = (Path(dirpath) / n).read_bytes()
+    return out
+
+
+# --------------------------------------------------------------------------- subprocess server
+
+BANNER_RE = re.compile(r"base URL:\s+(\S+)")
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen
+    base_url: str
+    stdout_path: Path
+    stderr_path: Path
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}")
+
+
+class ServerFactory:
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.started: list[ServerProcess] = []
+
+    def start(self, storage_root: Path, *extra: str, timeout: float = 20.0) -> ServerProcess:
+        n = len(self.started)
+        out_path = self.tmp_path / f"server-{n}.stdout"
+        err_path = self.tmp_path / f"server-{n}.stderr"
+        cmd = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0",
+               "--storage-root", str(storage_root), *extra]
+        env = dict(os.environ)
+        env.pop("PYTHONUNBUFFERED", None)  # the banner must be flushed by the server itself
+        pp = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pp if pp else "")
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL, env=env)
+        sp = ServerProcess(proc, "", out_path, err_path)
+        self.started.append(sp)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = BANNER_RE.search(sp.stdout())
+            if m:
+                sp.base_url = m.group(1).rstrip("/")
+                return sp
+            if proc.poll() is not None:
+                raise AssertionError(
+                    f"server exited with {proc.returncode} before the banner\n"
+                    f"stdout:\n{sp.stdout()}\nstderr:\n{sp.stderr()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no banner within {timeout}s\nstdout:\n{sp.stdout()}\nstderr:\n{sp.stderr()}")
+
+    def cleanup(self) -> None:
+        for sp in self.started:
+            if sp.proc.poll() is None:
+                sp.proc.kill()
+                sp.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path):
+    factory = ServerFactory(tmp_path)
+    yield factory
+    factory.cleanup()
