@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -184,39 +183,35 @@ async def get_entry(request: web.Request) -> web.Response:
     return json(select(render(entry, volume), parse_select(request)))
 
 
-ORDER_KEYS: dict[str, Any] = {
-    "name": lambda e: (e.name.casefold(), e.name),
-    "id": lambda e: e.id,
-    "creationTime": lambda e: e.created_ns,
-    "lastModifiedTime": lambda e: e.modified_ns,
-    "entryType": lambda e: "Folder" if e.is_dir else "Document",
-    "elecDocumentSize": lambda e: e.size,
-    "creator": lambda e: e.creator.casefold(),
-    "extension": lambda e: e.extension.casefold(),
-    "fullPath": lambda e: [p.casefold() for p in e.parts],
+# OData `$orderby` names -> the repository's order fields
+ORDER_FIELDS = {
+    "name": "name",
+    "id": "id",
+    "creationTime": "created",
+    "lastModifiedTime": "modified",
+    "entryType": "type",
+    "elecDocumentSize": "size",
+    "creator": "creator",
+    "extension": "extension",
 }
 _ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 
 
-def sort_entries(entries: list[Entry], orderby: str | None) -> None:
-    """Sort in place by an OData `$orderby`; ties fall back to name, then id, so paging is stable."""
+def parse_orderby(request: web.Request) -> list[tuple[str, bool]]:
+    """`$orderby=name desc, creationTime` -> [("name", True), ("created", False)]."""
     terms: list[tuple[str, bool]] = []
-    for raw in (orderby or "").split(","):
+    for raw in request.query.get("$orderby", "").split(","):
         if not raw.strip():
             continue
         match = _ORDER_TERM.match(raw)
-        if match is None or match.group(1) not in ORDER_KEYS:
-            known = ", ".join(ORDER_KEYS)
+        if match is None or match.group(1) not in ORDER_FIELDS:
+            known = ", ".join(ORDER_FIELDS)
             raise BadRequest(
                 f"The parameter '$orderby' has an unknown term {raw.strip()!r}; "
                 f"use one of {known}, each optionally followed by asc or desc."
             )
-        terms.append((match.group(1), (match.group(2) or "asc").lower() == "desc"))
-    entries.sort(key=lambda e: e.id)
-    entries.sort(key=ORDER_KEYS["name"])
-    # stable sorts from the least significant term up
-    for name, descending in reversed(terms):
-        entries.sort(key=ORDER_KEYS[name], reverse=descending)
+        terms.append((ORDER_FIELDS[match.group(1)], (match.group(2) or "asc").lower() == "desc"))
+    return terms
 
 
 def page_size(request: web.Request) -> tuple[int, bool]:
@@ -230,46 +225,51 @@ def page_size(request: web.Request) -> tuple[int, bool]:
     return DEFAULT_PAGE_SIZE, False
 
 
-def paged(
-    request: web.Request,
-    items: Sequence[T],
-    render_item: Callable[[T, int], dict[str, Any]],
-) -> web.Response:
-    """An OData collection page with `$top`, `$skip`, `$count` and an absolute `@odata.nextLink`.
+class Paging:
+    """OData paging of one request: `$skip`, `$top`, `$count` and `Prefer: maxpagesize`."""
 
-    Only the items on the page are rendered; `render_item` gets each with its 1-based row number.
-    """
-    skip = int_param(request.query.get("$skip", "0"), "$skip")
-    top = int_param(request.query["$top"], "$top") if "$top" in request.query else None
-    count = bool_param(request, "$count")
-    size, asked = page_size(request)
-    end = len(items) if top is None else min(len(items), skip + top)
-    stop = min(end, skip + size)
-    body: dict[str, Any] = {
-        "value": [render_item(items[i], i + 1) for i in range(skip, stop)],
-    }
-    if stop < end:
-        query = dict(request.query)
-        query["$skip"] = str(stop)
-        if top is not None:
-            query["$top"] = str(top - (stop - skip))
-        body["@odata.nextLink"] = str(request.url.with_query(query))
-    if count:
-        body["@odata.count"] = len(items)
-    headers = {"Preference-Applied": f"maxpagesize={size}"} if asked else None
-    return json(body, headers=headers)
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.skip = int_param(request.query.get("$skip", "0"), "$skip")
+        self.top = int_param(request.query["$top"], "$top") if "$top" in request.query else None
+        self.count = bool_param(request, "$count")
+        self.size, self.asked = page_size(request)
+
+    @property
+    def stop(self) -> int:
+        """One past the last row this page can show."""
+        last = self.skip + self.size
+        return last if self.top is None else min(last, self.skip + self.top)
+
+    def response(self, page: list[dict[str, Any]], total: int) -> web.Response:
+        """The page (rows skip.. of `total`) with an absolute `@odata.nextLink` when more remain."""
+        end = total if self.top is None else min(total, self.skip + self.top)
+        stop = min(end, self.stop)
+        body: dict[str, Any] = {"value": page}
+        if stop < end:
+            query = dict(self.request.query)
+            query["$skip"] = str(stop)
+            if self.top is not None:
+                query["$top"] = str(self.top - (stop - self.skip))
+            body["@odata.nextLink"] = str(self.request.url.with_query(query))
+        if self.count:
+            body["@odata.count"] = total
+        headers = {"Preference-Applied": f"maxpagesize={self.size}"} if self.asked else None
+        return json(body, headers=headers)
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
 async def list_children(request: web.Request) -> web.Response:
     entry_id = entry_id_param(request)
     chosen = parse_select(request)
-    orderby = request.query.get("$orderby")
-    sort_entries([], orderby)  # a bad $orderby is refused before any work
-    entries = await asyncio.to_thread(request.app[repository_key].children, entry_id)
-    sort_entries(entries, orderby)
+    order = parse_orderby(request)
+    paging = Paging(request)
+    total, entries = await asyncio.to_thread(
+        request.app[repository_key].children, entry_id, order, paging.skip, paging.stop
+    )
     volume = request.app[settings_key].volume_name
-    return paged(request, entries, lambda e, row: select(render(e, volume, row), chosen))
+    page = [select(render(e, volume, paging.skip + i + 1), chosen) for i, e in enumerate(entries)]
+    return paging.response(page, total)
 
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
@@ -313,7 +313,7 @@ async def move_entry(request: web.Request) -> web.Response:
 def _empty_list_route(suffix: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-        return paged(request, [], lambda item, row: item)
+        return Paging(request).response([], 0)
 
     handler.__name__ = f"list_{suffix}"
     routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)

@@ -1,0 +1,195 @@
+"""Benchmark: import a large document and list a 10,000-entry folder page by page.
+
+Starts `python -m server` on a fresh storage root in a temporary folder, talks to it over 127.0.0.1
+only, and prints a table with the baselines run side by side:
+
+- import of a document (default 512 MiB) through multipart, against `cp` of the same file, with the
+  server's peak RSS growth during the import (target: under 64 MiB);
+- listing of a folder holding 10,000 documents, every page followed by `@odata.nextLink`, against
+  `ls -f` of the same folder: the first pass (which gives every file put there by hand its id) and
+  warm passes.
+
+    python bench/import_and_list.py [--import-mib 512] [--entries 10000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = "r-sandbox"
+CHUNK = 4 * 1024 * 1024
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found for {pid}")
+
+
+class PeakSampler(threading.Thread):
+    """Samples a process's RSS every few milliseconds; `peak` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", "0", "--storage-root", str(root),
+         "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"base URL:\s+(\S+)", line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def make_file(path: Path, mib: int) -> None:
+    block = os.urandom(CHUNK)
+    with path.open("wb") as out:
+        for _ in range(mib * 1024 * 1024 // CHUNK):
+            out.write(block)
+
+
+async def file_chunks(path: Path):  # type: ignore[no-untyped-def]
+    with path.open("rb") as f:
+        while chunk := await asyncio.to_thread(f.read, CHUNK):
+            yield chunk
+
+
+async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, float, str]]:
+    root = work / "root"
+    proc, base = start_server(root)
+    api = f"{base}/v1/Repositories/{REPO}"
+    rows: list[tuple[str, float, float, str]] = []
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
+            async with http.post(f"{api}/Token", data={
+                "grant_type": "password", "username": "admin", "password": "admin"}) as r:
+                token = (await r.json())["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+
+            # ---- import --------------------------------------------------------------------
+            source = work / "big.bin"
+            make_file(source, args.import_mib)
+            import_times, cp_times, growths = [], [], []
+            for i in range(args.import_runs):
+                before = rss_kib(proc.pid)
+                sampler = PeakSampler(proc.pid)
+                sampler.start()
+                form = aiohttp.FormData()
+                form.add_field("electronicDocument", file_chunks(source), filename="big.bin",
+                               content_type="application/octet-stream")
+                form.add_field("request", "{}", content_type="application/json")
+                t0 = time.perf_counter()
+                async with http.post(f"{api}/Entries/1/big-{i}.bin", data=form, headers=auth) as r:
+                    assert r.status == 201, await r.text()
+                import_times.append(time.perf_counter() - t0)
+                growths.append((sampler.stop() - before) / 1024)
+                assert (root / f"big-{i}.bin").stat().st_size == source.stat().st_size
+                (root / f"big-{i}.bin").unlink()
+                t0 = time.perf_counter()
+                subprocess.run(["cp", str(source), str(work / "cp.bin")], check=True)
+                cp_times.append(time.perf_counter() - t0)
+                (work / "cp.bin").unlink()
+            imp, cp = statistics.median(import_times), statistics.median(cp_times)
+            rows.append((f"import {args.import_mib} MiB (median of {args.import_runs})", imp, cp,
+                         f"peak RSS growth {max(growths):.1f} MiB (target < 64)"))
+            source.unlink()
+
+            # ---- listing ---------------------------------------------------------------------
+            folder = root / "many"
+            folder.mkdir()
+            for n in range(args.entries):
+                (folder / f"doc-{n:05d}.txt").write_bytes(b"x")
+            async with http.get(f"{api}/Entries/ByPath", params={"fullPath": "\\many"},
+                                headers=auth) as r:
+                folder_id = (await r.json())["entry"]["id"]
+
+            async def list_all(page: int) -> float:
+                url: str | None = f"{api}/Entries/{folder_id}/Laserfiche.Repository.Folder/children"
+                headers = auth | {"Prefer": f"maxpagesize={page}"}
+                seen = 0
+                t0 = time.perf_counter()
+                while url:
+                    async with http.get(url, headers=headers) as r:
+                        body = await r.json()
+                    seen += len(body["value"])
+                    url = body.get("@odata.nextLink")
+                elapsed = time.perf_counter() - t0
+                assert seen == args.entries, seen
+                return elapsed
+
+            def ls_f() -> float:
+                t0 = time.perf_counter()
+                subprocess.run(["ls", "-f", str(folder)], check=True, stdout=subprocess.DEVNULL)
+                return time.perf_counter() - t0
+
+            first = await list_all(150)
+            ls_times = [ls_f() for _ in range(args.runs)]
+            ls = statistics.median(ls_times)
+            rows.append((f"list {args.entries} first pass (ids given), 150/page", first, ls, ""))
+            for page in (150, 1000):
+                warm = statistics.median([await list_all(page) for _ in range(args.runs)])
+                pages = -(-args.entries // page)
+                rows.append((f"list {args.entries}, {page}/page, {pages} pages (median of {args.runs})",
+                             warm, ls, f"{warm / pages * 1000:.1f} ms/page"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--import-mib", type=int, default=512)
+    parser.add_argument("--import-runs", type=int, default=3)
+    parser.add_argument("--entries", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-", dir=args.dir))
+    try:
+        rows = asyncio.run(run(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{'case':<58} {'sandbox s':>10} {'baseline s':>11} {'ratio':>8}  notes")
+    for name, ours, base, note in rows:
+        print(f"{name:<58} {ours:>10.4f} {base:>11.4f} {ours / base:>8.1f}  {note}")
+    print("baselines: `cp` of the same file for the import, `ls -f` of the same folder for listings")
+
+
+if __name__ == "__main__":
+    main()
