@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import aiofiles
 import orjson
 from aiohttp import BodyPartReader, web
 
@@ -406,20 +405,37 @@ async def _receive(request: web.Request, tmp: str, limit: int) -> int:
 
 
 async def _save_part(part: BodyPartReader, tmp: str, limit: int) -> int:
+    """Write one part to `tmp`: chunks gather up to WRITE_CHUNK, then one writev per thread hop."""
     size = 0
-    buffer = bytearray()
-    async with aiofiles.open(tmp, "wb") as out:
+    fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        pending: list[bytes] = []
+        pending_size = 0
         while chunk := await part.read_chunk(WRITE_CHUNK):
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
-            buffer += chunk
-            if len(buffer) >= WRITE_CHUNK:
-                await out.write(bytes(buffer))
-                buffer.clear()
-        if buffer:
-            await out.write(bytes(buffer))
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= WRITE_CHUNK:
+                await asyncio.to_thread(_write_all, fd, pending)
+                pending, pending_size = [], 0
+        if pending:
+            await asyncio.to_thread(_write_all, fd, pending)
+    finally:
+        await asyncio.to_thread(os.close, fd)
     return size
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    views = [memoryview(c) for c in chunks]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def content_disposition(name: str) -> str:
