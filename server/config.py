@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--port",
         type=int,
-        default=int(env.get(ENV_PREFIX + "PORT", "8080")),
+        # string defaults go through `type` too, so a bad SANDBOX_PORT is a clean usage error
+        default=env.get(ENV_PREFIX + "PORT", "8080"),
         help="port to bind (0 picks a free one)",
     )
     parser.add_argument(
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="the repoId in /v1/Repositories/{repoId}",
     )
-    env_users = [u for u in env.get(ENV_PREFIX + "USER", "").split(",") if u]
+    env_users = [u.strip() for u in env.get(ENV_PREFIX + "USER", "").split(",") if u.strip()]
     parser.add_argument(
         "--user",
         type=_user,
@@ -87,18 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME:PASSWORD",
         help="a user who may sign in (repeatable; default admin:admin)",
     )
-    parser.set_defaults(env_users=[_user(u) for u in env_users])
+    try:
+        parser.set_defaults(env_users=[_user(u) for u in env_users])
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"SANDBOX_USER: {exc}")
     parser.add_argument(
         "--session-ttl",
         type=_positive,
-        default=float(env.get(ENV_PREFIX + "SESSION_TTL", str(SESSION_TTL_S))),
+        default=env.get(ENV_PREFIX + "SESSION_TTL", str(SESSION_TTL_S)),
         metavar="SECONDS",
         help="lifetime of an access token",
     )
     parser.add_argument(
         "--max-document-bytes",
         type=int,
-        default=int(env.get(ENV_PREFIX + "MAX_DOCUMENT_BYTES", str(MAX_DOCUMENT_BYTES))),
+        default=env.get(ENV_PREFIX + "MAX_DOCUMENT_BYTES", str(MAX_DOCUMENT_BYTES)),
         metavar="BYTES",
         help="largest document an import accepts",
     )

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientPayloadError, web
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from ..keys import repository_key, sessions_key, settings_key
@@ -379,17 +379,29 @@ async def import_document(request: web.Request) -> web.Response:
 
 async def _receive(request: web.Request, tmp: str, limit: int) -> int:
     """Stream the multipart body: the document to `tmp` (never whole in memory); returns its size."""
+    try:
+        return await _receive_parts(request, tmp, limit)
+    except (ValueError, ClientPayloadError, ConnectionError) as exc:
+        # a malformed multipart body, or a client that went away before the body was complete
+        raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
+
+
+async def _receive_parts(request: web.Request, tmp: str, limit: int) -> int:
     reader = await request.multipart()
     size = -1
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise BadRequest("Nested multipart bodies are not supported.")
         if part.name == "electronicDocument":
+            if size >= 0:
+                raise BadRequest("The part 'electronicDocument' must appear only once.")
             size = await _save_part(part, tmp, limit)
         elif part.name == "request":
-            raw = await part.read(decode=True)
-            if len(raw) > MAX_REQUEST_PART:
-                raise PayloadTooLarge("The 'request' part is too large.")
+            raw = bytearray()
+            while chunk := await part.read_chunk():
+                raw += chunk
+                if len(raw) > MAX_REQUEST_PART:
+                    raise PayloadTooLarge("The 'request' part is larger than 1 MiB.")
             if raw.strip():
                 try:
                     metadata = orjson.loads(raw)
