@@ -61,9 +61,19 @@ class PeakSampler(threading.Thread):
 
 def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--port", "0", "--storage-root", str(root),
-         "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            "0",
+            "--storage-root",
+            str(root),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
@@ -96,8 +106,9 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
     rows: list[tuple[str, float, float, str]] = []
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-            async with http.post(f"{api}/Token", data={
-                "grant_type": "password", "username": "admin", "password": "admin"}) as r:
+            async with http.post(
+                f"{api}/Token", data={"grant_type": "password", "username": "admin", "password": "admin"}
+            ) as r:
                 token = (await r.json())["access_token"]
             auth = {"Authorization": f"Bearer {token}"}
 
@@ -110,8 +121,12 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
                 sampler = PeakSampler(proc.pid)
                 sampler.start()
                 form = aiohttp.FormData()
-                form.add_field("electronicDocument", file_chunks(source), filename="big.bin",
-                               content_type="application/octet-stream")
+                form.add_field(
+                    "electronicDocument",
+                    file_chunks(source),
+                    filename="big.bin",
+                    content_type="application/octet-stream",
+                )
                 form.add_field("request", "{}", content_type="application/json")
                 t0 = time.perf_counter()
                 async with http.post(f"{api}/Entries/1/big-{i}.bin", data=form, headers=auth) as r:
@@ -125,8 +140,14 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
                 cp_times.append(time.perf_counter() - t0)
                 (work / "cp.bin").unlink()
             imp, cp = statistics.median(import_times), statistics.median(cp_times)
-            rows.append((f"import {args.import_mib} MiB (median of {args.import_runs})", imp, cp,
-                         f"peak RSS growth {max(growths):.1f} MiB (target < 64)"))
+            rows.append(
+                (
+                    f"import {args.import_mib} MiB (median of {args.import_runs})",
+                    imp,
+                    cp,
+                    f"peak RSS growth {max(growths):.1f} MiB (target < 64)",
+                )
+            )
             source.unlink()
 
             # ---- listing ---------------------------------------------------------------------
@@ -134,8 +155,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
             folder.mkdir()
             for n in range(args.entries):
                 (folder / f"doc-{n:05d}.txt").write_bytes(b"x")
-            async with http.get(f"{api}/Entries/ByPath", params={"fullPath": "\\many"},
-                                headers=auth) as r:
+            async with http.get(f"{api}/Entries/ByPath", params={"fullPath": "\\many"}, headers=auth) as r:
                 folder_id = (await r.json())["entry"]["id"]
 
             async def list_all(page: int) -> float:
@@ -164,8 +184,14 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
             for page in (150, 1000):
                 warm = statistics.median([await list_all(page) for _ in range(args.runs)])
                 pages = -(-args.entries // page)
-                rows.append((f"list {args.entries}, {page}/page, {pages} pages (median of {args.runs})",
-                             warm, ls, f"{warm / pages * 1000:.1f} ms/page"))
+                rows.append(
+                    (
+                        f"list {args.entries}, {page}/page, {pages} pages (median of {args.runs})",
+                        warm,
+                        ls,
+                        f"{warm / pages * 1000:.1f} ms/page",
+                    )
+                )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

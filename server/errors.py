@@ -9,9 +9,13 @@ class SandboxError(Exception):
     status = 500
     title = "An unexpected error occurred."
 
-    def __init__(self, detail: str, *, title: str | None = None) -> None:
+    def __init__(
+        self, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        # response headers that belong with the error (Retry-After, Content-Range…)
+        self.headers = headers or {}
         if title is not None:
             self.title = title
 
@@ -39,3 +43,8 @@ class Conflict(SandboxError):
 class PayloadTooLarge(SandboxError):
     status = 413
     title = "Request entity too large."
+
+
+class RangeNotSatisfiable(SandboxError):
+    status = 416
+    title = "Range not satisfiable."

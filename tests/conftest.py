@@ -7,6 +7,7 @@ a signed-in ``Api`` wrapper, and a factory that runs ``python -m server`` as a s
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -232,10 +233,20 @@ class Api:
         encoded_name: str | None = None,
         content_type: str = "application/octet-stream",
     ):
-        form = multipart(data, filename=name if encoded_name is None else "x.bin", request_json=request_json,
-                         content_type=content_type)
+        # the entry's name comes from the URL; the part's own filename is deliberately different
+        form = multipart(
+            data,
+            filename="upload.bin",
+            request_json=request_json,
+            content_type=content_type,
+        )
         params = "" if auto_rename is None else f"?autoRename={'true' if auto_rename else 'false'}"
-        seg = encoded_name if encoded_name is not None else quote(name, safe="")
+        if encoded_name is not None:
+            seg = encoded_name
+        elif name and set(name) == {"."}:
+            seg = "%2E" * len(name)  # a bare "." or ".." segment would be normalised away by the URL layer
+        else:
+            seg = quote(name, safe="")
         return await self.raw("POST", f"/Entries/{parent_id}/{seg}{params}", data=form)
 
     async def upload(self, parent_id: int, name: str, data: bytes, **kw) -> int:
@@ -248,15 +259,21 @@ class Api:
         return await self.get(f"/Entries/{entry_id}/{EDOC}", headers=headers)
 
 
-def multipart(data: bytes, *, filename: str = "file.bin", request_json: str | None = "{}",
-              content_type: str = "application/octet-stream"):
+def multipart(
+    data: bytes,
+    *,
+    filename: str = "file.bin",
+    request_json: str | None = "{}",
+    content_type: str = "application/octet-stream",
+):
     import aiohttp
 
     form = aiohttp.FormData()
     if request_json is not None:
         form.add_field("request", request_json, content_type="application/json")
     if data is not None:
-        form.add_field("electronicDocument", data, filename=filename, content_type=content_type)
+        # a stream, not raw bytes: aiohttp warns about large raw bodies, and warnings are errors here
+        form.add_field("electronicDocument", io.BytesIO(data), filename=filename, content_type=content_type)
     return form
 
 
@@ -288,7 +305,9 @@ async def assert_problem(resp, status: int | tuple[int, ...], field_name: str | 
     assert not missing, f"problem lacks {missing}: {body}"
     assert body["status"] == resp.status
     if field_name is not None:
-        assert field_name.lower() in str(body["detail"]).lower(), f"detail does not name {field_name!r}: {body}"
+        assert field_name.lower() in str(body["detail"]).lower(), (
+            f"detail does not name {field_name!r}: {body}"
+        )
     return body
 
 
@@ -367,7 +386,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
-            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}")
+            raise AssertionError(f"server did not exit within {timeout}s after signal {sig}") from None
 
 
 class ServerFactory:
@@ -379,15 +398,26 @@ class ServerFactory:
         n = len(self.started)
         out_path = self.tmp_path / f"server-{n}.stdout"
         err_path = self.tmp_path / f"server-{n}.stderr"
-        cmd = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", "0",
-               "--storage-root", str(storage_root), *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--storage-root",
+            str(storage_root),
+            *extra,
+        ]
         env = dict(os.environ)
         env.pop("PYTHONUNBUFFERED", None)  # the banner must be flushed by the server itself
         pp = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pp if pp else "")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=str(PROJECT_ROOT), stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, env=env)
+            proc = subprocess.Popen(
+                cmd, cwd=str(PROJECT_ROOT), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+            )
         sp = ServerProcess(proc, "", out_path, err_path)
         self.started.append(sp)
         deadline = time.monotonic() + timeout
@@ -399,7 +429,8 @@ class ServerFactory:
             if proc.poll() is not None:
                 raise AssertionError(
                     f"server exited with {proc.returncode} before the banner\n"
-                    f"stdout:\n{sp.stdout()}\nstderr:\n{sp.stderr()}")
+                    f"stdout:\n{sp.stdout()}\nstderr:\n{sp.stderr()}"
+                )
             time.sleep(0.05)
         raise AssertionError(f"no banner within {timeout}s\nstdout:\n{sp.stdout()}\nstderr:\n{sp.stderr()}")
 

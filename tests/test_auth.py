@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from conftest import BASE, CHILDREN, Api, assert_problem, make_settings, sign_in
+
 from server.app import create_app
 
 

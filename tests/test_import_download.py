@@ -7,9 +7,9 @@ import os
 from urllib.parse import unquote
 
 import pytest
+from conftest import EDOC, Api, assert_entry_shape, assert_problem, make_settings, multipart, sign_in
 from yarl import URL
 
-from conftest import EDOC, Api, assert_entry_shape, assert_problem, make_settings, multipart, sign_in
 from server.app import create_app
 
 
@@ -118,8 +118,12 @@ async def test_import_without_document_part_is_400(api, storage_root):
 
 
 async def test_import_not_multipart_is_400(api, storage_root):
-    resp = await api.raw("POST", "/Entries/1/plain.txt", data=b"just bytes",
-                         headers={"Content-Type": "application/octet-stream"})
+    resp = await api.raw(
+        "POST",
+        "/Entries/1/plain.txt",
+        data=b"just bytes",
+        headers={"Content-Type": "application/octet-stream"},
+    )
     await assert_problem(resp, (400, 415))
     assert _visible(storage_root) == []
 
@@ -193,24 +197,48 @@ async def test_download_full(api, doc):
 
 @pytest.mark.parametrize(
     ("rng", "start", "end"),
-    [("bytes=10-19", 10, 19), ("bytes=0-0", 0, 0), ("bytes=1000-", 1000, 1023), ("bytes=-24", 1000, 1023),
-     ("bytes=1000-5000", 1000, 1023)],
+    [
+        ("bytes=10-19", 10, 19),
+        ("bytes=0-0", 0, 0),
+        ("bytes=1000-", 1000, 1023),
+        ("bytes=-24", 1000, 1023),
+        ("bytes=1000-5000", 1000, 1023),
+    ],
 )
 async def test_download_range(api, doc, rng, start, end):
     eid, data = doc
     resp = await api.download(eid, headers={"Range": rng})
     assert resp.status == 206, await resp.text()
     body = await resp.read()
-    assert body == data[start:end + 1]
+    assert body == data[start : end + 1]
     assert resp.headers["Content-Range"] == f"bytes {start}-{end}/{len(data)}"
     assert int(resp.headers["Content-Length"]) == end - start + 1
 
 
 async def test_download_unsatisfiable_range(api, doc):
-    eid, data = doc
+    eid, _ = doc
     resp = await api.download(eid, headers={"Range": "bytes=5000-6000"})
     assert resp.status == 416
     await resp.read()
+    assert resp.headers.get("Content-Range") == "bytes */1024"
+    assert "X-RequestId" in resp.headers
+
+
+@pytest.mark.parametrize("value", ["bytes=5000-6000", "bytes=abc", "bytes=5-1", "bytes=0-1,5-6"])
+async def test_unsatisfiable_range_is_a_problem(api, doc, value):
+    """416 is an error response: problem+json with X-APIServer-Error, like every other error,
+    and Content-Range names the document's length (RFC 9110)."""
+    eid, data = doc
+    resp = await api.download(eid, headers={"Range": value})
+    await assert_problem(resp, 416)
+    assert resp.headers["Content-Range"] == f"bytes */{len(data)}"
+
+
+async def test_suffix_range_is_byte_exact(api, doc):
+    eid, data = doc
+    resp = await api.download(eid, headers={"Range": "bytes=-100"})
+    assert resp.status == 206
+    assert await resp.read() == data[-100:]
 
 
 async def test_head_download(api, doc):
@@ -270,3 +298,23 @@ async def test_fields_links_tags_are_empty(api, storage_root, what):
         body = await resp.json()
         assert body["value"] == []
     await assert_problem(await api.get(f"/Entries/565656/{what}"), 404)
+
+
+@pytest.mark.parametrize(
+    "name", ["fields", "links", "tags", "100% done.txt", "a+b=c&d.txt", "semi;colon #1.txt", "?q=1"]
+)
+async def test_import_names_that_look_like_routes_or_escapes(api, storage_root, name):
+    eid = await api.upload(1, name, b"data")
+    e = await api.entry(eid)
+    assert e["name"] == name
+    assert (storage_root / name).read_bytes() == b"data"
+    assert _visible(storage_root) == [name]
+
+
+async def test_head_folder_edoc_is_400_without_body(api):
+    d = await api.mkdir(1, "folder")
+    resp = await api.head(f"/Entries/{d['id']}/{EDOC}")
+    assert resp.status == 400
+    assert await resp.read() == b""
+    assert "X-RequestId" in resp.headers
+    assert "X-APIServer-Error" in resp.headers

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
+import pytest
 from conftest import CHILDREN, assert_entry_shape, assert_problem, disk_tree
 
 # --------------------------------------------------------------------------- create folder
@@ -202,6 +203,20 @@ async def test_move_into_own_subtree_is_400(api, storage_root):
     assert (await api.entry(a["id"]))["fullPath"] == "\\a"
 
 
+async def test_move_into_sibling_with_same_prefix(api, storage_root):
+    """`a` is not an ancestor of `ab`: a string-prefix subtree check would wrongly refuse this."""
+    a = await api.mkdir(1, "a")
+    ab = await api.mkdir(1, "ab")
+    (storage_root / "a" / "x.txt").write_bytes(b"x")
+    resp = await api.post(f"/Entries/{ab['id']}/{CHILDREN}", json={"sourceId": a["id"], "name": "a-copy"})
+    assert resp.status == 201, await resp.text()
+    resp = await api.patch(f"/Entries/{a['id']}", json={"parentId": ab["id"]})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["fullPath"] == "\\ab\\a"
+    assert (storage_root / "ab" / "a" / "x.txt").read_bytes() == b"x"
+    assert (storage_root / "ab" / "a-copy" / "x.txt").read_bytes() == b"x"
+
+
 async def test_rename_conflict_is_409(api, storage_root):
     x = await api.mkdir(1, "x")
     await api.mkdir(1, "y")
@@ -273,7 +288,9 @@ async def test_rename_to_same_name_is_ok_or_noop(api, storage_root):
 
 async def _copy(api, dest_id: int, source_id: int, name: str, auto_rename: bool | None = None):
     params = {} if auto_rename is None else {"autoRename": "true" if auto_rename else "false"}
-    return await api.post(f"/Entries/{dest_id}/{CHILDREN}", json={"sourceId": source_id, "name": name}, params=params)
+    return await api.post(
+        f"/Entries/{dest_id}/{CHILDREN}", json={"sourceId": source_id, "name": name}, params=params
+    )
 
 
 @pytest.fixture
@@ -301,7 +318,7 @@ async def test_copy_folder_tree(api, storage_root, source_tree):
     assert e["parentId"] == dest["id"]
     assert e["fullPath"] == "\\dest\\copy"
     assert e["id"] not in (src["id"], dest["id"], *before_ids)
-    assert e["id"] > max(before_ids + [dest["id"]])
+    assert e["id"] > max([*before_ids, dest["id"]])
     assert disk_tree(storage_root / "dest" / "copy") == disk_tree(source_tree)
     copied_children = await api.children(e["id"])
     assert {c["name"] for c in copied_children} == {"sub", "empty", "a.txt"}
@@ -383,3 +400,36 @@ async def test_copy_root_is_400(api, storage_root):
     d = await api.mkdir(1, "d")
     await assert_problem(await _copy(api, d["id"], 1, "rootcopy"), 400)
     assert not (storage_root / "d" / "rootcopy").exists()
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+async def test_concurrent_creates_of_one_name(api, storage_root):
+    resps = await asyncio.gather(*(api.create_folder(1, "race") for _ in range(8)))
+    statuses = sorted(r.status for r in resps)
+    assert statuses == [201] + [409] * 7, statuses
+    for r in resps:
+        await r.read()
+    assert sorted(p.name for p in storage_root.iterdir() if p.name != ".sandbox") == ["race"]
+
+
+async def test_concurrent_auto_renamed_creates_and_imports(api, storage_root):
+    folder_resps = await asyncio.gather(*(api.create_folder(1, "dir", auto_rename=True) for _ in range(6)))
+    import_resps = await asyncio.gather(
+        *(api.import_doc(1, "same.txt", f"content {i}".encode(), auto_rename=True) for i in range(6))
+    )
+    folders = []
+    for r in folder_resps:
+        assert r.status == 201, await r.text()
+        folders.append((await r.json())["name"])
+    assert sorted(folders) == sorted(["dir"] + [f"dir ({n})" for n in range(2, 7)])
+    ids = []
+    for r in import_resps:
+        assert r.status == 201, await r.text()
+        ids.append((await r.json())["operations"]["entryCreate"]["entryId"])
+    assert len(set(ids)) == 6
+    names = {(await api.entry(i))["name"] for i in ids}
+    assert names == {"same.txt"} | {f"same ({n}).txt" for n in range(2, 7)}
+    contents = sorted((storage_root / n).read_bytes() for n in names)
+    assert contents == sorted(f"content {i}".encode() for i in range(6))

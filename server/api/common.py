@@ -87,7 +87,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         response = await handler(request)
     except SandboxError as exc:
-        response = problem(request, exc.status, exc.title, exc.detail)
+        response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers["X-RequestId"] = request_id

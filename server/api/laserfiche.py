@@ -13,7 +13,7 @@ from urllib.parse import quote
 import orjson
 from aiohttp import BodyPartReader, ClientPayloadError, web
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
+from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
 from ..keys import repository_key, sessions_key, settings_key
 from ..repository import Entry, check_name, name_problem
 from .common import (
@@ -455,10 +455,35 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+def check_range(request: web.Request, size: int) -> None:
+    """Refuse, as a problem, a Range that FileResponse would answer with a bare 416: one that is
+    malformed, asks for several ranges, or starts past the end."""
+    if "Range" not in request.headers:
+        return
+    headers = {"Content-Range": f"bytes */{size}"}
+    try:
+        wanted = request.http_range
+    except ValueError:
+        raise RangeNotSatisfiable(
+            f"The Range {request.headers['Range']!r} is not one byte range (bytes=first-last, "
+            "bytes=first- or bytes=-suffix).",
+            headers=headers,
+        ) from None
+    start = wanted.start
+    if start is not None and start >= 0 and start >= size:
+        raise RangeNotSatisfiable(
+            f"The Range starts at byte {start}, past the end of the {size}-byte document.",
+            headers=headers,
+        )
+    if start is not None and start < 0 and wanted.stop is None and size == 0:
+        raise RangeNotSatisfiable("The document is empty; no suffix range is satisfiable.", headers=headers)
+
+
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
 async def download(request: web.Request) -> web.StreamResponse:
     entry_id = entry_id_param(request)
     entry, path = await asyncio.to_thread(request.app[repository_key].document_path, entry_id)
+    check_range(request, entry.size)
     return web.FileResponse(
         path,
         headers={

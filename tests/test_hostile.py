@@ -1,0 +1,694 @@
+"""Hostile input: bad names, path escapes, symlinks, special files, malformed bodies.
+
+Every case asserts a 4xx problem (or an explicitly allowed outcome) AND that nothing on disk changed:
+the whole tmp_path (storage root nested inside it, plus an "outside" folder with a canary) is
+snapshotted before and after, leaving out only the server's own ``.sandbox`` store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import (
+    CHILDREN,
+    EDOC,
+    HIDDEN,
+    Api,
+    assert_problem,
+    make_settings,
+    sign_in,
+    tree_snapshot,
+)
+
+from server.app import create_app
+
+CANARY = b"CANARY-SECRET-do-not-read-0xC0FFEE"
+
+BAD_NAMES = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "../escape",
+    "../../escape.txt",
+    "a\\b",
+    "..\\escape",
+    "\\abs",
+    "/abs",
+    "/etc/passwd",
+    "a\x00b",
+    "\x00",
+    "a\x01b",
+    "tab\there",
+    "new\nline",
+    "cr\rx",
+    "unit\x1fsep",
+    "del\x7f",
+    "x" * 256,
+    "é" * 128,  # 256 bytes of UTF-8
+    "a" * 254 + "é",  # 256 bytes of UTF-8, 255 characters
+]
+BAD_IDS = [
+    "empty",
+    "dot",
+    "dotdot",
+    "slash",
+    "dotdot-slash",
+    "dotdot2-slash",
+    "backslash",
+    "dotdot-backslash",
+    "abs-backslash",
+    "abs-slash",
+    "etc-passwd",
+    "nul",
+    "only-nul",
+    "ctrl-01",
+    "tab",
+    "newline",
+    "cr",
+    "ctrl-1f",
+    "del",
+    "256-ascii",
+    "256-bytes-utf8",
+    "255-chars-256-bytes",
+]
+
+
+@dataclass
+class Env:
+    tmp: Path
+    root: Path
+    outside: Path
+    canary: Path
+    api: Api
+
+    def snapshot(self):
+        return tree_snapshot(self.tmp, exclude_hidden_of=self.root)
+
+    def assert_canary_intact(self):
+        assert self.canary.read_bytes() == CANARY
+
+
+@pytest.fixture
+async def env(tmp_path, aiohttp_client):
+    root = tmp_path / "jail" / "a" / "root"
+    root.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    canary = outside / "canary.txt"
+    canary.write_bytes(CANARY)
+    # a sibling whose name shares the root's prefix (defeats naive startswith checks)
+    sibling = tmp_path / "jail" / "a" / "root2"
+    sibling.mkdir()
+    (sibling / "canary.txt").write_bytes(CANARY)
+    (root / "real").mkdir()
+    (root / "real" / "r.txt").write_bytes(b"real content")
+    (root / "top.txt").write_bytes(b"top")
+    client = await aiohttp_client(create_app(make_settings(root)))
+    api = Api(client, await sign_in(client))
+    return Env(tmp_path, root, outside, canary, api)
+
+
+def _assert_no_canary(text: str | bytes):
+    raw = text.encode() if isinstance(text, str) else text
+    assert CANARY not in raw
+
+
+# --------------------------------------------------------------------------- bad names
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_bad_name_create_folder(env, name):
+    before = env.snapshot()
+    for auto in (None, True):
+        resp = await env.api.create_folder(1, name, auto_rename=auto)
+        await assert_problem(resp, 400)
+    real = await env.api.by_path("\\real")
+    await assert_problem(await env.api.create_folder(real["id"], name), 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_bad_name_patch_rename(env, name):
+    for path in ("\\real", "\\top.txt"):
+        victim = await env.api.by_path(path)
+        before = env.snapshot()
+        resp = await env.api.patch(f"/Entries/{victim['id']}", json={"name": name})
+        await assert_problem(resp, 400)
+        assert env.snapshot() == before
+        assert (await env.api.entry(victim["id"]))["fullPath"] == path
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_bad_name_copy(env, name):
+    src = await env.api.by_path("\\real")
+    before = env.snapshot()
+    resp = await env.api.post(f"/Entries/1/{CHILDREN}", json={"sourceId": src["id"], "name": name})
+    await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_bad_name_import(env, name):
+    before = env.snapshot()
+    for auto in (None, True):
+        resp = await env.api.import_doc(1, name, b"payload", auto_rename=auto)
+        # an empty name leaves the route's last segment empty: no route may match it
+        await assert_problem(resp, (400, 404, 405) if name == "" else 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "..%2F..%2Fescape.txt",
+        "..%2F..%2F..%2F..%2Fescape.txt",
+        "..%5C..%5Cescape.txt",
+        "%2E%2E",
+        "%2e%2e",
+        "%2E",
+        "%2E%2E%2F%2E%2E%2Fescape.txt",
+        "%2Fetc%2Fescape.txt",
+        "%5Cescape.txt",
+        "a%00.txt",
+        "%00",
+        "escape.txt%00.pdf",
+        "%01.txt",
+        "..%2Froot2%2Fcanary.txt",
+        "..%2F..%2F..%2Foutside%2Fcanary.txt",
+    ],
+)
+async def test_percent_encoded_import_names(env, encoded):
+    before = env.snapshot()
+    resp = await env.api.import_doc(1, "ignored", b"overwrite!", encoded_name=encoded)
+    await assert_problem(resp, (400, 404))
+    real = await env.api.by_path("\\real")
+    resp = await env.api.import_doc(real["id"], "ignored", b"overwrite!", encoded_name=encoded)
+    await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+    assert not (env.tmp.parent / "escape.txt").exists()
+    env.assert_canary_intact()
+
+
+async def test_double_encoded_name_stays_literal(env):
+    """`%252E%252E%252F` decodes once to the literal name `%2E%2E%2Fx.txt`: legal, only inside the root."""
+    before = env.snapshot()
+    resp = await env.api.import_doc(1, "ignored", b"literal", encoded_name="%252E%252E%252Fx.txt")
+    if resp.status == 201:
+        assert (env.root / "%2E%2E%2Fx.txt").read_bytes() == b"literal"
+        (env.root / "%2E%2E%2Fx.txt").unlink()
+    else:
+        await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+async def test_longest_valid_names_are_accepted(env):
+    for name in ("x" * 255, "é" * 127 + "x"):
+        assert len(name.encode()) == 255
+        resp = await env.api.create_folder(1, name)
+        assert resp.status == 201, await resp.text()
+        assert (env.root / name).is_dir()
+        resp = await env.api.import_doc(1, "d" + name[1:], b"x")
+        assert resp.status == 201, await resp.text()
+
+
+# --------------------------------------------------------------------------- hidden store
+
+
+async def test_store_cannot_be_created_renamed_to_or_imported(env):
+    assert (env.root / HIDDEN).is_dir()
+    before = env.snapshot()
+    store_before = sorted(p.name for p in (env.root / HIDDEN).iterdir())
+    await assert_problem(await env.api.create_folder(1, HIDDEN), (400, 409))
+    real = await env.api.by_path("\\real")
+    await assert_problem(await env.api.patch(f"/Entries/{real['id']}", json={"name": HIDDEN}), (400, 409))
+    await assert_problem(await env.api.import_doc(1, HIDDEN, b"x"), (400, 409))
+    await assert_problem(await env.api.get("/Entries/ByPath", params={"fullPath": "\\" + HIDDEN}), (400, 404))
+    for f in store_before:
+        resp = await env.api.get("/Entries/ByPath", params={"fullPath": f"\\{HIDDEN}\\{f}"})
+        await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+    assert (env.root / HIDDEN).is_dir()
+    assert HIDDEN not in await env.api.child_names(1)
+
+
+async def test_store_name_allowed_below_root(env):
+    real = await env.api.by_path("\\real")
+    resp = await env.api.create_folder(real["id"], HIDDEN)
+    assert resp.status == 201, await resp.text()
+    assert (env.root / "real" / HIDDEN).is_dir()
+    assert HIDDEN in await env.api.child_names(real["id"])
+
+
+async def test_store_never_has_an_id(env):
+    await env.api.children(1)
+    for i in range(1, 40):
+        resp = await env.api.get(f"/Entries/{i}")
+        if resp.status == 200:
+            e = await resp.json()
+            assert HIDDEN not in e["fullPath"].split("\\")
+        else:
+            await assert_problem(resp, 404)
+
+
+# --------------------------------------------------------------------------- by path
+
+
+HOSTILE_PATHS = [
+    "\\..",
+    "\\..\\..",
+    "\\..\\root2\\canary.txt",
+    "\\..\\..\\..\\outside\\canary.txt",
+    "\\real\\..\\..\\root2\\canary.txt",
+    "\\real\\..\\top.txt",
+    "\\.\\top.txt",
+    "..\\root2\\canary.txt",
+    "\\" + "..\\" * 12 + "etc\\passwd",
+    "/etc/passwd",
+    "\\..\\..\\..\\..\\..\\..\\etc\\passwd",
+    "C:\\Windows\\win.ini",
+    "\\\\server\\share\\x",
+    "\\real/../../root2/canary.txt",
+    "\\top.txt\x00.pdf",
+    "\\%2e%2e\\root2\\canary.txt",
+]
+
+
+@pytest.mark.parametrize("full_path", HOSTILE_PATHS)
+async def test_hostile_by_path(env, full_path):
+    before = env.snapshot()
+    resp = await env.api.get("/Entries/ByPath", params={"fullPath": full_path})
+    _assert_no_canary(await resp.read())
+    await assert_problem(resp, (400, 404))
+    resp = await env.api.get(
+        "/Entries/ByPath", params={"fullPath": full_path, "fallbackToClosestAncestor": "true"}
+    )
+    body_bytes = await resp.read()
+    _assert_no_canary(body_bytes)
+    if resp.status == 200:
+        body = json.loads(body_bytes)
+        assert body["entry"] is None
+        anc = body["ancestorEntry"]
+        assert anc is None or anc["fullPath"] in ("\\", "\\real")
+    else:
+        await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+
+
+async def test_absolute_os_path_by_path(env):
+    for p in (str(env.canary), str(env.root / "top.txt"), str(env.root)):
+        resp = await env.api.get("/Entries/ByPath", params={"fullPath": p})
+        await assert_problem(resp, (400, 404))
+        resp = await env.api.get("/Entries/ByPath", params={"fullPath": p.replace("/", "\\")})
+        if resp.status == 200:  # only acceptable if it is a real path inside the storage root - it is not
+            raise AssertionError(await resp.text())
+        await assert_problem(resp, (400, 404))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "fullPath=%5C..%5Croot2%5Ccanary.txt",
+        "fullPath=%5C%2E%2E%5Croot2%5Ccanary.txt",
+        "fullPath=%5C..%2F..%2F..%2Foutside%2Fcanary.txt",
+        "fullPath=%2Fetc%2Fpasswd",
+        "fullPath=%5Ctop.txt%00",
+        "fullPath=%5C%00",
+        "fullPath=%5C%C0%AE%C0%AE%5Croot2%5Ccanary.txt",
+        "fullPath=%5C%FF%FE",
+    ],
+)
+async def test_percent_encoded_by_path(env, query):
+    before = env.snapshot()
+    resp = await env.api.raw("GET", f"/Entries/ByPath?{query}")
+    _assert_no_canary(await resp.read())
+    await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+
+
+# --------------------------------------------------------------------------- symlinks and special files
+
+
+class FifoWatch:
+    """Detects (and unblocks) any reader that opens the FIFO: the server must never open it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.opened = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            except OSError:
+                self._stop.wait(0.02)
+                continue
+            try:
+                if stat.S_ISFIFO(os.fstat(fd).st_mode):
+                    self.opened = True  # only possible while some reader has it open
+            finally:
+                os.close(fd)
+            self._stop.wait(0.02)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def links(env):
+    r = env.root
+    os.symlink(env.outside, r / "link_out")
+    os.symlink(env.canary, r / "link_file.txt")
+    os.symlink(r / "real", r / "link_in")
+    os.symlink(r / "top.txt", r / "link_in_file.txt")
+    os.symlink(r / "missing", r / "link_dangling")
+    os.symlink("../root2", r / "link_rel_out")
+    os.symlink(env.outside, r / "real" / "inner_link")
+    os.symlink(env.canary, r / "real" / "inner_canary.txt")
+    os.mkfifo(r / "pipe")
+    os.mkfifo(r / "real" / "pipe2")
+    watch = FifoWatch(r / "pipe")
+    watch2 = FifoWatch(r / "real" / "pipe2")
+    yield env
+    watch.stop()
+    watch2.stop()
+    assert not watch.opened and not watch2.opened, "the server opened a FIFO"
+
+
+LINK_NAMES = {
+    "link_out",
+    "link_file.txt",
+    "link_in",
+    "link_in_file.txt",
+    "link_dangling",
+    "link_rel_out",
+    "inner_link",
+    "inner_canary.txt",
+    "pipe",
+    "pipe2",
+}
+
+
+async def test_symlinks_and_special_files_are_invisible(links):
+    env = links
+    before = env.snapshot()
+    root_items = await env.api.children(1)
+    assert {e["name"] for e in root_items} == {"real", "top.txt"}
+    resp = await env.api.get(f"/Entries/1/{CHILDREN}", params={"$count": "true"})
+    assert (await resp.json())["@odata.count"] == 2
+    real = await env.api.by_path("\\real")
+    assert await env.api.child_names(real["id"]) == {"r.txt"}
+    for p in (
+        "\\link_out",
+        "\\link_out\\canary.txt",
+        "\\link_file.txt",
+        "\\link_in",
+        "\\link_in\\r.txt",
+        "\\link_in_file.txt",
+        "\\link_dangling",
+        "\\link_rel_out\\canary.txt",
+        "\\pipe",
+        "\\real\\inner_link",
+        "\\real\\inner_link\\canary.txt",
+        "\\real\\inner_canary.txt",
+        "\\real\\pipe2",
+    ):
+        resp = await env.api.get("/Entries/ByPath", params={"fullPath": p})
+        _assert_no_canary(await resp.read())
+        await assert_problem(resp, 404)
+        resp = await env.api.get(
+            "/Entries/ByPath", params={"fullPath": p, "fallbackToClosestAncestor": "true"}
+        )
+        body = await resp.json()
+        assert body["entry"] is None
+        assert body["ancestorEntry"]["fullPath"] in ("\\", "\\real")
+    for i in range(1, 40):
+        resp = await env.api.get(f"/Entries/{i}")
+        raw = await resp.read()
+        _assert_no_canary(raw)
+        if resp.status == 200:
+            assert not (set(json.loads(raw)["fullPath"].split("\\")) & LINK_NAMES)
+        resp = await env.api.get(f"/Entries/{i}/{EDOC}")
+        _assert_no_canary(await resp.read())
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+async def test_writes_near_symlinks_never_touch_outside(links):
+    env = links
+    outside_before = tree_snapshot(env.outside)
+    sibling_before = tree_snapshot(env.root.parent / "root2")
+    real = await env.api.by_path("\\real")
+    top = await env.api.by_path("\\top.txt")
+    # names that collide with invisible links: whatever the answer, nothing outside changes
+    for auto in (None, True):
+        await env.api.import_doc(1, "link_file.txt", b"OVERWRITE", auto_rename=auto)
+        await env.api.import_doc(real["id"], "inner_canary.txt", b"OVERWRITE", auto_rename=auto)
+        await env.api.create_folder(1, "link_out", auto_rename=auto)
+        await env.api.create_folder(real["id"], "inner_link", auto_rename=auto)
+        await env.api.import_doc(1, "pipe", b"OVERWRITE", auto_rename=auto)
+    await env.api.patch(f"/Entries/{top['id']}", json={"name": "link_rel_out"})
+    await env.api.patch(f"/Entries/{top['id']}", json={"name": "link_file.txt"})
+    assert tree_snapshot(env.outside) == outside_before
+    assert tree_snapshot(env.root.parent / "root2") == sibling_before
+    env.assert_canary_intact()
+
+
+async def test_copy_skips_symlinks(links):
+    env = links
+    real = await env.api.by_path("\\real")
+    outside_before = tree_snapshot(env.outside)
+    resp = await env.api.post(f"/Entries/1/{CHILDREN}", json={"sourceId": real["id"], "name": "copy"})
+    assert resp.status == 201, await resp.text()
+    copy = env.root / "copy"
+    found = []
+    for dirpath, dirnames, filenames in os.walk(copy):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            assert not p.is_symlink(), p
+            found.append(os.path.relpath(p, copy))
+            if p.is_file():
+                assert CANARY not in p.read_bytes()
+    assert found == ["r.txt"]
+    assert (copy / "r.txt").read_bytes() == b"real content"
+    assert tree_snapshot(env.outside) == outside_before
+
+
+async def test_folder_replaced_by_symlink_is_gone(env):
+    target = await env.api.mkdir(1, "victim")
+    (env.root / "victim" / "v.txt").write_bytes(b"v")
+    v = await env.api.by_path("\\victim\\v.txt")
+    # replace the folder by a symlink pointing outside, behind the server's back
+    (env.root / "victim" / "v.txt").unlink()
+    (env.root / "victim").rmdir()
+    os.symlink(env.outside, env.root / "victim")
+    outside_before = tree_snapshot(env.outside)
+    tid = target["id"]
+    for resp in (
+        await env.api.get(f"/Entries/{tid}"),
+        await env.api.get(f"/Entries/{tid}/{CHILDREN}"),
+        await env.api.get(f"/Entries/{v['id']}"),
+        await env.api.get(f"/Entries/{v['id']}/{EDOC}"),
+    ):
+        _assert_no_canary(await resp.read())
+        await assert_problem(resp, 404)
+    resp = await env.api.get("/Entries/ByPath", params={"fullPath": "\\victim\\canary.txt"})
+    await assert_problem(resp, 404)
+    await assert_problem(await env.api.create_folder(tid, "planted"), (400, 404))
+    await assert_problem(await env.api.import_doc(tid, "planted.txt", b"planted"), (400, 404))
+    top = await env.api.by_path("\\top.txt")
+    await assert_problem(await env.api.patch(f"/Entries/{top['id']}", json={"parentId": tid}), (400, 404))
+    await assert_problem(await env.api.patch(f"/Entries/{tid}", json={"name": "renamed"}), (400, 404))
+    await assert_problem(
+        await env.api.post(f"/Entries/1/{CHILDREN}", json={"sourceId": tid, "name": "stolen"}), (400, 404)
+    )
+    assert tree_snapshot(env.outside) == outside_before
+    assert not (env.root / "stolen").exists()
+    assert (env.root / "top.txt").read_bytes() == b"top"
+    env.assert_canary_intact()
+
+
+async def test_document_under_folder_swapped_for_symlink_is_gone(env):
+    """A known document whose folder is swapped (by hand) for a symlink to a folder holding a file of
+    the same name: the id must not now reach the outside file, for reading or for writing."""
+    folder = await env.api.mkdir(1, "swap")
+    doc = await env.api.upload(folder["id"], "canary.txt", b"inside")
+    sub = await env.api.mkdir(folder["id"], "sub")
+    (env.outside / "sub").mkdir()
+    (env.outside / "sub" / "deep.txt").write_bytes(CANARY)
+    deep = await env.api.upload(sub["id"], "deep.txt", b"inside too")
+    os.rename(env.root / "swap", env.tmp / "swap-moved-away")
+    os.symlink(env.outside, env.root / "swap")
+    outside_before = tree_snapshot(env.outside)
+    for eid in (doc, deep):
+        for resp in (
+            await env.api.get(f"/Entries/{eid}"),
+            await env.api.get(f"/Entries/{eid}/{EDOC}"),
+            await env.api.head(f"/Entries/{eid}/{EDOC}"),
+        ):
+            _assert_no_canary(await resp.read())
+            assert resp.status == 404, resp.status
+        await assert_problem(await env.api.patch(f"/Entries/{eid}", json={"name": "renamed.txt"}), 404)
+        await assert_problem(await env.api.patch(f"/Entries/{eid}", json={"parentId": 1}), 404)
+        body = {"sourceId": eid, "name": f"stolen{eid}.txt"}
+        resp = await env.api.post(f"/Entries/1/{CHILDREN}", json=body)
+        await assert_problem(resp, (400, 404))
+    for fid in (folder["id"], sub["id"]):
+        await assert_problem(await env.api.get(f"/Entries/{fid}/{CHILDREN}"), 404)
+        await assert_problem(await env.api.import_doc(fid, "planted.txt", b"planted"), (400, 404))
+        await assert_problem(await env.api.create_folder(fid, "planted"), (400, 404))
+    assert tree_snapshot(env.outside) == outside_before
+    assert sorted(p.name for p in env.root.iterdir()) == sorted([HIDDEN, "real", "swap", "top.txt"])
+    env.assert_canary_intact()
+
+
+async def test_document_replaced_by_symlink_is_not_read(env):
+    eid = await env.api.upload(1, "doc.txt", b"mine")
+    (env.root / "doc.txt").unlink()
+    os.symlink(env.canary, env.root / "doc.txt")
+    for resp in (
+        await env.api.get(f"/Entries/{eid}/{EDOC}"),
+        await env.api.get(f"/Entries/{eid}/{EDOC}", headers={"Range": "bytes=0-5"}),
+        await env.api.get(f"/Entries/{eid}"),
+    ):
+        _assert_no_canary(await resp.read())
+        assert resp.status == 404
+    resp = await env.api.post(f"/Entries/1/{CHILDREN}", json={"sourceId": eid, "name": "copy.txt"})
+    await assert_problem(resp, (400, 404))
+    assert not (env.root / "copy.txt").exists()
+    env.assert_canary_intact()
+
+
+# --------------------------------------------------------------------------- bad names on disk
+
+
+async def test_invalid_names_on_disk_are_not_listed(env):
+    root_b = os.fsencode(env.root)
+    for raw in (b"back\\slash.txt", b"ctrl\x01.txt", b"new\nline", b"latin\xe9.txt", b"\xff\xfe"):
+        with open(os.path.join(root_b, raw), "wb") as f:
+            f.write(b"hidden")
+    os.mkdir(os.path.join(root_b, b"dir\x02"))
+    os.mkdir(os.path.join(root_b, b"dir\xc3"))
+    before = env.snapshot()
+    resp = await env.api.get(f"/Entries/1/{CHILDREN}", params={"$count": "true"})
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert {e["name"] for e in body["value"]} == {"real", "top.txt"}
+    assert body["@odata.count"] == 2
+    assert await env.api.child_names(1) == {"real", "top.txt"}
+    assert env.snapshot() == before
+
+
+# --------------------------------------------------------------------------- malformed bodies
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"entryType": "Folder", "name": ',
+        b"not json",
+        b"",
+        b"[]",
+        b'"Folder"',
+        b"null",
+        b"\xff\xfe{}",
+        b'{"entryType": "Folder", "name": "x"} trailing',
+    ],
+    ids=["truncated", "garbage", "empty", "array", "string", "null", "bad-utf8", "trailing"],
+)
+async def test_malformed_json_create(env, body):
+    before = env.snapshot()
+    resp = await env.api.post(
+        f"/Entries/1/{CHILDREN}", data=body, headers={"Content-Type": "application/json"}
+    )
+    await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("body", [b'{"name": ', b"[1]", b"\x00", b'{"name": "x"}}'])
+async def test_malformed_json_patch(env, body):
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    resp = await env.api.patch(
+        f"/Entries/{real['id']}", data=body, headers={"Content-Type": "application/json"}
+    )
+    await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"entryType": "Folder", "name": 5}, "name"),
+        ({"entryType": "Folder", "name": {"a": 1}}, "name"),
+        ({"entryType": "Folder", "name": True}, "name"),
+        ({"entryType": "Folder"}, "name"),
+        ({"name": "x"}, "entryType"),
+        ({"entryType": "Shortcut", "name": "x"}, "entryType"),
+        ({"entryType": "folder\x00", "name": "x"}, "entryType"),
+        ({"sourceId": "1", "name": "x"}, "sourceId"),
+        ({"sourceId": None, "name": "x"}, "sourceId"),
+    ],
+)
+async def test_wrong_types_create(env, body, field):
+    before = env.snapshot()
+    resp = await env.api.post(f"/Entries/1/{CHILDREN}", json=body)
+    await assert_problem(resp, 400, field)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 5}, "name"),
+        ({"name": ["a"]}, "name"),
+        ({"parentId": "2"}, "parentId"),
+        ({"parentId": False}, "parentId"),
+        ({"parentId": -1}, "parentId"),
+    ],
+)
+async def test_wrong_types_patch(env, body, field):
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    resp = await env.api.patch(f"/Entries/{real['id']}", json=body)
+    await assert_problem(
+        resp, (400, 404) if body.get("parentId") == -1 else 400, None if body.get("parentId") == -1 else field
+    )
+    assert env.snapshot() == before
+
+
+async def test_huge_json_body_is_refused_cleanly(env):
+    before = env.snapshot()
+    body = json.dumps({"entryType": "Folder", "name": "x" * (3 * 1024 * 1024)})
+    resp = await env.api.post(
+        f"/Entries/1/{CHILDREN}", data=io.BytesIO(body.encode()), headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= resp.status < 500
+    await resp.read()
+    assert env.snapshot() == before
+
+
+async def test_error_never_leaks_storage_path(env):
+    probes = [
+        await env.api.get("/Entries/ByPath", params={"fullPath": "\\..\\..\\outside"}),
+        await env.api.create_folder(1, "../x"),
+        await env.api.import_doc(1, "ignored", b"x", encoded_name="..%2Fx"),
+        await env.api.get("/Entries/999999"),
+    ]
+    for resp in probes:
+        text = await resp.text()
+        assert str(env.tmp) not in text
+        assert "Traceback" not in text
+        assert quote(str(env.tmp), safe="") not in resp.headers.get("X-APIServer-Error", "")
