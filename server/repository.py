@@ -75,14 +75,29 @@ class Entry:
     created_ns: int
     modified_ns: int
     size: int  # bytes of a document; 0 for folders
+    # a document imported as `Invoice 123` from `File.pdf` keeps "pdf" here, as Laserfiche does;
+    # None: the extension is the name's own
+    ext: str | None = None
 
     @property
     def extension(self) -> str:
-        return _extension(self.name)
+        return _extension(self.name) if self.ext is None else self.ext
 
     @property
     def mime_type(self) -> str:
-        return mimetypes.guess_type(self.name, strict=False)[0] or "application/octet-stream"
+        if self.is_dir:
+            return ""
+        guess = mimetypes.guess_type("x." + self.extension, strict=False)[0]
+        return guess or "application/octet-stream"
+
+    @property
+    def file_name(self) -> str:
+        """The name a download is saved under: the name, plus a kept extension."""
+        return self.name if self.ext is None else f"{self.name}.{self.ext}"
+
+
+# the stored columns of an entry, in _Row's order
+ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext"
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,21 @@ class _Row:
     is_dir: bool
     creator: str
     created_ns: int
+    ext: str | None
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> _Row:
+        entry_id, parent_id, name, is_dir, creator, created_ns, ext = row
+        return cls(entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext)
+
+
+def extension_to_keep(name: str, upload_name: str | None) -> str | None:
+    """The uploaded file's extension, kept for an entry whose name has none of its own
+    (Laserfiche imports `Invoice 123` from `File.pdf` as a pdf document)."""
+    ext = _extension(upload_name or "")
+    if not ext or _extension(name) or name_problem(ext):
+        return None
+    return ext
 
 
 def _kind(st: os.stat_result) -> bool | None:
@@ -122,7 +152,7 @@ ORDER_KEYS: dict[str, Callable[[Any], Any]] = {
     "type": lambda e: "Folder" if e.is_dir else "Document",
     "size": lambda e: e.size,
     "creator": lambda e: e.creator.casefold(),
-    "extension": lambda e: _extension(e.name).casefold(),
+    "extension": lambda e: (_extension(e.name) if e.ext is None else e.ext).casefold(),
 }
 # fields only a stat of each entry can give: ordering by them stats the whole folder
 STAT_FIELDS = frozenset({"modified", "size"})
@@ -265,12 +295,20 @@ class Repository:
     def new_temp_path(self) -> str:
         return str(self.store.tmp_dir / uuid.uuid4().hex)
 
-    def import_document(self, parent_id: int, name: str, tmp: str, auto_rename: bool, creator: str) -> Entry:
+    def import_document(
+        self,
+        parent_id: int,
+        name: str,
+        tmp: str,
+        auto_rename: bool,
+        creator: str,
+        ext: str | None = None,
+    ) -> Entry:
         """Publish a fully written temporary file as a new document in a folder."""
         check_name(name)
         with self.store.lock:
             parent = self._folder(parent_id)
-            return self._publish(parent, name, tmp, auto_rename, creator)
+            return self._publish(parent, name, tmp, auto_rename, creator, ext)
 
     def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
         if name is not None:
@@ -318,53 +356,56 @@ class Repository:
             if source.id == ROOT_ID or (source.is_dir and parent.parts[: len(source.parts)] == source.parts):
                 raise BadRequest(f"Entry {source.id} cannot be copied into itself or one of its subfolders.")
         if not source.is_dir:
-            return self._copy_file(self.path_of(source), parent.id, name, auto_rename, creator)
+            return self._copy_file(source, parent.id, name, auto_rename, creator)
         top = self.create_folder(parent.id, name, auto_rename, creator)
-        self._copy_children(self.path_of(source), top, creator, should_stop)
+        self._copy_children(source, top, creator, should_stop)
         return self.entry(top.id)
 
-    def _copy_file(self, src: str, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
+    def _copy_file(self, source: Entry, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
         # the bytes are copied without the lock (the kernel's copy via shutil); only publishing takes it
         tmp = self.new_temp_path()
         try:
-            shutil.copyfile(src, tmp)
-            return self.import_document(parent_id, name, tmp, auto_rename, creator)
+            shutil.copyfile(self.path_of(source), tmp)
+            return self.import_document(parent_id, name, tmp, auto_rename, creator, source.ext)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
     def _copy_children(
-        self, src_dir: str, dest: Entry, creator: str, should_stop: Callable[[], bool]
+        self, source: Entry, dest: Entry, creator: str, should_stop: Callable[[], bool]
     ) -> None:
-        for name, is_dir in self._scan(src_dir, at_root=False).items():
+        """Copy what a listing of `source` shows (so kept extensions travel too) into `dest`."""
+        with self.store.lock:
+            self._sync_children(source)
+            children = [e for r in self._child_rows(source) if (e := self._stat_entry(r, source.parts))]
+        for child in children:
             if should_stop():
                 return
-            src = os.path.join(src_dir, name)
-            if is_dir:
-                child = self.create_folder(dest.id, name, False, creator)
-                self._copy_children(src, child, creator, should_stop)
-                continue
-            self._copy_file(src, dest.id, name, False, creator)
+            if child.is_dir:
+                copied = self.create_folder(dest.id, child.name, False, creator)
+                self._copy_children(child, copied, creator, should_stop)
+            else:
+                self._copy_file(child, dest.id, child.name, False, creator)
 
     # ---- internals (all under the lock) --------------------------------------------------
 
     def _fetch(self, entry_id: int) -> tuple[_Row, tuple[str, ...]] | None:
         rows = self.store.conn.execute(
             """
-            WITH RECURSIVE chain(id, parent_id, name, is_dir, creator, created_ns, depth) AS (
-                SELECT id, parent_id, name, is_dir, creator, created_ns, 0
+            WITH RECURSIVE chain(id, parent_id, name, is_dir, creator, created_ns, ext, depth) AS (
+                SELECT id, parent_id, name, is_dir, creator, created_ns, ext, 0
                 FROM entries WHERE id = ?
                 UNION ALL
-                SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, c.depth + 1
+                SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, c.depth + 1
                 FROM entries e JOIN chain c ON e.id = c.parent_id
             )
-            SELECT id, parent_id, name, is_dir, creator, created_ns FROM chain ORDER BY depth DESC
+            SELECT id, parent_id, name, is_dir, creator, created_ns, ext FROM chain ORDER BY depth DESC
             """,
             (entry_id,),
         ).fetchall()
         if not rows:
             return None
-        row = _Row(rows[-1][0], rows[-1][1] or 0, *rows[-1][2:])
+        row = _Row.of(rows[-1])
         return row, tuple(r[2] for r in rows[1:])
 
     def _resolve(self, entry_id: int) -> Entry:
@@ -408,6 +449,7 @@ class Repository:
             created_ns=row.created_ns,
             modified_ns=st.st_mtime_ns,
             size=0 if row.is_dir else st.st_size,
+            ext=row.ext,
         )
 
     def _folder(self, folder_id: int) -> Entry:
@@ -424,9 +466,9 @@ class Repository:
         if cached is not None and cached[0] == self._generation:
             return cached[1]
         rows = [
-            _Row(*row)
+            _Row.of(row)
             for row in self.store.conn.execute(
-                "SELECT id, parent_id, name, is_dir, creator, created_ns FROM entries WHERE parent_id = ?",
+                f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?",
                 (folder.id,),
             )
         ]
@@ -452,10 +494,20 @@ class Repository:
 
     def _drop_stale(self, parent_id: int, name: str) -> None:
         """A row left for something removed by hand must not block the name's new owner."""
-        self.store.conn.execute("DELETE FROM entries WHERE parent_id = ? AND name = ?", (parent_id, name))
+        cursor = self.store.conn.execute(
+            "DELETE FROM entries WHERE parent_id = ? AND name = ?", (parent_id, name)
+        )
+        if cursor.rowcount:
+            self._changed()
 
     def _add(
-        self, parent: Entry, name: str, is_dir: bool, creator: str, st: os.stat_result | None = None
+        self,
+        parent: Entry,
+        name: str,
+        is_dir: bool,
+        creator: str,
+        st: os.stat_result | None = None,
+        ext: str | None = None,
     ) -> Entry:
         path = os.path.join(self.path_of(parent), name)
         if st is None:
@@ -463,8 +515,9 @@ class Repository:
         created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
         self._drop_stale(parent.id, name)
         cursor = self.store.conn.execute(
-            "INSERT INTO entries (parent_id, name, is_dir, creator, created_ns) VALUES (?, ?, ?, ?, ?)",
-            (parent.id, name, is_dir, creator, created_ns),
+            "INSERT INTO entries (parent_id, name, is_dir, creator, created_ns, ext)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (parent.id, name, is_dir, creator, created_ns, ext),
         )
         assert cursor.lastrowid is not None
         self._changed()
@@ -478,6 +531,7 @@ class Repository:
             created_ns=created_ns,
             modified_ns=st.st_mtime_ns,
             size=0 if is_dir else st.st_size,
+            ext=ext,
         )
 
     def _allowed(self, parent: Entry, name: str, is_dir: bool, auto_rename: bool) -> Iterator[str]:
@@ -492,13 +546,15 @@ class Repository:
         where = "\\" + "\\".join(parent.parts)
         return Conflict(f"An entry named '{name}' already exists in '{where}'.")
 
-    def _publish(self, parent: Entry, name: str, tmp: str, auto_rename: bool, creator: str) -> Entry:
+    def _publish(
+        self, parent: Entry, name: str, tmp: str, auto_rename: bool, creator: str, ext: str | None
+    ) -> Entry:
         for candidate in self._allowed(parent, name, False, auto_rename):
             try:
                 publish_file(tmp, os.path.join(self.path_of(parent), candidate))
             except FileExistsError:
                 continue
-            return self._add(parent, candidate, False, creator)
+            return self._add(parent, candidate, False, creator, ext=ext)
         raise self._conflict(parent, name)
 
     def _scan(self, path: str, at_root: bool) -> dict[str, bool]:
@@ -562,12 +618,11 @@ class Repository:
         if name_problem(name) or (parent.id == ROOT_ID and name == STORE_DIR):
             return None
         row = self.store.conn.execute(
-            "SELECT id, parent_id, name, is_dir, creator, created_ns FROM entries"
-            " WHERE parent_id = ? AND name = ?",
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name = ?",
             (parent.id, name),
         ).fetchone()
         if row is not None:
-            entry = self._stat_entry(_Row(*row), parent.parts)
+            entry = self._stat_entry(_Row.of(row), parent.parts)
             if entry is not None:
                 return entry
         try:

@@ -20,6 +20,8 @@ STORE_DIR = ".sandbox"
 # where documents are written before they get their final name (same filesystem, so publishing is atomic)
 TMP_DIR = "tmp"
 ROOT_ID = 1
+# bumped whenever SCHEMA changes, so an old server never misreads a newer store
+SCHEMA_VERSION = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -30,6 +32,8 @@ CREATE TABLE IF NOT EXISTS entries (
     is_dir INTEGER NOT NULL,
     creator TEXT NOT NULL,
     created_ns INTEGER NOT NULL,
+    -- a document's extension when its name does not carry it (imported "Invoice 1" from "a.pdf")
+    ext TEXT,
     UNIQUE (parent_id, name)
 );
 CREATE TABLE IF NOT EXISTS sessions (
@@ -42,7 +46,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 
 class StoreInUse(RuntimeError):
-    pass
+    """The storage root cannot be served by this process (another holds it, or its store is foreign)."""
 
 
 class Store:
@@ -78,7 +82,15 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(SCHEMA)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0:
+            conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION:
+            conn.close()
+            raise StoreInUse(
+                f"{self.dir} holds store version {version}; this server reads version {SCHEMA_VERSION}"
+            )
         conn.execute(
             "INSERT OR IGNORE INTO entries (id, parent_id, name, is_dir, creator, created_ns)"
             " VALUES (?, NULL, '', 1, ?, ?)",

@@ -232,11 +232,12 @@ class Api:
         request_json: str = "{}",
         encoded_name: str | None = None,
         content_type: str = "application/octet-stream",
+        filename: str = "upload.bin",
     ):
         # the entry's name comes from the URL; the part's own filename is deliberately different
         form = multipart(
             data,
-            filename="upload.bin",
+            filename=filename,
             request_json=request_json,
             content_type=content_type,
         )

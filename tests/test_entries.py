@@ -124,7 +124,8 @@ async def test_select_on_single_entry(api, storage_root):
     doc = await api.by_path("\\d.txt")
     resp = await api.get(f"/Entries/{doc['id']}", params={"$select": "name"})
     assert resp.status == 200
-    assert await resp.json() == {"name": "d.txt", "id": doc["id"], "entryType": "Document"}
+    # $select always brings id, name, entryType and rowNumber (the v1 folder-listing guide)
+    assert await resp.json() == {"name": "d.txt", "id": doc["id"], "entryType": "Document", "rowNumber": 0}
 
 
 # --------------------------------------------------------------------------- by path
@@ -464,7 +465,7 @@ async def test_select_name(api, mixed_children):
     items = (await resp.json())["value"]
     assert len(items) == 5
     for e in items:
-        assert set(e) == {"name", "id", "entryType"}
+        assert set(e) == {"name", "id", "entryType", "rowNumber"}
     full = {e["id"]: e for e in await api.children(1)}
     for e in items:
         assert full[e["id"]]["name"] == e["name"]
@@ -474,7 +475,7 @@ async def test_select_name(api, mixed_children):
 async def test_select_several_fields(api, mixed_children):
     resp = await api.get(f"/Entries/1/{CHILDREN}", params={"$select": "name,fullPath"})
     for e in (await resp.json())["value"]:
-        assert set(e) == {"name", "fullPath", "id", "entryType"}
+        assert set(e) == {"name", "fullPath", "id", "entryType", "rowNumber"}
         assert e["fullPath"] == "\\" + e["name"]
 
 
@@ -490,7 +491,7 @@ async def test_next_link_carries_query(api, many_children):
     body2 = await (await api.absolute("GET", link, headers={"Prefer": "maxpagesize=200"})).json()
     assert len(body2["value"]) == 200
     for e in body2["value"]:
-        assert set(e) == {"name", "id", "entryType"}
+        assert set(e) == {"name", "id", "entryType", "rowNumber"}
     names = [e["name"] for e in body["value"] + body2["value"]]
     assert names == sorted(names, reverse=True)
     assert body2.get("@odata.count", 420) == 420
@@ -504,3 +505,12 @@ async def test_by_hand_entry_visible_without_restart(aiohttp_client, storage_roo
     (storage_root / "later" / "n.txt").write_bytes(b"n")
     assert await api.child_names(1) == {"later"}
     assert (await api.by_path("\\later\\n.txt"))["elecDocumentSize"] == 1
+
+
+async def test_listing_carries_odata_context(api, storage_root):
+    (storage_root / "a.txt").write_bytes(b"a")
+    resp = await api.get("/Entries/1/Laserfiche.Repository.Folder/children")
+    body = await resp.json()
+    assert body["@odata.context"].endswith("/v1/$metadata#Collection(Laserfiche.Repository.Entry)")
+    assert URL(body["@odata.context"]).is_absolute()
+    assert [e["rowNumber"] for e in body["value"]] == [1]

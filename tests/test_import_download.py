@@ -32,7 +32,8 @@ async def test_import_document(api, client, storage_root):
     link = URL(body["documentLink"])
     assert link.is_absolute()
     assert (link.host, link.port) == (client.host, client.port)
-    assert link.path.endswith(f"/Entries/{entry_id}/{EDOC}")
+    # the v1 import guide's documentLink is the new entry's URL
+    assert link.path.endswith(f"/Entries/{entry_id}")
     assert (storage_root / "hello.txt").read_bytes() == data
     assert _visible(storage_root) == ["hello.txt"]  # no temporary file left behind
     e = await api.entry(entry_id)
@@ -42,9 +43,31 @@ async def test_import_document(api, client, storage_root):
     assert e["extension"] == "txt"
     assert e["mimeType"].startswith("text/plain")
     assert e["parentId"] == 1
-    dl = await api.absolute("GET", body["documentLink"])
-    assert dl.status == 200
+    linked = await api.absolute("GET", body["documentLink"])
+    assert linked.status == 200
+    assert (await linked.json())["id"] == entry_id
+    dl = await api.download(entry_id)
     assert await dl.read() == data
+
+
+async def test_import_keeps_the_files_extension_for_a_name_without_one(api, storage_root):
+    """The v1 import guide imports `lfapi created doc` from File.pdf: a pdf document whose
+    name has no extension. The disk holds the name; the extension and type come from the upload."""
+    resp = await api.import_doc(1, "lfapi created doc", b"%PDF-1.4 fake", filename="File.pdf")
+    assert resp.status == 201, await resp.text()
+    entry_id = (await resp.json())["operations"]["entryCreate"]["entryId"]
+    e = await api.entry(entry_id)
+    assert (e["name"], e["extension"], e["mimeType"]) == ("lfapi created doc", "pdf", "application/pdf")
+    assert (storage_root / "lfapi created doc").read_bytes() == b"%PDF-1.4 fake"
+    dl = await api.download(entry_id)
+    assert dl.headers["Content-Type"] == "application/pdf"
+    assert "lfapi created doc.pdf" in unquote(dl.headers["Content-Disposition"])
+    # a copy keeps it too
+    copy = await api.post(
+        "/Entries/1/Laserfiche.Repository.Folder/children", json={"sourceId": entry_id, "name": "copy"}
+    )
+    assert copy.status == 201
+    assert (await copy.json())["extension"] == "pdf"
 
 
 async def test_import_into_subfolder(api, storage_root):

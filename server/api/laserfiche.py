@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, ClientPayloadError, web
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
 from ..keys import repository_key, sessions_key, settings_key
-from ..repository import Entry, check_name, name_problem
+from ..repository import Entry, check_name, extension_to_keep, name_problem
 from .common import (
     bool_param,
     field,
@@ -88,7 +88,8 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
 FOLDER_FIELDS = set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "")) | {"isRecordFolder"}
 DOCUMENT_FIELDS = set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), ""))
 ENTRY_FIELDS = FOLDER_FIELDS | DOCUMENT_FIELDS
-ALWAYS_SELECTED = ("id", "entryType")
+# what a `$select` listing always carries (the v1 folder-listing guide)
+ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
 
 
 def parse_select(request: web.Request) -> set[str] | None:
@@ -240,11 +241,15 @@ class Paging:
         last = self.skip + self.size
         return last if self.top is None else min(last, self.skip + self.top)
 
-    def response(self, page: list[dict[str, Any]], total: int) -> web.Response:
+    def response(self, page: list[dict[str, Any]], total: int, element_type: str) -> web.Response:
         """The page (rows skip.. of `total`) with an absolute `@odata.nextLink` when more remain."""
         end = total if self.top is None else min(total, self.skip + self.top)
         stop = min(end, self.stop)
-        body: dict[str, Any] = {"value": page}
+        metadata = self.request.url.origin().with_path("/v1/$metadata")
+        body: dict[str, Any] = {
+            "@odata.context": f"{metadata}#Collection({element_type})",
+            "value": page,
+        }
         if stop < end:
             query = dict(self.request.query)
             query["$skip"] = str(stop)
@@ -268,7 +273,7 @@ async def list_children(request: web.Request) -> web.Response:
     )
     volume = request.app[settings_key].volume_name
     page = [select(render(e, volume, paging.skip + i + 1), chosen) for i, e in enumerate(entries)]
-    return paging.response(page, total)
+    return paging.response(page, total, "Laserfiche.Repository.Entry")
 
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
@@ -309,18 +314,22 @@ async def move_entry(request: web.Request) -> web.Response:
     return _entry_response(request, entry)
 
 
-def _empty_list_route(suffix: str) -> None:
+def _empty_list_route(suffix: str, element_type: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-        return Paging(request).response([], 0)
+        return Paging(request).response([], 0, element_type)
 
     handler.__name__ = f"list_{suffix}"
     routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)
 
 
 # this repository has no template fields, links or tags; the routes answer as an empty repository would
-for _suffix in ("fields", "links", "tags"):
-    _empty_list_route(_suffix)
+for _suffix, _type in (
+    ("fields", "Laserfiche.Repository.FieldValue"),
+    ("links", "Laserfiche.Repository.WEntryLinkInfo"),
+    ("tags", "Laserfiche.Repository.WTagInfo"),
+):
+    _empty_list_route(_suffix, _type)
 
 
 # ---- documents ----------------------------------------------------------------------------
@@ -328,9 +337,8 @@ for _suffix in ("fields", "links", "tags"):
 
 def _import_result(request: web.Request, entry_id: int, exceptions: list[dict[str, Any]]) -> Any:
     empty: list[Any] = []
-    link = None
-    if entry_id:
-        link = entry_url(request, entry_id) + "/Laserfiche.Repository.Document/edoc"
+    # the v1 import guide's documentLink is the new entry's URL
+    link = entry_url(request, entry_id) if entry_id else None
     return {
         "operations": {
             "entryCreate": {"entryId": entry_id, "exceptions": exceptions},
@@ -358,7 +366,7 @@ async def import_document(request: web.Request) -> web.Response:
     limit = request.app[settings_key].max_document_bytes
     tmp = repository.new_temp_path()
     try:
-        size = await _receive(request, tmp, limit)
+        size, upload_name = await _receive(request, tmp, limit)
         if size == 0:
             detail = "The electronic document is empty; an import needs at least one byte."
             exception = problem_body(request, 400, "Invalid request.", detail)
@@ -367,7 +375,13 @@ async def import_document(request: web.Request) -> web.Response:
             response.headers["X-APIServer-Error"] = quote(detail)
             return response
         entry = await asyncio.to_thread(
-            repository.import_document, parent_id, name, tmp, auto_rename, session_of(request).user
+            repository.import_document,
+            parent_id,
+            name,
+            tmp,
+            auto_rename,
+            session_of(request).user,
+            extension_to_keep(name, upload_name),
         )
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -377,8 +391,11 @@ async def import_document(request: web.Request) -> web.Response:
     return response
 
 
-async def _receive(request: web.Request, tmp: str, limit: int) -> int:
-    """Stream the multipart body: the document to `tmp` (never whole in memory); returns its size."""
+async def _receive(request: web.Request, tmp: str, limit: int) -> tuple[int, str | None]:
+    """Stream the multipart body: the document to `tmp` (never whole in memory).
+
+    Returns the document's size and the file name its part carried.
+    """
     try:
         return await _receive_parts(request, tmp, limit)
     except (ValueError, ClientPayloadError, ConnectionError) as exc:
@@ -386,9 +403,10 @@ async def _receive(request: web.Request, tmp: str, limit: int) -> int:
         raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
 
 
-async def _receive_parts(request: web.Request, tmp: str, limit: int) -> int:
+async def _receive_parts(request: web.Request, tmp: str, limit: int) -> tuple[int, str | None]:
     reader = await request.multipart()
     size = -1
+    upload_name = None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise BadRequest("Nested multipart bodies are not supported.")
@@ -396,6 +414,7 @@ async def _receive_parts(request: web.Request, tmp: str, limit: int) -> int:
             if size >= 0:
                 raise BadRequest("The part 'electronicDocument' must appear only once.")
             size = await _save_part(part, tmp, limit)
+            upload_name = part.filename
         elif part.name == "request":
             raw = bytearray()
             while chunk := await part.read_chunk():
@@ -413,7 +432,7 @@ async def _receive_parts(request: web.Request, tmp: str, limit: int) -> int:
             await part.release()
     if size < 0:
         raise BadRequest("The multipart part 'electronicDocument' is required.")
-    return size
+    return size, upload_name
 
 
 async def _save_part(part: BodyPartReader, tmp: str, limit: int) -> int:
@@ -487,7 +506,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(
         path,
         headers={
-            "Content-Disposition": content_disposition(entry.name),
+            "Content-Disposition": content_disposition(entry.file_name),
             "Content-Type": entry.mime_type,
         },
     )
