@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class SandboxError(Exception):
     """Base of every error a client is meant to see. `title` is the short, stable summary."""
@@ -48,3 +50,32 @@ class PayloadTooLarge(SandboxError):
 class RangeNotSatisfiable(SandboxError):
     status = 416
     title = "Range not satisfiable."
+
+
+class Forbidden(SandboxError):
+    status = 403
+    title = "Access denied."
+
+
+class InsufficientStorage(SandboxError):
+    status = 507
+    title = "Insufficient storage."
+
+
+class DiskError(SandboxError):
+    status = 500
+    title = "The storage root could not be changed."
+
+
+def from_os_error(exc: OSError) -> SandboxError:
+    """What a failed disk operation means to a client; the detail never names a path."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Forbidden(f"The storage root refused the change: {reason}.")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(f"The storage root is full: {reason}.")
+    if exc.errno in (errno.ENAMETOOLONG, errno.EMLINK, errno.ELOOP):
+        return BadRequest(f"The storage root cannot hold this: {reason}.")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return NotFound(f"The entry changed on disk while the request ran: {reason}.")
+    return DiskError(f"The storage root failed: {reason}.")

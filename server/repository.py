@@ -6,26 +6,25 @@ the API and restarts, and is never reused. What is put into the storage root by 
 next time a listing or lookup meets it; what is removed by hand is forgotten the same way.
 
 Every method here blocks; the API calls them through `asyncio.to_thread`. Metadata work runs under
-the store's lock, so the disk and the store change together; copying bytes does not hold it.
+the store's lock, so the disk and the store change together; copying bytes does not hold it. All disk
+access goes through `fsops`, on directory descriptors walked without following symlinks.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import errno
 import functools
 import mimetypes
 import os
 import pwd
-import shutil
-import stat
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
+from . import fsops
 from .errors import BadRequest, Conflict, NotFound
 from .store import ROOT_ID, STORE_DIR, Store
 
@@ -36,7 +35,8 @@ MAX_NAME_BYTES = 255
 RACY_NS = 1_000_000_000
 # autoRename tries `name (2)` … up to this, then gives up with 409
 MAX_AUTO_RENAME = 10_000
-_FORBIDDEN = {"/", "\\", "\x7f"}
+# path separators, and what Laserfiche itself refuses in a name (the Windows reserved characters)
+_FORBIDDEN = frozenset('/\\:*?"<>|')
 
 
 def name_problem(name: str) -> str | None:
@@ -46,7 +46,8 @@ def name_problem(name: str) -> str | None:
     if name in (".", ".."):
         return f"must not be {name!r}"
     for ch in name:
-        if ch in _FORBIDDEN or ord(ch) < 0x20:
+        # Cc: the C0 and C1 control characters and DEL
+        if ch in _FORBIDDEN or unicodedata.category(ch) == "Cc":
             return f"must not contain {ch!r}"
     try:
         size = len(name.encode("utf-8"))
@@ -98,6 +99,10 @@ class Entry:
 
 # the stored columns of an entry, in _Row's order
 ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext"
+INSERT_ENTRY = (
+    "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True)
@@ -123,15 +128,6 @@ def extension_to_keep(name: str, upload_name: str | None) -> str | None:
     if not ext or _extension(name) or name_problem(ext):
         return None
     return ext
-
-
-def _kind(st: os.stat_result) -> bool | None:
-    """True for a directory, False for a regular file, None for anything we never show."""
-    if stat.S_ISDIR(st.st_mode):
-        return True
-    if stat.S_ISREG(st.st_mode):
-        return False
-    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -187,45 +183,13 @@ def candidates(name: str, is_dir: bool, auto_rename: bool) -> Iterator[str]:
             yield candidate
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_renameat2 = getattr(_libc, "renameat2", None)
-_AT_FDCWD = -100
-_RENAME_NOREPLACE = 1
-
-
-def rename_noreplace(src: str, dst: str) -> None:
-    """Rename without ever replacing what is at `dst` (FileExistsError if something is there)."""
-    if _renameat2 is not None:
-        if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(err, os.strerror(err), dst)
-    # the filesystem cannot refuse for us: check, then rename (only a hand-made change can race this)
-    if os.path.lexists(dst):
-        raise FileExistsError(errno.EEXIST, "File exists", dst)
-    os.rename(src, dst)
-
-
-def publish_file(tmp: str, dst: str) -> None:
-    """Give a completely written temporary file its final name, never replacing anything."""
-    try:
-        os.link(tmp, dst)
-    except FileExistsError:
-        raise
-    except OSError:
-        rename_noreplace(tmp, dst)  # filesystems without hard links
-        return
-    os.unlink(tmp)
-
-
 class Repository:
     def __init__(self, store: Store, volume_name: str) -> None:
         self.store = store
-        self.root = str(store.root)
         self.volume_name = volume_name
-        # folder id -> (mtime_ns seen, when that scan started): lets paging skip rescanning a big folder
-        self._scanned: dict[int, tuple[int, int]] = {}
+        # folder id -> ((dev, inode, mtime_ns) seen, when that scan started): lets paging skip
+        # rescanning a big folder; the inode catches a folder swapped for another by hand
+        self._scanned: dict[int, tuple[tuple[int, int, int], int]] = {}
         # bumped on every change to the entries table; caches keyed by it cannot go stale
         self._generation = 0
         self._rows_cache: dict[int, tuple[int, list[_Row]]] = {}
@@ -238,11 +202,18 @@ class Repository:
             return self._resolve(entry_id)
 
     def by_path(self, parts: list[str]) -> tuple[Entry | None, Entry]:
-        """The entry at `parts`, or None with the closest ancestor that exists."""
+        """The entry at `parts` (names match case-insensitively, as in Laserfiche), or None with
+        the closest ancestor that exists."""
         with self.store.lock:
             node = self._resolve(ROOT_ID)
             for name in parts:
-                child = self._child(node, name) if node.is_dir else None
+                if not node.is_dir:
+                    return None, node
+                try:
+                    with self._folder_fd(node) as fd:
+                        child = self._child(node, fd, name)
+                except fsops.Gone:
+                    child = None
                 if child is None:
                     return None, node
                 node = child
@@ -252,31 +223,52 @@ class Repository:
         self, folder_id: int, order: Sequence[tuple[str, bool]], start: int, stop: int
     ) -> tuple[int, list[Entry]]:
         """The children `start:stop` of a folder sorted by `order` ((field, descending) pairs from
-        ORDER_FIELDS; ties by name, then id), and how many children there are in all.
+        ORDER_KEYS; ties by name, then id), and how many children there are in all.
 
         Only the rows on the page are stat'ed unless the order needs what only the disk knows, so a
         page of a 10,000-entry folder costs little more than a page of a small one.
         """
         with self.store.lock:
             folder = self._folder(folder_id)
-            self._sync_children(folder)
-            rows = self._child_rows(folder)
-            if any(field in STAT_FIELDS for field, _ in order):
-                entries = [e for r in rows if (e := self._stat_entry(r, folder.parts)) is not None]
-                _sort(entries, order)
-                return len(entries), entries[start:stop]
-            ordered = self._sorted_rows(folder.id, rows, order)
-            page = [e for r in ordered[start:stop] if (e := self._stat_entry(r, folder.parts))]
-            return len(ordered), page
+            with self._folder_fd(folder) as fd:
+                self._sync_children(folder, fd)
+                rows = self._child_rows(folder.id)
+                if any(field in STAT_FIELDS for field, _ in order):
+                    entries = [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
+                    _sort(entries, order)
+                    return len(entries), entries[start:stop]
+                ordered = self._sorted_rows(folder.id, rows, order)
+                window = ordered[start:stop]
+                page = [e for r in window if (e := self._entry_at(r, folder.parts, fd))]
+                # rows found gone on this page were forgotten: the count follows
+                return len(ordered) - (len(window) - len(page)), page
 
-    def path_of(self, entry: Entry) -> str:
-        return os.path.join(self.root, *entry.parts)
+    def open_document(self, entry_id: int) -> tuple[Entry, int]:
+        """A document and a descriptor open on its bytes (the caller closes it)."""
+        with self.store.lock:
+            entry = self._resolve(entry_id)
+            if entry.is_dir:
+                raise BadRequest(f"Entry {entry_id} is a folder and has no electronic document.")
+            try:
+                with fsops.folder(self.store.root_fd, entry.parts[:-1]) as parent_fd:
+                    fd = fsops.open_file(parent_fd, entry.name)
+            except (fsops.Gone, FileNotFoundError):
+                self._forget(entry.id)
+                raise NotFound(f"Entry {entry_id} not found.") from None
+        return replace(entry, size=os.fstat(fd).st_size), fd
 
-    def document_path(self, entry_id: int) -> tuple[Entry, str]:
-        entry = self.entry(entry_id)
-        if entry.is_dir:
-            raise BadRequest(f"Entry {entry_id} is a folder and has no electronic document.")
-        return entry, self.path_of(entry)
+    # ---- temporary files (imports and copies are written here first) ----------------------
+
+    def new_temp(self) -> tuple[str, int]:
+        """A new, empty temporary file in the store: its name and a descriptor open for writing."""
+        name = uuid.uuid4().hex
+        return name, os.open(name, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=self.store.tmp_fd)
+
+    def discard_temp(self, name: str) -> None:
+        try:
+            os.unlink(name, dir_fd=self.store.tmp_fd)
+        except FileNotFoundError:
+            pass
 
     # ---- changing ------------------------------------------------------------------------
 
@@ -284,16 +276,14 @@ class Repository:
         check_name(name)
         with self.store.lock:
             parent = self._folder(parent_id)
-            for candidate in self._allowed(parent, name, True, auto_rename):
-                try:
-                    os.mkdir(os.path.join(self.path_of(parent), candidate))
-                except FileExistsError:
-                    continue
-                return self._add(parent, candidate, True, creator)
+            with self._folder_fd(parent) as fd:
+                for candidate in self._allowed(parent, fd, name, True, auto_rename):
+                    try:
+                        os.mkdir(candidate, dir_fd=fd)
+                    except FileExistsError:
+                        continue
+                    return self._add(parent, fd, candidate, True, creator)
             raise self._conflict(parent, name)
-
-    def new_temp_path(self) -> str:
-        return str(self.store.tmp_dir / uuid.uuid4().hex)
 
     def import_document(
         self,
@@ -304,11 +294,18 @@ class Repository:
         creator: str,
         ext: str | None = None,
     ) -> Entry:
-        """Publish a fully written temporary file as a new document in a folder."""
+        """Publish a fully written temporary file (from `new_temp`) as a document in a folder."""
         check_name(name)
         with self.store.lock:
             parent = self._folder(parent_id)
-            return self._publish(parent, name, tmp, auto_rename, creator, ext)
+            with self._folder_fd(parent) as fd:
+                for candidate in self._allowed(parent, fd, name, False, auto_rename):
+                    try:
+                        fsops.publish(self.store.tmp_fd, tmp, fd, candidate)
+                    except FileExistsError:
+                        continue
+                    return self._add(parent, fd, candidate, False, creator, ext)
+            raise self._conflict(parent, name)
 
     def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
         if name is not None:
@@ -323,20 +320,25 @@ class Repository:
                 raise BadRequest(f"Entry {node.id} cannot be moved into itself or one of its subfolders.")
             if parent.id == node.parent_id and new_name == node.name:
                 return node
-            src = self.path_of(node)
-            for candidate in self._allowed(parent, new_name, node.is_dir, auto_rename):
-                try:
-                    rename_noreplace(src, os.path.join(self.path_of(parent), candidate))
-                except FileExistsError:
-                    continue
-                conn = self.store.conn
-                self._drop_stale(parent.id, candidate)
-                conn.execute(
-                    "UPDATE entries SET parent_id = ?, name = ? WHERE id = ?",
-                    (parent.id, candidate, node.id),
-                )
-                self._changed()
-                return self._resolve(node.id)
+            # a new name with an extension of its own drops one kept from an import
+            ext = None if _extension(new_name) else node.ext
+            with (
+                fsops.folder(self.store.root_fd, node.parts[:-1]) as src_fd,
+                self._folder_fd(parent) as dst_fd,
+            ):
+                allowed = self._allowed(parent, dst_fd, new_name, node.is_dir, auto_rename, node.id)
+                for candidate in allowed:
+                    try:
+                        fsops.rename_noreplace(src_fd, node.name, dst_fd, candidate)
+                    except FileExistsError:
+                        continue
+                    self._drop_stale(parent.id, candidate)
+                    self.store.conn.execute(
+                        "UPDATE entries SET parent_id = ?, name = ?, name_key = ?, ext = ? WHERE id = ?",
+                        (parent.id, candidate, candidate.casefold(), ext, node.id),
+                    )
+                    self._changed()
+                    return self._resolve(node.id)
             raise self._conflict(parent, new_name)
 
     def copy(
@@ -362,22 +364,26 @@ class Repository:
         return self.entry(top.id)
 
     def _copy_file(self, source: Entry, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
-        # the bytes are copied without the lock (the kernel's copy via shutil); only publishing takes it
-        tmp = self.new_temp_path()
+        # the bytes are copied without the lock (the kernel's copy); only publishing takes it
+        entry, src_fd = self.open_document(source.id)
+        tmp, tmp_fd = self.new_temp()
         try:
-            shutil.copyfile(self.path_of(source), tmp)
-            return self.import_document(parent_id, name, tmp, auto_rename, creator, source.ext)
+            try:
+                fsops.copy_bytes(src_fd, tmp_fd)
+            finally:
+                os.close(src_fd)
+                os.close(tmp_fd)
+            return self.import_document(parent_id, name, tmp, auto_rename, creator, entry.ext)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            self.discard_temp(tmp)
 
     def _copy_children(
         self, source: Entry, dest: Entry, creator: str, should_stop: Callable[[], bool]
     ) -> None:
         """Copy what a listing of `source` shows (so kept extensions travel too) into `dest`."""
-        with self.store.lock:
-            self._sync_children(source)
-            children = [e for r in self._child_rows(source) if (e := self._stat_entry(r, source.parts))]
+        with self.store.lock, self._folder_fd(source) as fd:
+            self._sync_children(source, fd)
+            children = [e for r in self._child_rows(source.id) if (e := self._entry_at(r, source.parts, fd))]
         for child in children:
             if should_stop():
                 return
@@ -389,68 +395,78 @@ class Repository:
 
     # ---- internals (all under the lock) --------------------------------------------------
 
-    def _fetch(self, entry_id: int) -> tuple[_Row, tuple[str, ...]] | None:
+    def _chain(self, entry_id: int) -> list[_Row]:
+        """The rows from the root down to `entry_id` (empty if the id is unknown)."""
         rows = self.store.conn.execute(
-            """
-            WITH RECURSIVE chain(id, parent_id, name, is_dir, creator, created_ns, ext, depth) AS (
-                SELECT id, parent_id, name, is_dir, creator, created_ns, ext, 0
-                FROM entries WHERE id = ?
+            f"""
+            WITH RECURSIVE chain({ROW_COLUMNS}, depth) AS (
+                SELECT {ROW_COLUMNS}, 0 FROM entries WHERE id = ?
                 UNION ALL
                 SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, c.depth + 1
                 FROM entries e JOIN chain c ON e.id = c.parent_id
             )
-            SELECT id, parent_id, name, is_dir, creator, created_ns, ext FROM chain ORDER BY depth DESC
+            SELECT {ROW_COLUMNS} FROM chain ORDER BY depth DESC
             """,
             (entry_id,),
         ).fetchall()
-        if not rows:
-            return None
-        row = _Row.of(rows[-1])
-        return row, tuple(r[2] for r in rows[1:])
+        return [_Row.of(row) for row in rows]
 
     def _resolve(self, entry_id: int) -> Entry:
-        found = self._fetch(entry_id)
-        if found is None:
+        chain = self._chain(entry_id)
+        if not chain:
             raise NotFound(f"Entry {entry_id} not found.")
-        row, parts = found
-        entry = self._stat_entry(row, parts[:-1] if parts else (), verify_chain=True)
+        parts = tuple(row.name for row in chain[1:])
+        row = chain[-1]
+        if row.id == ROOT_ID:
+            st = os.fstat(self.store.root_fd)
+            return self._entry(row, (), st)
+        try:
+            with fsops.folder(self.store.root_fd, parts[:-1]) as fd:
+                entry = self._entry_at(row, parts[:-1], fd)
+        except fsops.Gone as gone:
+            # the first folder on the way that is no longer there takes its subtree with it
+            self._forget(chain[gone.depth + 1].id)
+            entry = None
         if entry is None:
             raise NotFound(f"Entry {entry_id} not found.")
         return entry
 
-    def _stat_entry(
-        self, row: _Row, folder_parts: tuple[str, ...], verify_chain: bool = False
-    ) -> Entry | None:
-        """The entry for a stored row, or None (and the row forgotten) if the disk no longer has it.
-
-        `verify_chain` checks that no folder on the way is a symlink (one swapped in by hand must
-        never lead out of the root); listings skip it because they verified the folder itself.
-        """
-        parts = (*folder_parts, row.name) if row.id != ROOT_ID else ()
-        path = os.path.join(self.root, *parts)
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            st = None
-        gone = st is None or _kind(st) is not bool(row.is_dir)
-        if not gone and verify_chain:
-            folder = path if row.is_dir else os.path.dirname(path)
-            gone = os.path.realpath(folder) != folder
-        if gone or st is None:
+    def _entry_at(self, row: _Row, folder_parts: tuple[str, ...], folder_fd: int) -> Entry | None:
+        """The entry for a stored row in an open folder, or None (and the row forgotten) if the
+        disk no longer has it as the same kind of thing."""
+        st = fsops.lstat_at(folder_fd, row.name)
+        if st is None or fsops.kind(st) is not row.is_dir:
             self._forget(row.id)
             return None
+        return self._entry(row, (*folder_parts, row.name), st)
+
+    @staticmethod
+    def _entry(row: _Row, parts: tuple[str, ...], st: os.stat_result) -> Entry:
         return Entry(
             id=row.id,
             parent_id=row.parent_id,
             name=row.name,
             parts=parts,
-            is_dir=bool(row.is_dir),
+            is_dir=row.is_dir,
             creator=row.creator,
             created_ns=row.created_ns,
             modified_ns=st.st_mtime_ns,
             size=0 if row.is_dir else st.st_size,
             ext=row.ext,
         )
+
+    @contextmanager
+    def _folder_fd(self, folder: Entry) -> Iterator[int]:
+        """An open descriptor on a folder just resolved; NotFound if it went in between."""
+        try:
+            fd = fsops.open_dir(self.store.root_fd, folder.parts)
+        except fsops.Gone:
+            self._forget(folder.id)
+            raise NotFound(f"Entry {folder.id} not found.") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     def _folder(self, folder_id: int) -> Entry:
         entry = self._resolve(folder_id)
@@ -461,18 +477,17 @@ class Repository:
     def _changed(self) -> None:
         self._generation += 1
 
-    def _child_rows(self, folder: Entry) -> list[_Row]:
-        cached = self._rows_cache.get(folder.id)
+    def _child_rows(self, folder_id: int) -> list[_Row]:
+        cached = self._rows_cache.get(folder_id)
         if cached is not None and cached[0] == self._generation:
             return cached[1]
         rows = [
             _Row.of(row)
             for row in self.store.conn.execute(
-                f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?",
-                (folder.id,),
+                f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?", (folder_id,)
             )
         ]
-        self._rows_cache[folder.id] = (self._generation, rows)
+        self._rows_cache[folder_id] = (self._generation, rows)
         return rows
 
     def _sorted_rows(self, folder_id: int, rows: list[_Row], order: Sequence[tuple[str, bool]]) -> list[_Row]:
@@ -501,85 +516,62 @@ class Repository:
             self._changed()
 
     def _add(
-        self,
-        parent: Entry,
-        name: str,
-        is_dir: bool,
-        creator: str,
-        st: os.stat_result | None = None,
-        ext: str | None = None,
+        self, parent: Entry, fd: int, name: str, is_dir: bool, creator: str, ext: str | None = None
     ) -> Entry:
-        path = os.path.join(self.path_of(parent), name)
-        if st is None:
-            st = os.lstat(path)
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
         self._drop_stale(parent.id, name)
         cursor = self.store.conn.execute(
-            "INSERT INTO entries (parent_id, name, is_dir, creator, created_ns, ext)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (parent.id, name, is_dir, creator, created_ns, ext),
+            INSERT_ENTRY, (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
         )
         assert cursor.lastrowid is not None
         self._changed()
-        return Entry(
-            id=cursor.lastrowid,
-            parent_id=parent.id,
-            name=name,
-            parts=(*parent.parts, name),
-            is_dir=is_dir,
-            creator=creator,
-            created_ns=created_ns,
-            modified_ns=st.st_mtime_ns,
-            size=0 if is_dir else st.st_size,
-            ext=ext,
-        )
+        row = _Row(cursor.lastrowid, parent.id, name, is_dir, creator, created_ns, ext)
+        return self._entry(row, (*parent.parts, name), st)
 
-    def _allowed(self, parent: Entry, name: str, is_dir: bool, auto_rename: bool) -> Iterator[str]:
+    def _allowed(
+        self,
+        parent: Entry,
+        fd: int,
+        name: str,
+        is_dir: bool,
+        auto_rename: bool,
+        moving: int = 0,
+    ) -> Iterator[str]:
+        """The names to try, in order; a name taken by a sibling that differs only in case is
+        skipped (Laserfiche names are case-insensitive), as is the store's folder at the root."""
         for candidate in candidates(name, is_dir, auto_rename):
-            if parent.id == ROOT_ID and candidate == STORE_DIR:
+            if parent.id == ROOT_ID and candidate.casefold() == STORE_DIR:
                 if not auto_rename:
                     raise BadRequest(f"The name '{STORE_DIR}' is reserved at the root.")
                 continue
+            if self._case_twin(parent, fd, candidate, moving):
+                continue
             yield candidate
+
+    def _case_twin(self, parent: Entry, fd: int, name: str, moving: int) -> bool:
+        """Whether a sibling other than `moving` has `name` in another case (stale rows go)."""
+        rows = self.store.conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries"
+            " WHERE parent_id = ? AND name_key = ? AND name != ? AND id != ?",
+            (parent.id, name.casefold(), name, moving),
+        ).fetchall()
+        return any(self._entry_at(_Row.of(row), parent.parts, fd) for row in rows)
 
     def _conflict(self, parent: Entry, name: str) -> Conflict:
         where = "\\" + "\\".join(parent.parts)
         return Conflict(f"An entry named '{name}' already exists in '{where}'.")
 
-    def _publish(
-        self, parent: Entry, name: str, tmp: str, auto_rename: bool, creator: str, ext: str | None
-    ) -> Entry:
-        for candidate in self._allowed(parent, name, False, auto_rename):
-            try:
-                publish_file(tmp, os.path.join(self.path_of(parent), candidate))
-            except FileExistsError:
-                continue
-            return self._add(parent, candidate, False, creator, ext=ext)
-        raise self._conflict(parent, name)
-
-    def _scan(self, path: str, at_root: bool) -> dict[str, bool]:
-        """Names in a directory that can be entries: folders (True) and documents (False)."""
-        found: dict[str, bool] = {}
-        with os.scandir(path) as it:
-            for item in it:
-                name = item.name
-                if (at_root and name == STORE_DIR) or name_problem(name) or item.is_symlink():
-                    continue
-                if item.is_dir(follow_symlinks=False):
-                    found[name] = True
-                elif item.is_file(follow_symlinks=False):
-                    found[name] = False
-        return found
-
-    def _sync_children(self, folder: Entry) -> None:
+    def _sync_children(self, folder: Entry, fd: int) -> None:
         """Make the store's children of `folder` match the disk: new names get ids, gone ones go."""
-        path = self.path_of(folder)
-        mtime = os.lstat(path).st_mtime_ns
+        st = os.fstat(fd)
+        seen_as = (st.st_dev, st.st_ino, st.st_mtime_ns)
         seen = self._scanned.get(folder.id)
-        if seen is not None and seen[0] == mtime and seen[1] - mtime > RACY_NS:
+        if seen is not None and seen[0] == seen_as and seen[1] - st.st_mtime_ns > RACY_NS:
             return
         started = time.time_ns()
-        on_disk = self._scan(path, at_root=folder.id == ROOT_ID)
+        skip = STORE_DIR if folder.id == ROOT_ID else None
+        on_disk = {n: d for n, d in fsops.scan(fd, skip).items() if name_problem(n) is None}
         conn = self.store.conn
         rows = conn.execute(
             "SELECT id, name, is_dir FROM entries WHERE parent_id = ?", (folder.id,)
@@ -594,46 +586,39 @@ class Repository:
                     self._forget(entry_id)
             new = []
             for name, is_dir in on_disk.items():
-                if name in known:
-                    continue
-                try:
-                    st = os.lstat(os.path.join(path, name))
-                except FileNotFoundError:
-                    continue
-                new.append((folder.id, name, is_dir, _owner(st.st_uid), min(st.st_mtime_ns, st.st_ctime_ns)))
-            conn.executemany(
-                "INSERT INTO entries (parent_id, name, is_dir, creator, created_ns) VALUES (?, ?, ?, ?, ?)",
-                new,
-            )
+                if name not in known and (found := fsops.lstat_at(fd, name)) is not None:
+                    created = min(found.st_mtime_ns, found.st_ctime_ns)
+                    new.append(
+                        (folder.id, name, name.casefold(), is_dir, _owner(found.st_uid), created, None)
+                    )
+            conn.executemany(INSERT_ENTRY, new)
             if new:
                 self._changed()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._scanned[folder.id] = (mtime, started)
+        self._scanned[folder.id] = (seen_as, started)
 
-    def _child(self, parent: Entry, name: str) -> Entry | None:
-        """The child called `name`, discovering it if it was put there by hand."""
+    def _child(self, parent: Entry, fd: int, name: str) -> Entry | None:
+        """The child called `name` (else one whose name differs only in case), discovering it if
+        it was put there by hand."""
         if name_problem(name) or (parent.id == ROOT_ID and name == STORE_DIR):
             return None
-        row = self.store.conn.execute(
-            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name = ?",
-            (parent.id, name),
+        conn = self.store.conn
+        row = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name = ?", (parent.id, name)
         ).fetchone()
-        if row is not None:
-            entry = self._stat_entry(_Row.of(row), parent.parts)
-            if entry is not None:
+        if row is not None and (entry := self._entry_at(_Row.of(row), parent.parts, fd)):
+            return entry
+        st = fsops.lstat_at(fd, name)
+        if st is not None and (kind := fsops.kind(st)) is not None:
+            return self._add(parent, fd, name, kind, _owner(st.st_uid))
+        rows = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name_key = ? ORDER BY id",
+            (parent.id, name.casefold()),
+        ).fetchall()
+        for row in rows:
+            if entry := self._entry_at(_Row.of(row), parent.parts, fd):
                 return entry
-        try:
-            st = os.lstat(os.path.join(self.path_of(parent), name))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        kind = _kind(st)
-        if kind is None:
-            return None
-        return self._add(parent, name, kind, _owner(st.st_uid), st)
-
-
-def now_ns() -> int:
-    return time.time_ns()
+        return None

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     parent_id INTEGER REFERENCES entries(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
+    -- casefold(name): Laserfiche names are case-insensitive, so siblings may not differ only in case
+    name_key TEXT NOT NULL,
     is_dir INTEGER NOT NULL,
     creator TEXT NOT NULL,
     created_ns INTEGER NOT NULL,
@@ -36,6 +38,7 @@ CREATE TABLE IF NOT EXISTS entries (
     ext TEXT,
     UNIQUE (parent_id, name)
 );
+CREATE INDEX IF NOT EXISTS entries_by_key ON entries (parent_id, name_key);
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash TEXT PRIMARY KEY,
     user TEXT NOT NULL,
@@ -57,6 +60,9 @@ class Store:
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._lock_file: IO[str] | None = None
+        # held for the server's life: every path below the root is walked from these
+        self.root_fd = -1
+        self.tmp_fd = -1
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -78,6 +84,8 @@ class Store:
         # anything left here was a write interrupted by a crash: it never got its final name
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
         self.tmp_dir.mkdir()
+        self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.tmp_fd = os.open(self.tmp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         conn = sqlite3.connect(self.dir / "sandbox.db", check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -92,8 +100,8 @@ class Store:
                 f"{self.dir} holds store version {version}; this server reads version {SCHEMA_VERSION}"
             )
         conn.execute(
-            "INSERT OR IGNORE INTO entries (id, parent_id, name, is_dir, creator, created_ns)"
-            " VALUES (?, NULL, '', 1, ?, ?)",
+            "INSERT OR IGNORE INTO entries (id, parent_id, name, name_key, is_dir, creator, created_ns)"
+            " VALUES (?, NULL, '', '', 1, ?, ?)",
             (ROOT_ID, creator, now_ns),
         )
         self._conn = conn
@@ -103,6 +111,10 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            for fd in (self.root_fd, self.tmp_fd):
+                if fd >= 0:
+                    os.close(fd)
+            self.root_fd = self.tmp_fd = -1
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None

@@ -159,3 +159,21 @@ async def test_configured_repository_id(aiohttp_client, storage_root):
     assert (await api.get("/Entries/1")).status == 200
     resp = await client.get(f"{BASE}/Entries/1", headers={"Authorization": f"Bearer {token}"})
     await assert_problem(resp, 404)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded; charset=bogus", b"grant_type=password"),
+        ("application/x-www-form-urlencoded", b"grant_type=\xff\xfe"),
+        ("multipart/form-data", b"grant_type=password"),  # no boundary
+    ],
+)
+async def test_malformed_sign_in_form_is_400(client, content_type, body):
+    resp = await client.post(f"{BASE}/Token", data=body, headers={"Content-Type": content_type})
+    await assert_problem(resp, 400)
+
+
+async def test_unknown_route_is_404_even_without_a_token(client):
+    await assert_problem(await client.get(f"{BASE}/NoSuchThing"), 404)
+    await assert_problem(await client.get("/nowhere"), 404)

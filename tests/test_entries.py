@@ -514,3 +514,16 @@ async def test_listing_carries_odata_context(api, storage_root):
     assert body["@odata.context"].endswith("/v1/$metadata#Collection(Laserfiche.Repository.Entry)")
     assert URL(body["@odata.context"]).is_absolute()
     assert [e["rowNumber"] for e in body["value"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "prefer", ["maxpagesize=0", "maxpagesize=abc", "maxpagesize=-5", "odata.maxpagesize="]
+)
+async def test_unusable_page_size_preference_is_ignored(api, many_children, prefer):
+    """RFC 7240: a preference the server cannot honour is ignored, so the default page applies."""
+    fid = await _many_id(api)
+    resp = await api.get(f"/Entries/{fid}/{CHILDREN}", headers={"Prefer": prefer})
+    assert resp.status == 200
+    body = await resp.json()
+    assert len(body["value"]) == 150
+    assert "Preference-Applied" not in resp.headers

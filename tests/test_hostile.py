@@ -55,6 +55,14 @@ BAD_NAMES = [
     "x" * 256,
     "é" * 128,  # 256 bytes of UTF-8
     "a" * 254 + "é",  # 256 bytes of UTF-8, 255 characters
+    "next\x85line",  # a C1 control character
+    # what Laserfiche itself refuses in a name
+    "a:b",
+    "star*",
+    "what?",
+    'say "hi"',
+    "<tag>",
+    "pipe|d",
 ]
 BAD_IDS = [
     "empty",
@@ -79,6 +87,13 @@ BAD_IDS = [
     "256-ascii",
     "256-bytes-utf8",
     "255-chars-256-bytes",
+    "c1-control",
+    "colon",
+    "star",
+    "question",
+    "quote",
+    "angles",
+    "pipe",
 ]
 
 
@@ -692,3 +707,25 @@ async def test_error_never_leaks_storage_path(env):
         assert str(env.tmp) not in text
         assert "Traceback" not in text
         assert quote(str(env.tmp), safe="") not in resp.headers.get("X-APIServer-Error", "")
+
+
+@pytest.mark.parametrize("field_name", ["sourceId", "parentId"])
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, 2**31, -1])
+async def test_out_of_range_ids_in_bodies_are_400(env, field_name, value):
+    before = env.snapshot()
+    if field_name == "sourceId":
+        resp = await env.api.post(f"/Entries/1/{CHILDREN}", json={"sourceId": value, "name": "x"})
+    else:
+        resp = await env.api.patch("/Entries/1", json={"parentId": value})
+    await assert_problem(resp, 400, field_name)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("raw", ["%2B1", "%201", "%D9%A1", "1_0", "0x1", "1.0"])
+async def test_ids_are_plain_ascii_digits(env, raw):
+    await assert_problem(await env.api.raw("GET", f"/Entries/{raw}"), 400)
+
+
+async def test_skip_must_be_plain_digits(env):
+    resp = await env.api.get(f"/Entries/1/{CHILDREN}", params={"$skip": "1_0"})
+    await assert_problem(resp, 400, "$skip")

@@ -324,7 +324,7 @@ async def test_fields_links_tags_are_empty(api, storage_root, what):
 
 
 @pytest.mark.parametrize(
-    "name", ["fields", "links", "tags", "100% done.txt", "a+b=c&d.txt", "semi;colon #1.txt", "?q=1"]
+    "name", ["fields", "links", "tags", "100% done.txt", "a+b=c&d.txt", "semi;colon #1.txt", "q=1 ~tilde.txt"]
 )
 async def test_import_names_that_look_like_routes_or_escapes(api, storage_root, name):
     eid = await api.upload(1, name, b"data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import traceback
 from collections.abc import Awaitable, Callable
@@ -12,12 +13,16 @@ from urllib.parse import quote
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_urldispatcher import MatchInfoError
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge, SandboxError, Unauthorized
+from ..errors import BadRequest, NotFound, PayloadTooLarge, SandboxError, Unauthorized, from_os_error
 from ..keys import REQUEST_ID, SESSION, sessions_key
 from ..sessions import Session
 
 log = logging.getLogger("server")
+# ids, counts and offsets are 32-bit in the Laserfiche API
+MAX_INT32 = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -88,6 +93,12 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await handler(request)
     except SandboxError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers)
+    except ConnectionResetError:
+        raise  # the client went away mid-response: nothing to answer, nothing to log as a fault
+    except OSError as exc:
+        error = from_os_error(exc)
+        log.warning("disk error in %s %s [%s]: %s", request.method, request.path, request_id, error.detail)
+        response = problem(request, error.status, error.title, error.detail)
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers["X-RequestId"] = request_id
@@ -120,8 +131,10 @@ def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
 def auth_middleware(repository_id: str) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route_handler = request.match_info.handler
-        if not getattr(route_handler, "public", False):
+        match_info = request.match_info
+        # no such route (404/405) is answered as such, signed in or not
+        unmatched = isinstance(match_info, MatchInfoError)
+        if not unmatched and not getattr(match_info.handler, "public", False):
             request[SESSION] = _authenticate(request)
         repo = request.match_info.get("repoId")
         if repo is not None and repo != repository_id:
@@ -193,6 +206,8 @@ def field(body: dict[str, Any], name: str, kind: type[T], required: bool = False
     # bool is an int in Python, but not in JSON
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise BadRequest(f"The field '{name}' must be of type {_json_type(kind)}.")
+    if isinstance(value, int):
+        _in_range(value, f"field '{name}'", 0)
     return value
 
 
@@ -203,12 +218,15 @@ def _json_type(kind: type) -> str:
 
 
 def int_param(value: str, name: str, minimum: int = 0) -> int:
-    try:
-        number = int(value, 10)
-    except ValueError:
-        raise BadRequest(f"The parameter '{name}' must be an integer, got {value!r}.") from None
-    if number < minimum or number > 2**31 - 1:
-        raise BadRequest(f"The parameter '{name}' must be between {minimum} and {2**31 - 1}.")
+    # plain ASCII digits only: int() would also take "+1", " 1", "1_0" and other scripts' digits
+    if not _DIGITS.fullmatch(value):
+        raise BadRequest(f"The parameter '{name}' must be a whole number, got {value!r}.")
+    return _in_range(int(value), f"parameter '{name}'", minimum)
+
+
+def _in_range(number: int, what: str, minimum: int) -> int:
+    if not minimum <= number <= MAX_INT32:
+        raise BadRequest(f"The {what} must be between {minimum} and {MAX_INT32}.")
     return number
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
+import weakref
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
 from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp.abc import AbstractStreamWriter
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
 from ..keys import repository_key, sessions_key, settings_key
@@ -133,7 +134,10 @@ async def sign_in(request: web.Request) -> web.Response:
     if request.content_type == "application/json":
         form: Any = await read_json(request)
     else:
-        form = await request.post()
+        try:
+            form = await request.post()
+        except (ValueError, LookupError) as exc:  # bad charset, bad bytes, no boundary
+            raise BadRequest(f"The sign-in form could not be read: {exc}.") from None
     grant = form.get("grant_type")
     if grant != "password":
         raise BadRequest(
@@ -219,9 +223,12 @@ def page_size(request: web.Request) -> tuple[int, bool]:
     for header in request.headers.getall("Prefer", []):
         for preference in header.split(","):
             key, _, value = preference.strip().partition("=")
-            if key.strip().lower() in ("maxpagesize", "odata.maxpagesize"):
-                size = int_param(value.strip().strip('"'), "maxpagesize", minimum=1)
-                return min(size, MAX_PAGE_SIZE), True
+            value = value.strip().strip('"')
+            # a preference the server cannot use is ignored, not refused (RFC 7240)
+            if key.strip().lower() in ("maxpagesize", "odata.maxpagesize") and value.isdecimal():
+                size = int(value) if value.isascii() else 0
+                if size > 0:
+                    return min(size, MAX_PAGE_SIZE), True
     return DEFAULT_PAGE_SIZE, False
 
 
@@ -364,9 +371,12 @@ async def import_document(request: web.Request) -> web.Response:
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("The request must be multipart/form-data with a part 'electronicDocument'.")
     limit = request.app[settings_key].max_document_bytes
-    tmp = repository.new_temp_path()
+    tmp, fd = await asyncio.to_thread(repository.new_temp)
     try:
-        size, upload_name = await _receive(request, tmp, limit)
+        try:
+            size, upload_name = await _receive(request, fd, limit)
+        finally:
+            await asyncio.to_thread(os.close, fd)
         if size == 0:
             detail = "The electronic document is empty; an import needs at least one byte."
             exception = problem_body(request, 400, "Invalid request.", detail)
@@ -384,26 +394,25 @@ async def import_document(request: web.Request) -> web.Response:
             extension_to_keep(name, upload_name),
         )
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(os.unlink, tmp)
+        await asyncio.to_thread(repository.discard_temp, tmp)
     response = json(_import_result(request, entry.id, []), status=201)
     response.headers["Location"] = entry_url(request, entry.id)
     return response
 
 
-async def _receive(request: web.Request, tmp: str, limit: int) -> tuple[int, str | None]:
-    """Stream the multipart body: the document to `tmp` (never whole in memory).
+async def _receive(request: web.Request, fd: int, limit: int) -> tuple[int, str | None]:
+    """Stream the multipart body: the document to the file open at `fd` (never whole in memory).
 
     Returns the document's size and the file name its part carried.
     """
     try:
-        return await _receive_parts(request, tmp, limit)
+        return await _receive_parts(request, fd, limit)
     except (ValueError, ClientPayloadError, ConnectionError) as exc:
         # a malformed multipart body, or a client that went away before the body was complete
         raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
 
 
-async def _receive_parts(request: web.Request, tmp: str, limit: int) -> tuple[int, str | None]:
+async def _receive_parts(request: web.Request, fd: int, limit: int) -> tuple[int, str | None]:
     reader = await request.multipart()
     size = -1
     upload_name = None
@@ -413,7 +422,7 @@ async def _receive_parts(request: web.Request, tmp: str, limit: int) -> tuple[in
         if part.name == "electronicDocument":
             if size >= 0:
                 raise BadRequest("The part 'electronicDocument' must appear only once.")
-            size = await _save_part(part, tmp, limit)
+            size = await _save_part(part, fd, limit)
             upload_name = part.filename
         elif part.name == "request":
             raw = bytearray()
@@ -435,26 +444,22 @@ async def _receive_parts(request: web.Request, tmp: str, limit: int) -> tuple[in
     return size, upload_name
 
 
-async def _save_part(part: BodyPartReader, tmp: str, limit: int) -> int:
-    """Write one part to `tmp`: chunks gather up to WRITE_CHUNK, then one writev per thread hop."""
+async def _save_part(part: BodyPartReader, fd: int, limit: int) -> int:
+    """Write one part to `fd`: chunks gather up to WRITE_CHUNK, then one writev per thread hop."""
     size = 0
-    fd = await asyncio.to_thread(os.open, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        pending: list[bytes] = []
-        pending_size = 0
-        while chunk := await part.read_chunk(WRITE_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size >= WRITE_CHUNK:
-                await asyncio.to_thread(_write_all, fd, pending)
-                pending, pending_size = [], 0
-        if pending:
+    pending: list[bytes] = []
+    pending_size = 0
+    while chunk := await part.read_chunk(WRITE_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
+        pending.append(chunk)
+        pending_size += len(chunk)
+        if pending_size >= WRITE_CHUNK:
             await asyncio.to_thread(_write_all, fd, pending)
-    finally:
-        await asyncio.to_thread(os.close, fd)
+            pending, pending_size = [], 0
+    if pending:
+        await asyncio.to_thread(_write_all, fd, pending)
     return size
 
 
@@ -501,12 +506,29 @@ def check_range(request: web.Request, size: int) -> None:
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
 async def download(request: web.Request) -> web.StreamResponse:
     entry_id = entry_id_param(request)
-    entry, path = await asyncio.to_thread(request.app[repository_key].document_path, entry_id)
-    check_range(request, entry.size)
-    return web.FileResponse(
-        path,
+    entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry_id)
+    response = DescriptorFileResponse(
+        fd,
         headers={
             "Content-Disposition": content_disposition(entry.file_name),
             "Content-Type": entry.mime_type,
         },
     )
+    check_range(request, entry.size)
+    return response
+
+
+class DescriptorFileResponse(web.FileResponse):
+    """FileResponse (Range, HEAD, sendfile) over a descriptor the repository opened, never over a
+    path that could have been swapped for a symlink since; the descriptor closes once sent."""
+
+    def __init__(self, fd: int, headers: dict[str, str]) -> None:
+        super().__init__(f"/proc/self/fd/{fd}", headers=headers)
+        # closes it exactly once: after sending, or when a response never sent is collected
+        self._close_fd = weakref.finalize(self, os.close, fd)
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        try:
+            return await super().prepare(request)
+        finally:
+            self._close_fd()

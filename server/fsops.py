@@ -1,0 +1,169 @@
+"""Filesystem primitives that never leave the storage root.
+
+Every operation works on directory file descriptors, walked down from the root one name at a time
+with O_NOFOLLOW: a folder swapped for a symlink by hand, even between a check and a use, makes the
+walk fail instead of leading outside. Names passed here are single path segments, so no path ever
+grows past PATH_MAX however deep the tree.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# bytes per copy_file_range call: large enough for the kernel to move data fast
+COPY_CHUNK = 8 * 1024 * 1024
+
+
+class Gone(Exception):
+    """A name on the way is missing, not a folder, or a symlink; `depth` is how many names were
+    walked successfully before it."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(depth)
+        self.depth = depth
+
+
+def kind(st: os.stat_result) -> bool | None:
+    """True for a directory, False for a regular file, None for anything never shown."""
+    if stat.S_ISDIR(st.st_mode):
+        return True
+    if stat.S_ISREG(st.st_mode):
+        return False
+    return None
+
+
+def open_dir(root_fd: int, parts: Sequence[str]) -> int:
+    """A new descriptor for the folder at `parts` below the root (the caller closes it)."""
+    fd = os.dup(root_fd)
+    for depth, name in enumerate(parts):
+        try:
+            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            os.close(fd)
+            raise Gone(depth) from exc
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno == errno.ELOOP:  # a symlink where a folder was
+                raise Gone(depth) from exc
+            raise
+        os.close(fd)
+        fd = child
+    return fd
+
+
+@contextmanager
+def folder(root_fd: int, parts: Sequence[str]) -> Iterator[int]:
+    fd = open_dir(root_fd, parts)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def open_file(dir_fd: int, name: str) -> int:
+    """Open a regular file for reading; FileNotFoundError if it is anything else now."""
+    try:
+        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO):
+            raise FileNotFoundError(errno.ENOENT, "not a document", name) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileNotFoundError(errno.ENOENT, "not a document", name)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def scan(dir_fd: int, skip: str | None) -> dict[str, bool]:
+    """Names in a folder that can be entries: folders (True) and documents (False).
+
+    Symlinks, special files and the name `skip` are left out; `valid` names are checked by the
+    caller's rules.
+    """
+    found: dict[str, bool] = {}
+    with os.scandir(dir_fd) as it:
+        for item in it:
+            if item.name == skip or item.is_symlink():
+                continue
+            if item.is_dir(follow_symlinks=False):
+                found[item.name] = True
+            elif item.is_file(follow_symlinks=False):
+                found[item.name] = False
+    return found
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)
+_RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+    """Rename without ever replacing what is at `dst` (FileExistsError if something is there)."""
+    if _renameat2 is not None:
+        if _renameat2(src_fd, os.fsencode(src), dst_fd, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err))
+    # the filesystem cannot refuse for us: check, then rename (only a hand-made change can race this)
+    if lstat_at(dst_fd, dst) is not None:
+        raise FileExistsError(errno.EEXIST, "File exists")
+    os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def publish(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
+    """Give a completely written temporary file its final name, never replacing anything."""
+    try:
+        os.link(tmp, dst, src_dir_fd=tmp_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except OSError:
+        rename_noreplace(tmp_fd, tmp, dst_fd, dst)  # filesystems without hard links
+        return
+    os.unlink(tmp, dir_fd=tmp_fd)
+
+
+def copy_bytes(src_fd: int, dst_fd: int) -> int:
+    """Copy a whole file with the kernel's copy (copy_file_range, else sendfile); returns bytes."""
+    total = 0
+    copy_range = getattr(os, "copy_file_range", None)
+    while True:
+        try:
+            if copy_range is not None:
+                n = copy_range(src_fd, dst_fd, COPY_CHUNK)
+            else:
+                n = os.sendfile(dst_fd, src_fd, None, COPY_CHUNK)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            return total + _copy_by_reading(src_fd, dst_fd)
+        if n == 0:
+            return total
+        total += n
+
+
+def _copy_by_reading(src_fd: int, dst_fd: int) -> int:
+    total = 0
+    while chunk := os.read(src_fd, COPY_CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst_fd, view) :]
+        total += len(chunk)
+    return total
