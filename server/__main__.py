@@ -13,7 +13,7 @@ from aiohttp import web
 from .api.common import AccessLogger
 from .app import create_app
 from .config import Settings, settings_from_args
-from .store import StoreInUse
+from .store import StoreUnusable
 
 
 def banner(settings: Settings, base: str) -> str:
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(settings.log_level)
     try:
         asyncio.run(serve(settings))
-    except StoreInUse as exc:
+    except StoreUnusable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

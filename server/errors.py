@@ -76,6 +76,11 @@ def from_os_error(exc: OSError) -> SandboxError:
         return InsufficientStorage(f"The storage root is full: {reason}.")
     if exc.errno in (errno.ENAMETOOLONG, errno.EMLINK, errno.ELOOP):
         return BadRequest(f"The storage root cannot hold this: {reason}.")
+    if exc.errno == errno.EXDEV:
+        return BadRequest(
+            "The entry cannot move between filesystems (a folder mounted inside the storage root); "
+            "copy it instead."
+        )
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return NotFound(f"The entry changed on disk while the request ran: {reason}.")
     return DiskError(f"The storage root failed: {reason}.")

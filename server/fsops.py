@@ -21,6 +21,9 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # bytes per copy_file_range call: large enough for the kernel to move data fast
 COPY_CHUNK = 8 * 1024 * 1024
+# a document being written straight into a folder on another filesystem than the store's carries
+# this name until complete; listings never show it
+PART_PREFIX = ".sandbox-part-"
 
 
 class Gone(Exception):
@@ -94,18 +97,19 @@ def open_file(dir_fd: int, name: str) -> int:
 def scan(dir_fd: int, skip: str | None) -> dict[str, bool]:
     """Names in a folder that can be entries: folders (True) and documents (False).
 
-    Symlinks, special files and the name `skip` are left out; `valid` names are checked by the
-    caller's rules.
+    Symlinks, special files, partial files and the name `skip` in any case are left out; whether
+    a name is valid is for the caller's rules.
     """
     found: dict[str, bool] = {}
     with os.scandir(dir_fd) as it:
         for item in it:
-            if item.name == skip or item.is_symlink():
+            name = item.name
+            if name.casefold() == skip or name.startswith(PART_PREFIX) or item.is_symlink():
                 continue
             if item.is_dir(follow_symlinks=False):
-                found[item.name] = True
+                found[name] = True
             elif item.is_file(follow_symlinks=False):
-                found[item.name] = False
+                found[name] = False
     return found
 
 
@@ -131,13 +135,39 @@ def rename_noreplace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
 def publish(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
     """Give a completely written temporary file its final name, never replacing anything."""
     try:
-        os.link(tmp, dst, src_dir_fd=tmp_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
-    except FileExistsError:
-        raise
-    except OSError:
-        rename_noreplace(tmp_fd, tmp, dst_fd, dst)  # filesystems without hard links
-        return
+        try:
+            os.link(tmp, dst, src_dir_fd=tmp_fd, dst_dir_fd=dst_fd, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                raise
+            rename_noreplace(tmp_fd, tmp, dst_fd, dst)  # filesystems without hard links
+            return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _publish_across(tmp_fd, tmp, dst_fd, dst)  # a folder mounted from another filesystem
     os.unlink(tmp, dir_fd=tmp_fd)
+
+
+def _publish_across(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
+    """Copy the temporary file to a hidden part file beside `dst`, then publish that."""
+    part = PART_PREFIX + os.urandom(8).hex()
+    src = os.open(tmp, FILE_FLAGS, dir_fd=tmp_fd)
+    try:
+        out = os.open(part, NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
+        try:
+            copy_bytes(src, out)
+        finally:
+            os.close(out)
+        publish(dst_fd, part, dst_fd, dst)
+    finally:
+        os.close(src)
+        try:
+            os.unlink(part, dir_fd=dst_fd)
+        except FileNotFoundError:
+            pass
 
 
 def copy_bytes(src_fd: int, dst_fd: int) -> int:

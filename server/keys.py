@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from aiohttp import web
 
 from .config import Settings
@@ -13,6 +15,7 @@ settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 repository_key = web.AppKey("repository", Repository)
 sessions_key = web.AppKey("sessions", Sessions)
+copy_executor_key = web.AppKey("copy_executor", ThreadPoolExecutor)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)

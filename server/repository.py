@@ -45,6 +45,8 @@ def name_problem(name: str) -> str | None:
         return "must not be empty"
     if name in (".", ".."):
         return f"must not be {name!r}"
+    if name.startswith(fsops.PART_PREFIX):
+        return f"must not start with {fsops.PART_PREFIX!r} (the sandbox's partial files)"
     for ch in name:
         # Cc: the C0 and C1 control characters and DEL
         if ch in _FORBIDDEN or unicodedata.category(ch) == "Cc":
@@ -187,9 +189,10 @@ class Repository:
     def __init__(self, store: Store, volume_name: str) -> None:
         self.store = store
         self.volume_name = volume_name
-        # folder id -> ((dev, inode, mtime_ns) seen, when that scan started): lets paging skip
-        # rescanning a big folder; the inode catches a folder swapped for another by hand
-        self._scanned: dict[int, tuple[tuple[int, int, int], int]] = {}
+        # folder id -> ((dev, inode, mtime_ns, ctime_ns) seen, when that scan started): lets paging
+        # skip rescanning a big folder; the inode catches a folder swapped for another by hand, the
+        # ctime an mtime put back by rsync -a, cp -a or tar
+        self._scanned: dict[int, tuple[tuple[int, int, int, int], int]] = {}
         # bumped on every change to the entries table; caches keyed by it cannot go stale
         self._generation = 0
         self._rows_cache: dict[int, tuple[int, list[_Row]]] = {}
@@ -360,38 +363,46 @@ class Repository:
         if not source.is_dir:
             return self._copy_file(source, parent.id, name, auto_rename, creator)
         top = self.create_folder(parent.id, name, auto_rename, creator)
-        self._copy_children(source, top, creator, should_stop)
+        # depth-first with an explicit stack: a tree of any depth, no recursion limit
+        pending = [(source, top)]
+        while pending:
+            src, dest = pending.pop()
+            for child in self._listing(src):
+                if should_stop():
+                    return self.entry(top.id)
+                # `dest` is new and empty: only names that differ just in case (put into the
+                # source by hand) can clash, and those get `name (2)` rather than fail the copy
+                if child.is_dir:
+                    pending.append((child, self.create_folder(dest.id, child.name, True, creator)))
+                else:
+                    self._copy_file(child, dest.id, child.name, True, creator)
         return self.entry(top.id)
 
     def _copy_file(self, source: Entry, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
         # the bytes are copied without the lock (the kernel's copy); only publishing takes it
         entry, src_fd = self.open_document(source.id)
-        tmp, tmp_fd = self.new_temp()
+        try:
+            tmp, tmp_fd = self.new_temp()
+        except BaseException:
+            os.close(src_fd)
+            raise
         try:
             try:
                 fsops.copy_bytes(src_fd, tmp_fd)
             finally:
                 os.close(src_fd)
                 os.close(tmp_fd)
-            return self.import_document(parent_id, name, tmp, auto_rename, creator, entry.ext)
+            # a copy named with an extension of its own does not keep the source's
+            ext = None if _extension(name) else entry.ext
+            return self.import_document(parent_id, name, tmp, auto_rename, creator, ext)
         finally:
             self.discard_temp(tmp)
 
-    def _copy_children(
-        self, source: Entry, dest: Entry, creator: str, should_stop: Callable[[], bool]
-    ) -> None:
-        """Copy what a listing of `source` shows (so kept extensions travel too) into `dest`."""
-        with self.store.lock, self._folder_fd(source) as fd:
-            self._sync_children(source, fd)
-            children = [e for r in self._child_rows(source.id) if (e := self._entry_at(r, source.parts, fd))]
-        for child in children:
-            if should_stop():
-                return
-            if child.is_dir:
-                copied = self.create_folder(dest.id, child.name, False, creator)
-                self._copy_children(child, copied, creator, should_stop)
-            else:
-                self._copy_file(child, dest.id, child.name, False, creator)
+    def _listing(self, folder: Entry) -> list[Entry]:
+        """Every child of a folder as a listing shows it (kept extensions included)."""
+        with self.store.lock, self._folder_fd(folder) as fd:
+            self._sync_children(folder, fd)
+            return [e for r in self._child_rows(folder.id) if (e := self._entry_at(r, folder.parts, fd))]
 
     # ---- internals (all under the lock) --------------------------------------------------
 
@@ -540,6 +551,8 @@ class Repository:
     ) -> Iterator[str]:
         """The names to try, in order; a name taken by a sibling that differs only in case is
         skipped (Laserfiche names are case-insensitive), as is the store's folder at the root."""
+        # a twin put there by hand and never listed must count too
+        self._sync_children(parent, fd)
         for candidate in candidates(name, is_dir, auto_rename):
             if parent.id == ROOT_ID and candidate.casefold() == STORE_DIR:
                 if not auto_rename:
@@ -565,9 +578,10 @@ class Repository:
     def _sync_children(self, folder: Entry, fd: int) -> None:
         """Make the store's children of `folder` match the disk: new names get ids, gone ones go."""
         st = os.fstat(fd)
-        seen_as = (st.st_dev, st.st_ino, st.st_mtime_ns)
+        seen_as = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         seen = self._scanned.get(folder.id)
-        if seen is not None and seen[0] == seen_as and seen[1] - st.st_mtime_ns > RACY_NS:
+        changed_ns = max(st.st_mtime_ns, st.st_ctime_ns)
+        if seen is not None and seen[0] == seen_as and seen[1] - changed_ns > RACY_NS:
             return
         started = time.time_ns()
         skip = STORE_DIR if folder.id == ROOT_ID else None
@@ -603,7 +617,7 @@ class Repository:
     def _child(self, parent: Entry, fd: int, name: str) -> Entry | None:
         """The child called `name` (else one whose name differs only in case), discovering it if
         it was put there by hand."""
-        if name_problem(name) or (parent.id == ROOT_ID and name == STORE_DIR):
+        if name_problem(name) or (parent.id == ROOT_ID and name.casefold() == STORE_DIR):
             return None
         conn = self.store.conn
         row = conn.execute(
@@ -614,6 +628,7 @@ class Repository:
         st = fsops.lstat_at(fd, name)
         if st is not None and (kind := fsops.kind(st)) is not None:
             return self._add(parent, fd, name, kind, _owner(st.st_uid))
+        self._sync_children(parent, fd)  # a case twin put there by hand gets its id first
         rows = conn.execute(
             f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name_key = ? ORDER BY id",
             (parent.id, name.casefold()),

@@ -11,14 +11,15 @@ import fcntl
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 from pathlib import Path
-from typing import IO
 
 # the hidden folder in the storage root; never listed, never an entry name at the root
 STORE_DIR = ".sandbox"
 # where documents are written before they get their final name (same filesystem, so publishing is atomic)
 TMP_DIR = "tmp"
+DB_NAME = "sandbox.db"
 ROOT_ID = 1
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
 SCHEMA_VERSION = 1
@@ -48,7 +49,10 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 
-class StoreInUse(RuntimeError):
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class StoreUnusable(RuntimeError):
     """The storage root cannot be served by this process (another holds it, or its store is foreign)."""
 
 
@@ -56,13 +60,10 @@ class Store:
     def __init__(self, storage_root: Path) -> None:
         self.root = Path(os.path.realpath(storage_root))
         self.dir = self.root / STORE_DIR
-        self.tmp_dir = self.dir / TMP_DIR
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self._lock_file: IO[str] | None = None
         # held for the server's life: every path below the root is walked from these
-        self.root_fd = -1
-        self.tmp_fd = -1
+        self.root_fd = self.dir_fd = self.tmp_fd = self._lock_fd = -1
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -71,22 +72,39 @@ class Store:
         return self._conn
 
     def open(self, creator: str, now_ns: int) -> None:
-        """Create or open the database; blocking, call from a thread."""
+        """Create or open the database; blocking, call from a thread.
+
+        Everything below the root is reached through descriptors without following symlinks, so a
+        `.sandbox` (or anything in it) swapped for a symlink by hand is refused, never followed.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
-        self.dir.mkdir(exist_ok=True)
-        # two servers on one root would each take the other's temporary files for crash debris
-        self._lock_file = open(self.dir / "lock", "w")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise StoreInUse(f"{self.root} is already served by another sandbox process") from None
-        # anything left here was a write interrupted by a crash: it never got its final name
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        self.tmp_dir.mkdir()
         self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.tmp_fd = os.open(self.tmp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        conn = sqlite3.connect(self.dir / "sandbox.db", check_same_thread=False, isolation_level=None)
+        self.dir_fd = self._own_dir(self.root_fd, STORE_DIR)
+        # two servers on one root would each take the other's temporary files for crash debris
+        self._lock_fd = self._own_file(self.dir_fd, "lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise StoreUnusable(f"{self.root} is already served by another sandbox process") from None
+        # anything left here was a write interrupted by a crash: it never got its final name
+        # (rmtree with dir_fd never follows a symlink out)
+        try:
+            leftover = os.stat(TMP_DIR, dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:
+            if stat.S_ISDIR(leftover.st_mode):
+                shutil.rmtree(TMP_DIR, dir_fd=self.dir_fd)
+            else:
+                os.unlink(TMP_DIR, dir_fd=self.dir_fd)
+        self.tmp_fd = self._own_dir(self.dir_fd, TMP_DIR)
+        for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
+            self._own_file(self.dir_fd, name, 0, must_exist=False)
+        # sqlite opens by path: through the held descriptor, so the folder cannot be swapped under it
+        conn = sqlite3.connect(
+            f"/proc/self/fd/{self.dir_fd}/{DB_NAME}", check_same_thread=False, isolation_level=None
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -96,7 +114,8 @@ class Store:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             conn.close()
-            raise StoreInUse(
+            self.close()
+            raise StoreUnusable(
                 f"{self.dir} holds store version {version}; this server reads version {SCHEMA_VERSION}"
             )
         conn.execute(
@@ -106,15 +125,44 @@ class Store:
         )
         self._conn = conn
 
+    def _own_dir(self, parent_fd: int, name: str) -> int:
+        """Open (creating if needed) a folder of the store's; refuse a symlink or anything else."""
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except FileExistsError:
+            pass
+        try:
+            return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            self.close()
+            raise StoreUnusable(
+                f"{self.root}: '{name}' must be a folder of the sandbox's own, not a link"
+            ) from exc
+
+    def _own_file(self, dir_fd: int, name: str, flags: int, must_exist: bool = True) -> int:
+        """Open a file of the store's without following a symlink; with flags 0, only check that
+        whatever has the name is a regular file."""
+        try:
+            if flags == 0:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                if not stat.S_ISREG(st.st_mode):
+                    raise OSError(f"{name} is not a regular file")
+                return -1
+            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if must_exist:
+                raise
+            return -1
+        except OSError as exc:
+            self.close()
+            raise StoreUnusable(f"{self.dir}: '{name}' must be a regular file of the sandbox's own") from exc
+
     def close(self) -> None:
         with self.lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            for fd in (self.root_fd, self.tmp_fd):
+            for fd in (self.tmp_fd, self._lock_fd, self.dir_fd, self.root_fd):
                 if fd >= 0:
                     os.close(fd)
-            self.root_fd = self.tmp_fd = -1
-            if self._lock_file is not None:
-                self._lock_file.close()
-                self._lock_file = None
+            self.tmp_fd = self._lock_fd = self.dir_fd = self.root_fd = -1

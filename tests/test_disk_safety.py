@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import subprocess
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 from conftest import EDOC, assert_problem
 
 from server.errors import from_os_error
+from server.store import Store, StoreUnusable
 
 LIST = "Laserfiche.Repository.Folder/children"
 SECRET = b"outside the storage root"
@@ -179,3 +181,192 @@ def test_disk_errors_map_to_statuses_without_paths(code, status):
     error = from_os_error(OSError(code, os.strerror(code), "/secret/path/outside"))
     assert error.status == status
     assert "/secret" not in error.detail
+
+
+# ---- the store folder ------------------------------------------------------------------------
+
+
+def test_store_folder_swapped_for_a_symlink_is_refused_and_never_followed(tmp_path):
+    root, victim = tmp_path / "root", tmp_path / "victim"
+    root.mkdir()
+    (victim / "tmp").mkdir(parents=True)
+    (victim / "tmp" / "important.txt").write_bytes(b"keep me")
+    os.symlink(victim, root / ".sandbox")
+    with pytest.raises(StoreUnusable):
+        Store(root).open("admin", time.time_ns())
+    assert (victim / "tmp" / "important.txt").read_bytes() == b"keep me"
+    assert sorted(os.listdir(victim)) == ["tmp"]
+
+
+@pytest.mark.parametrize("name", ["lock", "sandbox.db", "sandbox.db-wal", "tmp"])
+def test_store_files_swapped_for_symlinks_are_refused_or_dropped(tmp_path, name):
+    root, outside = tmp_path / "root", tmp_path / "outside.txt"
+    (root / ".sandbox").mkdir(parents=True)
+    outside.write_bytes(b"outside")
+    os.symlink(outside, root / ".sandbox" / name)
+    store = Store(root)
+    try:
+        store.open("admin", time.time_ns())
+    except StoreUnusable:
+        pass
+    else:
+        # only the crash-debris folder may be replaced: the link is removed, never followed
+        assert name == "tmp"
+        assert (root / ".sandbox" / "tmp").is_dir() and not (root / ".sandbox" / "tmp").is_symlink()
+    finally:
+        store.close()
+    assert outside.read_bytes() == b"outside"
+
+
+async def test_store_folder_in_another_case_is_invisible(api, storage_root):
+    (storage_root / ".SANDBOX").mkdir()
+    (storage_root / ".SANDBOX" / "x.txt").write_bytes(b"x")
+    assert ".SANDBOX" not in await api.child_names(1)
+    resp = await api.get("/Entries/ByPath", params={"fullPath": "\\.SANDBOX\\x.txt"})
+    assert resp.status == 404
+    await assert_problem(
+        await api.post(f"/Entries/1/{LIST}", json={"entryType": "Folder", "name": ".Sandbox"}), 400
+    )
+
+
+# ---- copies, twins, mtimes and bodies -------------------------------------------------------
+
+
+@pytest.fixture
+def deep_tree(storage_root):
+    """A chain of 1,100 nested folders `d` made by hand; removed afterwards without recursion
+    (pytest's own cleanup would hit the recursion limit)."""
+    depth = 1100
+    fd = os.open(storage_root, os.O_RDONLY)
+    for _ in range(depth):  # one level at a time, relative to the last
+        os.mkdir("d", dir_fd=fd)
+        nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    os.close(fd)
+    yield depth
+    for top in (storage_root / "d", storage_root / "copy"):
+        if top.exists():
+            _remove_chain(top)
+
+
+async def test_copy_of_a_tree_deeper_than_the_recursion_limit(api, storage_root, deep_tree):
+    source = await api.by_path("\\d")
+    resp = await api.post(f"/Entries/1/{LIST}", json={"sourceId": source["id"], "name": "copy"})
+    assert resp.status == 201, await resp.text()
+    levels, fd = 0, os.open(storage_root / "copy", os.O_RDONLY)
+    while "d" in os.listdir(fd):
+        nxt = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd, levels = nxt, levels + 1
+    os.close(fd)
+    assert levels == deep_tree - 1
+
+
+def _remove_chain(top):
+    """Remove a chain of nested `d` folders deeper than rmtree's recursion can go: lift the chain
+    one level at a time."""
+    spare = top.with_name(top.name + ".up")
+    while (top / "d").exists():
+        os.rename(top / "d", spare)
+        os.rmdir(top)
+        os.rename(spare, top)
+    os.rmdir(top)
+
+
+async def test_copy_of_a_folder_holding_case_twins_completes(api, storage_root):
+    (storage_root / "src").mkdir()
+    (storage_root / "src" / "a.txt").write_bytes(b"lower")
+    (storage_root / "src" / "A.txt").write_bytes(b"upper")
+    source = await api.by_path("\\src")
+    resp = await api.post(f"/Entries/1/{LIST}", json={"sourceId": source["id"], "name": "dst"})
+    assert resp.status == 201, await resp.text()
+    copied = {p.name: p.read_bytes() for p in (storage_root / "dst").iterdir()}
+    assert sorted(copied.values()) == [b"lower", b"upper"]
+    assert len({name.casefold() for name in copied}) == 2
+
+
+async def test_case_twin_only_on_disk_blocks_a_new_name(api, storage_root):
+    folder = await api.mkdir(1, "F")
+    (storage_root / "F" / "report.pdf").write_bytes(b"by hand")  # never listed
+    resp = await api.import_doc(folder["id"], "REPORT.pdf", b"x")
+    assert resp.status == 409, await resp.text()
+    (storage_root / "F" / "Hand").mkdir()  # never listed either
+    assert (await api.by_path("\\F\\hand"))["name"] == "Hand"
+
+
+async def test_listing_sees_a_file_added_by_hand_when_the_mtime_is_put_back(api, storage_root):
+    folder = storage_root / "F"
+    folder.mkdir()
+    (folder / "a.txt").write_bytes(b"a")
+    old = folder.stat().st_mtime_ns - 10_000_000_000
+    os.utime(folder, ns=(old, old))
+    entry = await api.by_path("\\F")
+    assert await api.child_names(entry["id"]) == {"a.txt"}
+    (folder / "b.txt").write_bytes(b"b")
+    os.utime(folder, ns=(old, old))  # what rsync -a, cp -a and tar do
+    assert await api.child_names(entry["id"]) == {"a.txt", "b.txt"}
+
+
+async def test_copy_named_with_its_own_extension_drops_the_kept_one(api):
+    resp = await api.import_doc(1, "Invoice 123", b"%PDF", filename="scan.pdf")
+    eid = (await resp.json())["operations"]["entryCreate"]["entryId"]
+    resp = await api.post(f"/Entries/1/{LIST}", json={"sourceId": eid, "name": "copy.txt"})
+    assert (await resp.json())["extension"] == "txt"
+
+
+async def test_bodies_that_do_not_match_their_headers_are_400(api, client):
+    headers = {"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"}
+    resp = await client.post(
+        f"{api.url('/Entries/1/' + LIST)}",
+        data=b"this is not gzip",
+        headers=headers | {"Content-Encoding": "gzip"},
+    )
+    await assert_problem(resp, 400)
+    bad_part = b"--XX\r\nbadheader\r\n\r\nbody\r\n--XX--\r\n"
+    resp = await client.post(
+        api.url("/Entries/1/x.bin"),
+        data=bad_part,
+        headers={"Authorization": f"Bearer {api.token}", "Content-Type": "multipart/form-data; boundary=XX"},
+    )
+    await assert_problem(resp, 400)
+
+
+async def test_failed_precondition_and_empty_suffix_are_problems(api, storage_root):
+    (storage_root / "f.txt").write_bytes(b"0123456789")
+    doc = await api.by_path("\\f.txt")
+    await assert_problem(await api.download(doc["id"], headers={"If-Match": '"nope"'}), 412)
+    resp = await api.download(doc["id"], headers={"Range": "bytes=-0"})
+    await assert_problem(resp, 416)
+
+
+@pytest.fixture
+def mounted_folder(storage_root):
+    """A tmpfs mounted at storage_root/M: a folder on another filesystem than the store's."""
+    target = storage_root / "M"
+    target.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "sandbox-test", str(target)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    yield target
+    subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+async def test_imports_and_copies_into_a_folder_on_another_filesystem(api, storage_root, mounted_folder):
+    folder = await api.by_path("\\M")
+    eid = await api.upload(folder["id"], "doc.txt", b"across filesystems")
+    assert (mounted_folder / "doc.txt").read_bytes() == b"across filesystems"
+    (storage_root / "src.txt").write_bytes(b"copied across")
+    src = await api.by_path("\\src.txt")
+    resp = await api.post(f"/Entries/{folder['id']}/{LIST}", json={"sourceId": src["id"], "name": "c.txt"})
+    assert resp.status == 201, await resp.text()
+    assert (mounted_folder / "c.txt").read_bytes() == b"copied across"
+    # no partial files left beside them, none listed
+    assert sorted(os.listdir(mounted_folder)) == ["c.txt", "doc.txt"]
+    assert await api.child_names(folder["id"]) == {"c.txt", "doc.txt"}
+    # a move across the mount is refused clearly, and nothing moves
+    resp = await api.patch(f"/Entries/{eid}", json={"parentId": 1})
+    await assert_problem(resp, 400)
+    assert (mounted_folder / "doc.txt").exists() and not (storage_root / "doc.txt").exists()

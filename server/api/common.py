@@ -13,6 +13,8 @@ from urllib.parse import quote
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_urldispatcher import MatchInfoError
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, SandboxError, Unauthorized, from_os_error
@@ -93,8 +95,20 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         response = await handler(request)
     except SandboxError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers)
-    except ConnectionResetError:
-        raise  # the client went away mid-response: nothing to answer, nothing to log as a fault
+    except (RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
+        # a body that is not what its headers say (bad gzip, broken multipart), or one the client
+        # stopped sending: the client's fault, answered (if it still listens) and not logged as ours
+        log.info("unreadable request body in %s %s [%s]: %r", request.method, request.path, request_id, exc)
+        response = problem(
+            request,
+            400,
+            "Invalid request.",
+            f"The request body could not be read: {exc or type(exc).__name__}.",
+        )
+        # the rest of that body cannot be read either: close the connection after answering, and
+        # tell aiohttp not to linger over it (it would log the same error again as its own)
+        response.force_close()
+        request.content.feed_eof()
     except OSError as exc:
         error = from_os_error(exc)
         log.warning("disk error in %s %s [%s]: %s", request.method, request.path, request_id, error.detail)

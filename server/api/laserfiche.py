@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import weakref
@@ -15,7 +16,7 @@ from aiohttp import BodyPartReader, ClientPayloadError, web
 from aiohttp.abc import AbstractStreamWriter
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
-from ..keys import repository_key, sessions_key, settings_key
+from ..keys import copy_executor_key, repository_key, sessions_key, settings_key
 from ..repository import Entry, check_name, extension_to_keep, name_problem
 from .common import (
     bool_param,
@@ -198,6 +199,7 @@ ORDER_FIELDS = {
     "creator": "creator",
     "extension": "extension",
 }
+_EMPTY_SUFFIX = re.compile(r"bytes=\s*-0+", re.IGNORECASE)
 _ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 
 
@@ -297,7 +299,9 @@ async def create_child(request: web.Request) -> web.Response:
         source_id = field(body, "sourceId", int)
         if source_id is None:
             raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
-        entry = await asyncio.to_thread(repository.copy, source_id, parent_id, name, auto_rename, user)
+        # copies get threads of their own, so a few large ones cannot starve every other request
+        copy = functools.partial(repository.copy, source_id, parent_id, name, auto_rename, user)
+        entry = await asyncio.get_running_loop().run_in_executor(request.app[copy_executor_key], copy)
     elif entry_type == "Folder":
         entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
     elif entry_type in ("Shortcut", "RecordSeries", "Document"):
@@ -494,6 +498,10 @@ def check_range(request: web.Request, size: int) -> None:
             headers=headers,
         ) from None
     start = wanted.start
+    # "bytes=-0" asks for the last zero bytes, which no document has (RFC 9110 14.1.1); aiohttp
+    # reads it as "bytes=0-"
+    if _EMPTY_SUFFIX.fullmatch(request.headers["Range"].strip()):
+        raise RangeNotSatisfiable("A suffix range of zero bytes selects nothing.", headers=headers)
     if start is not None and start >= 0 and start >= size:
         raise RangeNotSatisfiable(
             f"The Range starts at byte {start}, past the end of the {size}-byte document.",
@@ -532,3 +540,17 @@ class DescriptorFileResponse(web.FileResponse):
             return await super().prepare(request)
         finally:
             self._close_fd()
+
+    async def _precondition_failed(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        # FileResponse answers a failed If-Match / If-Unmodified-Since itself, after the error
+        # middleware; give it the same problem+json as every other error
+        title = "Precondition failed."
+        detail = "The document changed: its ETag or modification time no longer matches."
+        body = orjson.dumps(problem_body(request, 412, title, detail))  # type: ignore[arg-type]
+        self.set_status(412)
+        self.content_type = "application/problem+json"
+        self.content_length = len(body)
+        self.headers["X-APIServer-Error"] = quote(title)
+        writer = await web.StreamResponse.prepare(self, request)
+        await self.write(body)
+        return writer
