@@ -16,8 +16,8 @@ import functools
 import mimetypes
 import os
 import pwd
+import re
 import time
-import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,13 +30,17 @@ from .store import ROOT_ID, STORE_DIR, Store
 
 # a name is one path segment of at most this many bytes in UTF-8 (the common filesystem limit)
 MAX_NAME_BYTES = 255
-# a directory listing cached by its mtime is trusted only when the scan started this long after that
-# mtime: a change within the same timestamp tick would otherwise go unseen ("racy" entries, as in git)
-RACY_NS = 1_000_000_000
+# a folder's scan is trusted only when it started this long after the folder last changed: a change
+# within the same timestamp tick would otherwise go unseen ("racy" entries, as in git). Filesystems
+# with nanosecond timestamps tick at most every few ms; ones with whole seconds (FAT, some network
+# filesystems) every second or two.
+RACY_FINE_NS = 50_000_000
+RACY_COARSE_NS = 2_000_000_000
 # autoRename tries `name (2)` … up to this, then gives up with 409
 MAX_AUTO_RENAME = 10_000
-# path separators, and what Laserfiche itself refuses in a name (the Windows reserved characters)
-_FORBIDDEN = frozenset('/\\:*?"<>|')
+# path separators, what Laserfiche itself refuses in a name (the Windows reserved characters), and
+# the control characters (Unicode category Cc: C0, DEL and C1)
+_BAD_CHAR = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]')
 
 
 def name_problem(name: str) -> str | None:
@@ -47,10 +51,9 @@ def name_problem(name: str) -> str | None:
         return f"must not be {name!r}"
     if name.startswith(fsops.PART_PREFIX):
         return f"must not start with {fsops.PART_PREFIX!r} (the sandbox's partial files)"
-    for ch in name:
-        # Cc: the C0 and C1 control characters and DEL
-        if ch in _FORBIDDEN or unicodedata.category(ch) == "Cc":
-            return f"must not contain {ch!r}"
+    bad = _BAD_CHAR.search(name)
+    if bad is not None:
+        return f"must not contain {bad.group()!r}"
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
@@ -164,6 +167,11 @@ def _sort(items: list[Any], order: Sequence[tuple[str, bool]]) -> None:
         items.sort(key=ORDER_KEYS[field], reverse=descending)
 
 
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a folder's states apart: which folder it is, and when its contents last changed."""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _extension(name: str) -> str:
     head, dot, ext = name.rpartition(".")
     return ext if dot and head else ""
@@ -193,6 +201,8 @@ class Repository:
         # skip rescanning a big folder; the inode catches a folder swapped for another by hand, the
         # ctime an mtime put back by rsync -a, cp -a or tar
         self._scanned: dict[int, tuple[tuple[int, int, int, int], int]] = {}
+        # folder id -> its stat key right after the server's own last change to it (see _sync_children)
+        self._own_change: dict[int, tuple[int, int, int, int]] = {}
         # bumped on every change to the entries table; caches keyed by it cannot go stale
         self._generation = 0
         self._rows_cache: dict[int, tuple[int, list[_Row]]] = {}
@@ -234,7 +244,7 @@ class Repository:
         with self.store.lock:
             folder = self._folder(folder_id)
             with self._folder_fd(folder) as fd:
-                self._sync_children(folder, fd)
+                self._sync_children(folder, fd, verify=True)
                 rows = self._child_rows(folder.id)
                 if any(field in STAT_FIELDS for field, _ in order):
                     entries = [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
@@ -285,6 +295,7 @@ class Repository:
                         os.mkdir(candidate, dir_fd=fd)
                     except FileExistsError:
                         continue
+                    self._note_own_change(parent, fd)
                     return self._add(parent, fd, candidate, True, creator)
             raise self._conflict(parent, name)
 
@@ -307,6 +318,7 @@ class Repository:
                         fsops.publish(self.store.tmp_fd, tmp, fd, candidate)
                     except FileExistsError:
                         continue
+                    self._note_own_change(parent, fd)
                     return self._add(parent, fd, candidate, False, creator, ext)
             raise self._conflict(parent, name)
 
@@ -575,14 +587,23 @@ class Repository:
         where = "\\" + "\\".join(parent.parts)
         return Conflict(f"An entry named '{name}' already exists in '{where}'.")
 
-    def _sync_children(self, folder: Entry, fd: int) -> None:
-        """Make the store's children of `folder` match the disk: new names get ids, gone ones go."""
+    def _sync_children(self, folder: Entry, fd: int, verify: bool = False) -> None:
+        """Make the store's children of `folder` match the disk: new names get ids, gone ones go.
+
+        Skipped when the folder is as the last trusted scan saw it; also, unless `verify` (what
+        listings ask), when it changed only by the server's own last change to it, so that a
+        client creating thousands of entries in a big folder does not rescan it every time.
+        """
         st = os.fstat(fd)
-        seen_as = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        seen_as = _stat_key(st)
         seen = self._scanned.get(folder.id)
         changed_ns = max(st.st_mtime_ns, st.st_ctime_ns)
-        if seen is not None and seen[0] == seen_as and seen[1] - changed_ns > RACY_NS:
+        racy_ns = RACY_COARSE_NS if changed_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+        if seen is not None and seen[0] == seen_as and seen[1] - changed_ns > racy_ns:
             return
+        if not verify and self._own_change.get(folder.id) == seen_as:
+            return
+        self._own_change.pop(folder.id, None)
         started = time.time_ns()
         skip = STORE_DIR if folder.id == ROOT_ID else None
         on_disk = {n: d for n, d in fsops.scan(fd, skip).items() if name_problem(n) is None}
@@ -613,6 +634,12 @@ class Repository:
             conn.execute("ROLLBACK")
             raise
         self._scanned[folder.id] = (seen_as, started)
+
+    def _note_own_change(self, folder: Entry, fd: int) -> None:
+        """Record the folder as the server's own change just left it. Called only right after a
+        change made while holding the lock since `_allowed` synced the folder, so the store knew
+        everything in it: the store still does, plus what `_add` records next."""
+        self._own_change[folder.id] = _stat_key(os.fstat(fd))
 
     def _child(self, parent: Entry, fd: int, name: str) -> Entry | None:
         """The child called `name` (else one whose name differs only in case), discovering it if

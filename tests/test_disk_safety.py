@@ -370,3 +370,15 @@ async def test_imports_and_copies_into_a_folder_on_another_filesystem(api, stora
     resp = await api.patch(f"/Entries/{eid}", json={"parentId": 1})
     await assert_problem(resp, 400)
     assert (mounted_folder / "doc.txt").exists() and not (storage_root / "doc.txt").exists()
+
+
+async def test_hand_change_right_after_an_own_change_is_still_seen(api, storage_root):
+    """The server skips rescanning a folder that changed only by its own last change; a change
+    by hand after that must still count."""
+    folder = await api.mkdir(1, "F")
+    for i in range(3):
+        await api.upload(folder["id"], f"own{i}.txt", b"x")
+    (storage_root / "F" / "b.txt").write_bytes(b"by hand")
+    resp = await api.import_doc(folder["id"], "B.TXT", b"x")
+    assert resp.status == 409, await resp.text()
+    assert await api.child_names(folder["id"]) == {"own0.txt", "own1.txt", "own2.txt", "b.txt"}
