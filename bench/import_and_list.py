@@ -7,7 +7,8 @@ only, and prints a table with the baselines run side by side:
   server's peak RSS growth during the import (target: under 64 MiB);
 - listing of a folder holding 10,000 documents, every page followed by `@odata.nextLink`, against
   `ls -f` of the same folder: the first pass (which gives every file put there by hand its id) and
-  warm passes.
+  warm passes;
+- creating 100 folders in that folder, one request each, against one `mkdir` of all of them.
 
     python bench/import_and_list.py [--import-mib 512] [--entries 10000] [--runs 5]
 """
@@ -192,6 +193,28 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
                         f"{warm / pages * 1000:.1f} ms/page",
                     )
                 )
+            # ---- creating in the big folder -------------------------------------------------
+            creates = 100
+            t0 = time.perf_counter()
+            for n in range(creates):
+                async with http.post(
+                    f"{api}/Entries/{folder_id}/Laserfiche.Repository.Folder/children",
+                    json={"entryType": "Folder", "name": f"new-{n}"},
+                    headers=auth,
+                ) as r:
+                    assert r.status == 201, await r.text()
+            made = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            subprocess.run(["mkdir", *(str(folder / f"mk-{n}") for n in range(creates))], check=True)
+            mkdir = time.perf_counter() - t0
+            rows.append(
+                (
+                    f"create {creates} folders in it, one request each",
+                    made,
+                    mkdir,
+                    f"{made / creates * 1000:.1f} ms/request; baseline one mkdir of all",
+                )
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
