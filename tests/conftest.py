@@ -395,7 +395,9 @@ class ServerFactory:
         self.tmp_path = tmp_path
         self.started: list[ServerProcess] = []
 
-    def start(self, storage_root: Path, *extra: str, timeout: float = 20.0) -> ServerProcess:
+    def start(
+        self, storage_root: Path, *extra: str, timeout: float = 20.0, env_extra: dict[str, str] | None = None
+    ) -> ServerProcess:
         n = len(self.started)
         out_path = self.tmp_path / f"server-{n}.stdout"
         err_path = self.tmp_path / f"server-{n}.stderr"
@@ -411,7 +413,7 @@ class ServerFactory:
             str(storage_root),
             *extra,
         ]
-        env = dict(os.environ)
+        env = dict(os.environ) | (env_extra or {})
         env.pop("PYTHONUNBUFFERED", None)  # the banner must be flushed by the server itself
         pp = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pp if pp else "")

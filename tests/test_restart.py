@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
+import subprocess
+import sys
 import time
+import urllib.parse
+import urllib.request
 
 import aiohttp
 from conftest import BASE, Api, assert_problem, sign_in
@@ -229,3 +234,37 @@ async def test_descendants_of_removed_folder_are_404(api, storage_root):
     twin_b = await api.by_path("\\B")
     twin_c = await api.by_path("\\c.txt")
     assert twin_b["id"] > c and twin_c["id"] > c
+
+
+def test_every_setting_can_come_from_the_environment(server_factory, tmp_path):
+    root = tmp_path / "env-root"
+    server = server_factory.start(
+        root,
+        env_extra={
+            "SANDBOX_REPOSITORY_ID": "r-env",
+            "SANDBOX_USER": "alice:wonder, bob:builder",
+            "SANDBOX_SESSION_TTL": "120",
+            "SANDBOX_LOG_LEVEL": "WARNING",
+        },
+    )
+    assert "r-env" in server.stdout()
+    for user, password in (("alice", "wonder"), ("bob", "builder")):
+        body = urllib.parse.urlencode({"grant_type": "password", "username": user, "password": password})
+        with urllib.request.urlopen(f"{server.base_url}/v1/Repositories/r-env/Token", body.encode()) as resp:
+            token = json.load(resp)
+        assert token["expires_in"] == 120
+    assert server.stop() == 0
+
+
+def test_a_second_server_on_the_same_root_refuses_to_start(server_factory, tmp_path):
+    root = tmp_path / "shared-root"
+    first = server_factory.start(root)
+    second = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "0", "--storage-root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 2
+    assert "already served" in second.stderr
+    assert first.stop() == 0
