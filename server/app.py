@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> web.Application:
     store = Store(settings.storage_root)
     app[settings_key] = settings
     app[store_key] = store
-    app[repository_key] = Repository(store, settings.volume_name)
+    app[repository_key] = Repository(store)
     app[sessions_key] = Sessions(store, settings.users, settings.session_ttl_s)
     app[copy_executor_key] = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="copy")
     app.cleanup_ctx.append(_store_ctx)

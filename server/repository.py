@@ -194,9 +194,8 @@ def candidates(name: str, is_dir: bool, auto_rename: bool) -> Iterator[str]:
 
 
 class Repository:
-    def __init__(self, store: Store, volume_name: str) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.volume_name = volume_name
         # folder id -> ((dev, inode, mtime_ns, ctime_ns) seen, when that scan started): lets paging
         # skip rescanning a big folder; the inode catches a folder swapped for another by hand, the
         # ctime an mtime put back by rsync -a, cp -a or tar
