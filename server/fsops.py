@@ -50,12 +50,10 @@ def open_dir(root_fd: int, parts: Sequence[str]) -> int:
     for depth, name in enumerate(parts):
         try:
             child = os.open(name, DIR_FLAGS, dir_fd=fd)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            os.close(fd)
-            raise Gone(depth) from exc
         except OSError as exc:
             os.close(fd)
-            if exc.errno == errno.ELOOP:  # a symlink where a folder was
+            # missing, not a folder, or a symlink where a folder was (ELOOP)
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
                 raise Gone(depth) from exc
             raise
         os.close(fd)

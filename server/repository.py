@@ -182,13 +182,10 @@ def candidates(name: str, is_dir: bool, auto_rename: bool) -> Iterator[str]:
     yield name
     if not auto_rename:
         return
-    stem, ext = name, ""
-    if not is_dir:
-        head, dot, tail = name.rpartition(".")
-        if dot and head:
-            stem, ext = head, "." + tail
+    ext = "" if is_dir else _extension(name)
+    stem, suffix = (name[: -len(ext) - 1], "." + ext) if ext else (name, "")
     for n in range(2, MAX_AUTO_RENAME):
-        candidate = f"{stem} ({n}){ext}"
+        candidate = f"{stem} ({n}){suffix}"
         if name_problem(candidate) is None:
             yield candidate
 
@@ -246,7 +243,7 @@ class Repository:
                 self._sync_children(folder, fd, verify=True)
                 rows = self._child_rows(folder.id)
                 if any(field in STAT_FIELDS for field, _ in order):
-                    entries = [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
+                    entries = self._entries(folder, fd, rows)
                     _sort(entries, order)
                     return len(entries), entries[start:stop]
                 ordered = self._sorted_rows(folder.id, rows, order)
@@ -413,7 +410,7 @@ class Repository:
         """Every child of a folder as a listing shows it (kept extensions included)."""
         with self.store.lock, self._folder_fd(folder) as fd:
             self._sync_children(folder, fd)
-            return [e for r in self._child_rows(folder.id) if (e := self._entry_at(r, folder.parts, fd))]
+            return self._entries(folder, fd, self._child_rows(folder.id))
 
     # ---- internals (all under the lock) --------------------------------------------------
 
@@ -461,6 +458,10 @@ class Repository:
             self._forget(row.id)
             return None
         return self._entry(row, (*folder_parts, row.name), st)
+
+    def _entries(self, folder: Entry, fd: int, rows: list[_Row]) -> list[Entry]:
+        """The entries for stored rows of an open folder that the disk still has."""
+        return [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
 
     @staticmethod
     def _entry(row: _Row, parts: tuple[str, ...], st: os.stat_result) -> Entry:

@@ -11,9 +11,10 @@ import fcntl
 import os
 import shutil
 import sqlite3
-import stat
 import threading
 from pathlib import Path
+
+from . import fsops
 
 # the hidden folder in the storage root; never listed, never an entry name at the root
 STORE_DIR = ".sandbox"
@@ -49,9 +50,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
 class StoreUnusable(RuntimeError):
     """The storage root cannot be served by this process (another holds it, or its store is foreign)."""
 
@@ -81,7 +79,13 @@ class Store:
         self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.dir_fd = self._own_dir(self.root_fd, STORE_DIR)
         # two servers on one root would each take the other's temporary files for crash debris
-        self._lock_fd = self._own_file(self.dir_fd, "lock", os.O_RDWR | os.O_CREAT)
+        try:
+            self._lock_fd = os.open(
+                "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd
+            )
+        except OSError as exc:
+            self.close()
+            raise StoreUnusable(f"{self.dir}: 'lock' must be a regular file of the sandbox's own") from exc
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,18 +93,18 @@ class Store:
             raise StoreUnusable(f"{self.root} is already served by another sandbox process") from None
         # anything left here was a write interrupted by a crash: it never got its final name
         # (rmtree with dir_fd never follows a symlink out)
-        try:
-            leftover = os.stat(TMP_DIR, dir_fd=self.dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            pass
-        else:
-            if stat.S_ISDIR(leftover.st_mode):
-                shutil.rmtree(TMP_DIR, dir_fd=self.dir_fd)
-            else:
-                os.unlink(TMP_DIR, dir_fd=self.dir_fd)
+        leftover = fsops.lstat_at(self.dir_fd, TMP_DIR)
+        if leftover is not None and fsops.kind(leftover) is True:
+            shutil.rmtree(TMP_DIR, dir_fd=self.dir_fd)
+        elif leftover is not None:
+            os.unlink(TMP_DIR, dir_fd=self.dir_fd)
         self.tmp_fd = self._own_dir(self.dir_fd, TMP_DIR)
+        # sqlite follows links: what it will open must be absent or a regular file
         for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
-            self._own_file(self.dir_fd, name, 0, must_exist=False)
+            found = fsops.lstat_at(self.dir_fd, name)
+            if found is not None and fsops.kind(found) is not False:
+                self.close()
+                raise StoreUnusable(f"{self.dir}: '{name}' must be a regular file of the sandbox's own")
         # sqlite opens by path: through the held descriptor, so the folder cannot be swapped under it
         conn = sqlite3.connect(
             f"/proc/self/fd/{self.dir_fd}/{DB_NAME}", check_same_thread=False, isolation_level=None
@@ -132,30 +136,12 @@ class Store:
         except FileExistsError:
             pass
         try:
-            return os.open(name, DIR_FLAGS, dir_fd=parent_fd)
+            return os.open(name, fsops.DIR_FLAGS, dir_fd=parent_fd)
         except OSError as exc:
             self.close()
             raise StoreUnusable(
                 f"{self.root}: '{name}' must be a folder of the sandbox's own, not a link"
             ) from exc
-
-    def _own_file(self, dir_fd: int, name: str, flags: int, must_exist: bool = True) -> int:
-        """Open a file of the store's without following a symlink; with flags 0, only check that
-        whatever has the name is a regular file."""
-        try:
-            if flags == 0:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                if not stat.S_ISREG(st.st_mode):
-                    raise OSError(f"{name} is not a regular file")
-                return -1
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        except FileNotFoundError:
-            if must_exist:
-                raise
-            return -1
-        except OSError as exc:
-            self.close()
-            raise StoreUnusable(f"{self.dir}: '{name}' must be a regular file of the sandbox's own") from exc
 
     def close(self) -> None:
         with self.lock:

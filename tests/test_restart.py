@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -268,3 +269,34 @@ def test_a_second_server_on_the_same_root_refuses_to_start(server_factory, tmp_p
     assert second.returncode == 2
     assert "already served" in second.stderr
     assert first.stop() == 0
+
+
+def test_help_lists_every_flag():
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    for flag in ("--host", "--port", "--storage-root", "--repository-id", "--user", "SANDBOX_"):
+        assert flag in done.stdout
+
+
+def test_one_log_line_per_request_without_secrets(server_factory, tmp_path):
+    password = "pw-that-must-not-leak"
+    server = server_factory.start(tmp_path / "log-root", "--user", f"carol:{password}")
+    base = f"{server.base_url}/v1/Repositories/r-sandbox"
+    body = urllib.parse.urlencode({"grant_type": "password", "username": "carol", "password": password})
+    with urllib.request.urlopen(f"{base}/Token", body.encode()) as resp:
+        token = json.load(resp)["access_token"]
+        ids = [resp.headers["X-RequestId"]]
+    for path in ("/Entries/1", "/Entries/1/Laserfiche.Repository.Folder/children", "/Entries/999"):
+        request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request) as resp:
+                ids.append(resp.headers["X-RequestId"])
+        except urllib.error.HTTPError as err:
+            ids.append(err.headers["X-RequestId"])
+    assert server.stop() == 0
+    log = server.stderr()
+    for request_id in ids:
+        assert sum(f"id={request_id}" in line for line in log.splitlines()) == 1
+    assert password not in log and token not in log

@@ -62,11 +62,9 @@ def problem(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> web.Response:
-    body = problem_body(request, status, title, detail) | (extra or {})
     response = web.json_bytes_response(
-        body,
+        problem_body(request, status, title, detail),
         status=status,
         headers=headers,
         dumps=orjson.dumps,
@@ -189,15 +187,13 @@ class AccessLogger(AbstractAccessLogger):
 # ---- request parsing ----------------------------------------------------------------------
 
 
-async def read_json(request: web.Request, required: bool = True) -> dict[str, Any]:
+async def read_json(request: web.Request) -> dict[str, Any]:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(exc.text or "The request body is too large.") from None
     if not raw.strip():
-        if required:
-            raise BadRequest("A JSON object is required as the request body.")
-        return {}
+        raise BadRequest("A JSON object is required as the request body.")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

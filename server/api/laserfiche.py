@@ -8,7 +8,7 @@ import os
 import re
 import weakref
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -39,7 +39,6 @@ WRITE_CHUNK = 1024 * 1024
 MAX_REQUEST_PART = 1024 * 1024
 
 routes = web.RouteTableDef()
-T = TypeVar("T")
 
 
 # ---- rendering ----------------------------------------------------------------------------
@@ -87,9 +86,10 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
     return body
 
 
-FOLDER_FIELDS = set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "")) | {"isRecordFolder"}
-DOCUMENT_FIELDS = set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), ""))
-ENTRY_FIELDS = FOLDER_FIELDS | DOCUMENT_FIELDS
+# every field an entry of either kind can carry (what `$select` may name)
+ENTRY_FIELDS = set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "")) | set(
+    render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), "")
+)
 # what a `$select` listing always carries (the v1 folder-listing guide)
 ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
 
@@ -105,7 +105,11 @@ def parse_select(request: web.Request) -> set[str] | None:
     return chosen.union(ALWAYS_SELECTED)
 
 
-def select(body: dict[str, Any], chosen: set[str] | None) -> dict[str, Any]:
+def render_for(
+    request: web.Request, entry: Entry, chosen: set[str] | None = None, row: int = 0
+) -> dict[str, Any]:
+    """An entry as this request shows it: in the configured volume, cut to `$select`."""
+    body = render(entry, request.app[settings_key].volume_name, row)
     if chosen is None:
         return body
     return {k: v for k, v in body.items() if k in chosen}
@@ -117,9 +121,8 @@ def entry_url(request: web.Request, entry_id: int) -> str:
 
 
 def _entry_response(request: web.Request, entry: Entry, status: int = 200) -> web.Response:
-    volume = request.app[settings_key].volume_name
     headers = {"Location": entry_url(request, entry.id)} if status == 201 else None
-    return json(render(entry, volume), status=status, headers=headers)
+    return json(render_for(request, entry), status=status, headers=headers)
 
 
 def entry_id_param(request: web.Request, name: str = "entryId") -> int:
@@ -166,26 +169,26 @@ async def get_entry_by_path(request: web.Request) -> web.Response:
     if full_path is None:
         raise BadRequest("The parameter 'fullPath' is required.")
     fallback = bool_param(request, "fallbackToClosestAncestor")
-    parts = [p for p in full_path.strip("\\").split("\\")] if full_path.strip("\\") else []
+    trimmed = full_path.strip("\\")
+    parts = trimmed.split("\\") if trimmed else []
     for part in parts:
         problem = name_problem(part)
         if problem:
             raise BadRequest(f"The parameter 'fullPath' has an invalid segment {part!r}: it {problem}.")
-    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
-    volume = request.app[settings_key].volume_name
     chosen = parse_select(request)
+    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
     if found is not None:
-        return json({"entry": select(render(found, volume), chosen), "ancestorEntry": None})
+        return json({"entry": render_for(request, found, chosen), "ancestorEntry": None})
     if not fallback:
         raise NotFound(f"No entry at '{full_path}'.")
-    return json({"entry": None, "ancestorEntry": select(render(ancestor, volume), chosen)})
+    return json({"entry": None, "ancestorEntry": render_for(request, ancestor, chosen)})
 
 
 @routes.get(BASE + "/Entries/{entryId}")
 async def get_entry(request: web.Request) -> web.Response:
+    chosen = parse_select(request)
     entry = await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-    volume = request.app[settings_key].volume_name
-    return json(select(render(entry, volume), parse_select(request)))
+    return json(render_for(request, entry, chosen))
 
 
 # OData `$orderby` names -> the repository's order fields
@@ -199,7 +202,6 @@ ORDER_FIELDS = {
     "creator": "creator",
     "extension": "extension",
 }
-_EMPTY_SUFFIX = re.compile(r"bytes=\s*-0+", re.IGNORECASE)
 _ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 
 
@@ -280,8 +282,7 @@ async def list_children(request: web.Request) -> web.Response:
     total, entries = await asyncio.to_thread(
         request.app[repository_key].children, entry_id, order, paging.skip, paging.stop
     )
-    volume = request.app[settings_key].volume_name
-    page = [select(render(e, volume, paging.skip + i + 1), chosen) for i, e in enumerate(entries)]
+    page = [render_for(request, e, chosen, paging.skip + i + 1) for i, e in enumerate(entries)]
     return paging.response(page, total, "Laserfiche.Repository.Entry")
 
 
@@ -483,6 +484,10 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+# "bytes=-0": the last zero bytes, which no document has (RFC 9110 14.1.1); aiohttp reads it as "bytes=0-"
+_EMPTY_SUFFIX = re.compile(r"bytes=\s*-0+", re.IGNORECASE)
+
+
 def check_range(request: web.Request, size: int) -> None:
     """Refuse, as a problem, a Range that FileResponse would answer with a bare 416: one that is
     malformed, asks for several ranges, or starts past the end."""
@@ -497,33 +502,32 @@ def check_range(request: web.Request, size: int) -> None:
             "bytes=first- or bytes=-suffix).",
             headers=headers,
         ) from None
-    start = wanted.start
-    # "bytes=-0" asks for the last zero bytes, which no document has (RFC 9110 14.1.1); aiohttp
-    # reads it as "bytes=0-"
     if _EMPTY_SUFFIX.fullmatch(request.headers["Range"].strip()):
         raise RangeNotSatisfiable("A suffix range of zero bytes selects nothing.", headers=headers)
-    if start is not None and start >= 0 and start >= size:
+    # a suffix range (negative start) fits any document that has a byte at all
+    if size == 0 or (wanted.start or 0) >= size:
         raise RangeNotSatisfiable(
-            f"The Range starts at byte {start}, past the end of the {size}-byte document.",
+            f"The Range {request.headers['Range']!r} selects no byte of the {size}-byte document.",
             headers=headers,
         )
-    if start is not None and start < 0 and wanted.stop is None and size == 0:
-        raise RangeNotSatisfiable("The document is empty; no suffix range is satisfiable.", headers=headers)
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
 async def download(request: web.Request) -> web.StreamResponse:
     entry_id = entry_id_param(request)
     entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry_id)
-    response = DescriptorFileResponse(
+    try:
+        check_range(request, entry.size)
+    except BaseException:
+        os.close(fd)
+        raise
+    return DescriptorFileResponse(
         fd,
         headers={
             "Content-Disposition": content_disposition(entry.file_name),
             "Content-Type": entry.mime_type,
         },
     )
-    check_range(request, entry.size)
-    return response
 
 
 class DescriptorFileResponse(web.FileResponse):
