@@ -13,7 +13,7 @@ import ctypes.util
 import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -77,8 +77,12 @@ def lstat_at(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def open_file(dir_fd: int, name: str) -> int:
-    """Open a regular file for reading; FileNotFoundError if it is anything else now."""
+def open_file(dir_fd: int, name: str, blocking: bool = True) -> int:
+    """Open a regular file for reading; FileNotFoundError if it is anything else now.
+
+    Opened without blocking, so that a FIFO swapped in cannot hang the open; `blocking` turns that
+    back off for readers that need it (the kernel's copy of a regular file does not care).
+    """
     try:
         fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
@@ -88,27 +92,31 @@ def open_file(dir_fd: int, name: str) -> int:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise FileNotFoundError(errno.ENOENT, "not a document", name)
-    os.set_blocking(fd, True)
+    if blocking:
+        os.set_blocking(fd, True)
     return fd
 
 
-def scan(dir_fd: int, skip: str | None) -> dict[str, bool]:
-    """Names in a folder that can be entries: folders (True) and documents (False).
+def items(dir_fd: int, skip: str | None) -> Iterator[tuple[os.DirEntry[str], bool]]:
+    """What in a folder can be an entry, and whether each is a folder (else a document).
 
     Symlinks, special files, partial files and the name `skip` in any case are left out; whether
     a name is valid is for the caller's rules.
     """
-    found: dict[str, bool] = {}
     with os.scandir(dir_fd) as it:
         for item in it:
             name = item.name
             if name.casefold() == skip or name.startswith(PART_PREFIX) or item.is_symlink():
                 continue
             if item.is_dir(follow_symlinks=False):
-                found[name] = True
+                yield item, True
             elif item.is_file(follow_symlinks=False):
-                found[name] = False
-    return found
+                yield item, False
+
+
+def scan(dir_fd: int, skip: str | None) -> dict[str, bool]:
+    """Names in a folder that can be entries: folders (True) and documents (False)."""
+    return {item.name: is_dir for item, is_dir in items(dir_fd, skip)}
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -168,30 +176,48 @@ def _publish_across(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
             pass
 
 
-def copy_bytes(src_fd: int, dst_fd: int) -> int:
-    """Copy a whole file with the kernel's copy (copy_file_range, else sendfile); returns bytes."""
+class Stopped(Exception):
+    """A copy was asked to stop between two chunks; what it wrote is incomplete."""
+
+
+def copy_bytes(
+    src_fd: int,
+    dst_fd: int,
+    expected: int = -1,
+    on_chunk: Callable[[int], bool] | None = None,
+) -> int:
+    """Copy a file from its current offset with the kernel's copy (copy_file_range, else
+    sendfile); returns the bytes copied.
+
+    `expected` (the size a stat just gave) saves the call that would only confirm the end.
+    `on_chunk(n)` hears of each chunk of `n` bytes and returns True to stop (Stopped is raised).
+    """
     total = 0
     copy_range = getattr(os, "copy_file_range", None)
     while True:
         try:
             if copy_range is not None:
-                n = copy_range(src_fd, dst_fd, COPY_CHUNK)
+                n: int = copy_range(src_fd, dst_fd, COPY_CHUNK)
             else:
                 n = os.sendfile(dst_fd, src_fd, None, COPY_CHUNK)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
-            return total + _copy_by_reading(src_fd, dst_fd)
-        if n == 0:
-            return total
+            return total + _copy_by_reading(src_fd, dst_fd, on_chunk)
         total += n
+        if on_chunk is not None and n and on_chunk(n):
+            raise Stopped
+        if n == 0 or total == expected:
+            return total
 
 
-def _copy_by_reading(src_fd: int, dst_fd: int) -> int:
+def _copy_by_reading(src_fd: int, dst_fd: int, on_chunk: Callable[[int], bool] | None) -> int:
     total = 0
     while chunk := os.read(src_fd, COPY_CHUNK):
         view = memoryview(chunk)
         while view:
             view = view[os.write(dst_fd, view) :]
         total += len(chunk)
+        if on_chunk is not None and on_chunk(len(chunk)):
+            raise Stopped
     return total

@@ -135,6 +135,11 @@ def extension_to_keep(name: str, upload_name: str | None) -> str | None:
     return ext
 
 
+def kept_extension(name: str, ext: str | None) -> str | None:
+    """A kept extension survives a rename or copy only to a name without an extension of its own."""
+    return None if _extension(name) else ext
+
+
 @functools.lru_cache(maxsize=64)
 def _owner(uid: int) -> str:
     """The creator of an entry put there by hand: the file's owner."""
@@ -331,8 +336,7 @@ class Repository:
                 raise BadRequest(f"Entry {node.id} cannot be moved into itself or one of its subfolders.")
             if parent.id == node.parent_id and new_name == node.name:
                 return node
-            # a new name with an extension of its own drops one kept from an import
-            ext = None if _extension(new_name) else node.ext
+            ext = kept_extension(new_name, node.ext)
             with (
                 fsops.folder(self.store.root_fd, node.parts[:-1]) as src_fd,
                 self._folder_fd(parent) as dst_fd,
@@ -352,65 +356,81 @@ class Repository:
                     return self._resolve(node.id)
             raise self._conflict(parent, new_name)
 
-    def copy(
-        self,
-        source_id: int,
-        parent_id: int,
-        name: str,
-        auto_rename: bool,
-        creator: str,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> Entry:
-        """Copy an entry (a folder with everything below it) into a folder, under `name`."""
+    # ---- checks made before a long operation is accepted ------------------------------
+
+    def check_copy(self, source_id: int, parent_id: int, name: str, auto_rename: bool) -> tuple[Entry, Entry]:
+        """The source and destination folder of a copy, or the error it would end in at once: a
+        missing entry (404), a copy into itself (400), a taken name without autoRename (409)."""
         check_name(name)
         with self.store.lock:
             source = self._resolve(source_id)
             parent = self._folder(parent_id)
             if source.id == ROOT_ID or (source.is_dir and parent.parts[: len(source.parts)] == source.parts):
                 raise BadRequest(f"Entry {source.id} cannot be copied into itself or one of its subfolders.")
-        if not source.is_dir:
-            return self._copy_file(source, parent.id, name, auto_rename, creator)
-        top = self.create_folder(parent.id, name, auto_rename, creator)
-        # depth-first with an explicit stack: a tree of any depth, no recursion limit
-        pending = [(source, top)]
-        while pending:
-            src, dest = pending.pop()
-            for child in self._listing(src):
-                if should_stop():
-                    return self.entry(top.id)
-                # `dest` is new and empty: only names that differ just in case (put into the
-                # source by hand) can clash, and those get `name (2)` rather than fail the copy
-                if child.is_dir:
-                    pending.append((child, self.create_folder(dest.id, child.name, True, creator)))
-                else:
-                    self._copy_file(child, dest.id, child.name, True, creator)
-        return self.entry(top.id)
+            if not auto_rename:
+                with self._folder_fd(parent) as fd:
+                    allowed = self._allowed(parent, fd, name, source.is_dir, False)
+                    if not any(fsops.lstat_at(fd, c) is None for c in allowed):
+                        raise self._conflict(parent, name)
+        return source, parent
 
-    def _copy_file(self, source: Entry, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
-        # the bytes are copied without the lock (the kernel's copy); only publishing takes it
-        entry, src_fd = self.open_document(source.id)
-        try:
-            tmp, tmp_fd = self.new_temp()
-        except BaseException:
-            os.close(src_fd)
-            raise
-        try:
+    def check_delete(self, entry_id: int) -> None:
+        """Refuse at once what a delete can never do: the root (400), an id never issued (404).
+        An id that was issued but is gone now is left for the operation to report."""
+        if entry_id == ROOT_ID:
+            raise BadRequest("The root folder cannot be deleted.")
+        with self.store.lock:
             try:
-                fsops.copy_bytes(src_fd, tmp_fd)
-            finally:
-                os.close(src_fd)
-                os.close(tmp_fd)
-            # a copy named with an extension of its own does not keep the source's
-            ext = None if _extension(name) else entry.ext
-            return self.import_document(parent_id, name, tmp, auto_rename, creator, ext)
-        finally:
-            self.discard_temp(tmp)
+                self._resolve(entry_id)
+            except NotFound:
+                row = self.store.conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'entries'"
+                ).fetchone()
+                if row is None or entry_id > row[0]:
+                    raise
 
-    def _listing(self, folder: Entry) -> list[Entry]:
-        """Every child of a folder as a listing shows it (kept extensions included)."""
-        with self.store.lock, self._folder_fd(folder) as fd:
-            self._sync_children(folder, fd)
-            return self._entries(folder, fd, self._child_rows(folder.id))
+    # ---- bookkeeping for the copy and delete walkers ---------------------------------
+
+    def child_rows(self, folder_id: int | None) -> dict[str, tuple[int, bool, str | None]]:
+        """What the store knows of a folder's subfolders and of its documents that keep an
+        extension: name -> (id, is a folder, kept extension)."""
+        if folder_id is None:
+            return {}
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                # only what a walker needs: subfolders (their ids) and kept extensions
+                "SELECT name, id, is_dir, ext FROM entries"
+                " WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL)",
+                (folder_id,),
+            ).fetchall()
+        return {name: (entry_id, bool(is_dir), ext) for name, entry_id, is_dir, ext in rows}
+
+    def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
+        """Give ids to documents a walker just put into a folder: (name, kept extension, created).
+        A listing may have met one first and given it an id; that id stays, with our details."""
+        if not rows:
+            return
+        with self.store.transaction() as conn:
+            conn.executemany(
+                INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
+                " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
+                [
+                    (folder_id, name, name.casefold(), False, creator, created, ext)
+                    for name, ext, created in rows
+                ],
+            )
+            self._changed()
+
+    def forget_names(self, folder_id: int | None, names: list[str]) -> None:
+        """Drop the ids of children a walker removed from a folder (their subtrees go with them)."""
+        if folder_id is None or not names:
+            return
+        marks = ", ".join("?" * len(names))
+        with self.store.lock:
+            self.store.conn.execute(
+                f"DELETE FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *names)
+            )
+            self._changed()
 
     # ---- internals (all under the lock) --------------------------------------------------
 
@@ -612,8 +632,7 @@ class Repository:
             "SELECT id, name, is_dir FROM entries WHERE parent_id = ?", (folder.id,)
         ).fetchall()
         known = set()
-        conn.execute("BEGIN")
-        try:
+        with self.store.transaction():
             for entry_id, name, is_dir in rows:
                 if on_disk.get(name) is bool(is_dir):
                     known.add(name)
@@ -629,10 +648,6 @@ class Repository:
             conn.executemany(INSERT_ENTRY, new)
             if new:
                 self._changed()
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._scanned[folder.id] = (seen_as, started)
 
     def _note_own_change(self, folder: Entry, fd: int) -> None:

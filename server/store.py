@@ -12,6 +12,8 @@ import os
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import fsops
@@ -23,7 +25,7 @@ TMP_DIR = "tmp"
 DB_NAME = "sandbox.db"
 ROOT_ID = 1
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -47,6 +49,26 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_ns INTEGER NOT NULL,
     expires_ns INTEGER NOT NULL
 );
+-- long operations (version 2): kept after they end until their token expires, then as a
+-- tombstone for a day, so that a client polling late hears "expired" rather than "not found"
+CREATE TABLE IF NOT EXISTS operations (
+    token TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    status TEXT NOT NULL,
+    percent INTEGER NOT NULL,
+    -- the copy's new entry, or the entry deleted; 0 until known
+    entry_id INTEGER NOT NULL,
+    -- JSON: [{"objectId", "errorMessage"}]
+    errors TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    started_ns INTEGER NOT NULL,
+    status_ns INTEGER NOT NULL,
+    finished_ns INTEGER NOT NULL,
+    expires_ns INTEGER NOT NULL,
+    expired INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -68,6 +90,19 @@ class Store:
         if self._conn is None:
             raise RuntimeError("store is not open")
         return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The lock and one transaction: many rows cost one commit, and all or none land."""
+        with self.lock:
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def open(self, creator: str, now_ns: int) -> None:
         """Create or open the database; blocking, call from a thread.
@@ -113,7 +148,8 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0:
+        if version < SCHEMA_VERSION:
+            # every change so far only added tables: creating what is missing upgrades the store
             conn.executescript(SCHEMA)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:

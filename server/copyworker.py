@@ -1,0 +1,137 @@
+"""Copy worker processes: batches of small files copied beside the server, not under its GIL.
+
+A copy of thousands of small files is mostly system calls with a little Python between each; two
+threads of one process would take turns at the GIL, two processes run side by side. Each worker is
+`python -m server.copyworker ROOT DEVICE INODE`: it opens the storage root (refusing a folder that
+is not the one the server serves), then answers one JSON request per line on stdin with one JSON
+line on stdout. It exits when its stdin closes, so a server killed outright takes its workers with
+it. Plain pipes rather than multiprocessing: nothing of the embedding program is imported again.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import fsops, walkers
+
+
+class Workers:
+    """Up to `size` worker processes, started as needed; each serves one batch at a time."""
+
+    def __init__(self, root: str, root_fd: int, size: int) -> None:
+        st = os.fstat(root_fd)
+        self._command = [sys.executable, "-m", "server.copyworker", root, str(st.st_dev), str(st.st_ino)]
+        self.size = size
+        # the worker imports this package from where the server does, installed or not
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        self._env = os.environ | {"PYTHONPATH": package_parent + (os.pathsep + path if path else "")}
+        self._idle: queue.SimpleQueue[subprocess.Popen[bytes]] = queue.SimpleQueue()
+        self._all: list[subprocess.Popen[bytes]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def copy(
+        self, src: tuple[str, ...], dst: tuple[str, ...], items: list[tuple[str, str, int]], stem: str
+    ) -> tuple[list[walkers.Copied], BaseException | None]:
+        """Copy a batch (see walkers.copy_batch) in a worker; blocking, call from a thread."""
+        done, failure = self._call({"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem})
+        return [(source, final, size, created) for source, final, size, created in done], failure
+
+    def unlink(self, parts: tuple[str, ...], names: list[str]) -> tuple[list[str], BaseException | None]:
+        """Remove a batch of files (see walkers.unlink_batch) in a worker; blocking."""
+        return self._call({"op": "unlink", "parts": parts, "names": names})
+
+    def _call(self, request: dict[str, Any]) -> tuple[list[Any], BaseException | None]:
+        worker = self._take()
+        assert worker.stdin is not None and worker.stdout is not None
+        try:
+            worker.stdin.write(orjson.dumps(request) + b"\n")
+            worker.stdin.flush()
+            line = worker.stdout.readline()
+        except OSError:
+            line = b""
+        if not line:
+            worker.kill()
+            raise RuntimeError("A copy worker process stopped unexpectedly.")
+        self._idle.put(worker)
+        answer = orjson.loads(line)
+        return answer["done"], _error(answer["error"])
+
+    def _take(self) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The copy workers are shutting down.")
+            if self._idle.empty() and len(self._all) < self.size:
+                worker = subprocess.Popen(
+                    self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._env
+                )
+                self._all.append(worker)
+                return worker
+        return self._idle.get()
+
+    def close(self) -> None:
+        """Let each worker finish its batch, then stop them; blocking."""
+        with self._lock:
+            self._closed = True
+            workers = list(self._all)
+        for worker in workers:
+            assert worker.stdin is not None and worker.stdout is not None
+            try:
+                worker.stdin.close()
+            except OSError:
+                pass
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+            worker.stdout.close()
+
+
+def _describe(failure: BaseException | None) -> dict[str, Any] | None:
+    if failure is None:
+        return None
+    if isinstance(failure, fsops.Gone):
+        return {"kind": "gone", "depth": failure.depth}
+    if isinstance(failure, OSError) and failure.errno is not None:
+        return {"kind": "os", "errno": failure.errno, "strerror": failure.strerror or ""}
+    return {"kind": "other", "message": f"{type(failure).__name__}: {failure}"}
+
+
+def _error(described: dict[str, Any] | None) -> BaseException | None:
+    if described is None:
+        return None
+    if described["kind"] == "gone":
+        return fsops.Gone(described["depth"])
+    if described["kind"] == "os":
+        return OSError(described["errno"], described["strerror"])
+    return RuntimeError(described["message"])
+
+
+def main() -> None:
+    root, device, inode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    walkers.worker_init(root, device, inode)
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        request = orjson.loads(line)
+        if request["op"] == "copy":
+            items = [(source, name, size) for source, name, size in request["items"]]
+            args = (tuple(request["src"]), tuple(request["dst"]), items, request["stem"])
+            done, failure = walkers.in_worker(walkers.copy_batch, *args)
+        else:
+            done, failure = walkers.in_worker(walkers.unlink_batch, tuple(request["parts"]), request["names"])
+        out.write(orjson.dumps({"done": done, "error": _describe(failure)}) + b"\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

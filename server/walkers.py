@@ -1,0 +1,554 @@
+"""The copy and delete walkers: the blocking halves of the long operations.
+
+A walk first scans what it will touch (totals for percentComplete), then does the work as a series
+of steps, each one thread hop: creating a folder's subfolders, copying a batch of small files (or
+one large file, chunk by chunk), deleting a batch of files, removing a folder. `operations` drives
+the steps from the event loop; between steps, between files and between chunks each step checks
+`Progress.stop`, so a cancel takes effect promptly and leaves whole entries only.
+
+A copied file is written under a hidden part name in its destination folder and renamed when
+complete (never over anything), so no half-written file ever carries its final name; listings
+never show part files, and `remove_parts` clears those a crash left. New entries get ids batch by
+batch, as they appear.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import fsops
+from .errors import NotFound
+from .repository import Entry, Repository, candidates, kept_extension, name_problem
+
+if TYPE_CHECKING:
+    from .copyworker import Workers
+
+# creating or removing one entry costs about as much as copying this many bytes; percentComplete
+# weighs entries by it, so a tree of small files and one large file both progress evenly
+ENTRY_WEIGHT = 64 * 1024
+# a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES
+BATCH_FILES = 256
+BATCH_BYTES = 16 * 1024 * 1024
+# a delete step unlinks up to this many files
+DELETE_BATCH = 512
+# a copy of at least this many small files is worth handing to the worker processes
+WORKER_MIN_FILES = 500
+# the scan keeps at most this many folder descriptors open; others are opened again from the root
+MAX_OPEN_FOLDERS = 256
+
+# a step: the blocking call, and whether every later step must wait for it to finish
+Step = tuple[Callable[[], None], bool]
+
+
+class Progress:
+    """Counters shared by the worker threads and the event loop, and the stop flag."""
+
+    def __init__(self, pace_s: float = 0.0) -> None:
+        self.stop = threading.Event()
+        # seconds added per entry done, so that a small copy runs long enough to watch and cancel
+        self.pace_s = pace_s
+        self._lock = threading.Lock()
+        self.entries_total = self.bytes_total = 0
+        self.entries_done = self.bytes_done = 0
+        self.scanned = False
+
+    def plan(self, entries: int, size: int) -> None:
+        self.entries_total, self.bytes_total, self.scanned = entries, size, True
+
+    def add(self, entries: int = 0, size: int = 0) -> None:
+        with self._lock:
+            self.entries_done += entries
+            self.bytes_done += size
+        if entries and self.pace_s:
+            self.stop.wait(self.pace_s * entries)  # a cancel cuts the pause short
+
+    @property
+    def percent(self) -> int:
+        """0 to 99 while the work runs (100 is for the operation to claim when it completes)."""
+        total = self.entries_total * ENTRY_WEIGHT + self.bytes_total
+        if not self.scanned or total == 0:
+            return 0
+        done = self.entries_done * ENTRY_WEIGHT + self.bytes_done
+        return min(99, done * 100 // total)
+
+
+@dataclass
+class _Source:
+    """One folder of the tree being copied."""
+
+    parts: tuple[str, ...]
+    # subfolders: (source name, name in the copy, index of its _Source)
+    folders: list[tuple[str, str, int]] = field(default_factory=list)
+    # documents: (source name, name in the copy, size, kept extension)
+    files: list[tuple[str, str, int, str | None]] = field(default_factory=list)
+
+
+class CopyWalk:
+    """Copy an entry (a folder with everything below it, or a document) into a folder."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        source: Entry,
+        parent: Entry,
+        name: str,
+        auto_rename: bool,
+        creator: str,
+        progress: Progress,
+        workers: Callable[[], Workers | None] = lambda: None,
+    ) -> None:
+        self.repository = repository
+        # worker processes for batches of small files, asked for once the scan shows enough of
+        # them to repay starting the workers (None: everything is copied in threads)
+        self._workers = workers
+        self.pool: Workers | None = None
+        self.root_fd = repository.store.root_fd
+        self.source, self.parent, self.name = source, parent, name
+        self.auto_rename, self.creator, self.progress = auto_rename, creator, progress
+        self._tree: list[_Source] = []
+        # index of a _Source -> the folder that is its copy, once created
+        self._copies: dict[int, Entry] = {}
+        self.skipped: list[str] = []
+        self.result: Entry | None = None
+
+    # ---- scan --------------------------------------------------------------------------
+
+    def scan(self) -> None:
+        if not self.source.is_dir:
+            self.progress.plan(1, self.source.size)
+            return
+        entries, size = 1, 0
+        self._tree = [_Source(self.source.parts)]
+        # depth-first with an explicit stack (any depth, no recursion limit); each pending folder
+        # holds its id (None if the store never met it) and a descriptor opened from its parent's,
+        # up to MAX_OPEN_FOLDERS
+        stack: list[tuple[int, int | None, int | None]] = [(0, self.source.id, None)]
+        try:
+            while stack:
+                index, row_id, fd = stack.pop()
+                node = self._tree[index]
+                if fd is None:
+                    fd = self._open(node.parts)
+                try:
+                    known = self.repository.child_rows(row_id)
+                    taken: set[str] = set()
+                    for item, is_dir in sorted(fsops.items(fd, None), key=lambda i: i[0].name):
+                        source_name = item.name
+                        if name_problem(source_name):
+                            continue
+                        copy_name = _distinct(source_name, is_dir, taken)
+                        child_id, _, ext = known.get(source_name, (None, is_dir, None))
+                        entries += 1
+                        if is_dir:
+                            child = len(self._tree)
+                            self._tree.append(_Source((*node.parts, source_name)))
+                            node.folders.append((source_name, copy_name, child))
+                            child_fd = None
+                            if len(stack) < MAX_OPEN_FOLDERS:
+                                child_fd = self._open_child(fd, source_name)
+                            stack.append((child, child_id, child_fd))
+                        else:
+                            st = item.stat(follow_symlinks=False)
+                            node.files.append(
+                                (source_name, copy_name, st.st_size, kept_extension(copy_name, ext))
+                            )
+                            size += st.st_size
+                finally:
+                    os.close(fd)
+        finally:
+            for _, _, fd in stack:
+                if fd is not None:
+                    os.close(fd)
+        self.progress.plan(entries, size)
+        small_files = sum(1 for node in self._tree for *_, size, _ in node.files if size <= fsops.COPY_CHUNK)
+        if small_files >= WORKER_MIN_FILES and not self.progress.pace_s:
+            self.pool = self._workers()
+
+    def _open(self, parts: tuple[str, ...]) -> int:
+        try:
+            return fsops.open_dir(self.root_fd, parts)
+        except fsops.Gone:
+            raise NotFound(f"The folder '{_path(parts)}' went away while it was being copied.") from None
+
+    def _open_child(self, fd: int, name: str) -> int | None:
+        try:
+            return os.open(name, fsops.DIR_FLAGS, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return None  # changed since listed; opening it again later will tell
+            raise
+
+    # ---- steps -------------------------------------------------------------------------
+
+    def steps(self) -> Iterator[Step]:
+        if not self.source.is_dir:
+            yield self._copy_document, True
+            return
+        yield self._make_top, True
+        for index, node in enumerate(self._tree):
+            if node.folders:
+                yield functools.partial(self._make_folders, index), True
+            batch: list[tuple[str, str, int, str | None]] = []
+            batch_bytes = 0
+            for item in node.files:
+                batch.append(item)
+                batch_bytes += item[2]
+                if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                    yield functools.partial(self._copy_files, index, batch), False
+                    batch, batch_bytes = [], 0
+            if batch:
+                yield functools.partial(self._copy_files, index, batch), False
+
+    def _make_top(self) -> None:
+        top = self.repository.create_folder(self.parent.id, self.name, self.auto_rename, self.creator)
+        self._copies[0] = self.result = top
+        self.progress.add(entries=1)
+
+    def _make_folders(self, index: int) -> None:
+        node, copy = self._tree[index], self._copies[index]
+        for _, copy_name, child in node.folders:
+            if self.progress.stop.is_set():
+                return
+            # the copy's folder is new: only a name put there by hand meanwhile can clash
+            self._copies[child] = self.repository.create_folder(copy.id, copy_name, True, self.creator)
+            self.progress.add(entries=1)
+
+    def _copy_files(self, index: int, batch: list[tuple[str, str, int, str | None]]) -> None:
+        node, copy = self._tree[index], self._copies[index]
+        items = [(source_name, copy_name, size) for source_name, copy_name, size, _ in batch]
+        exts = {source_name: ext for source_name, _, _, ext in batch}
+        # part names: one random stem per batch, numbered per file
+        stem = f"{fsops.PART_PREFIX}{secrets.token_hex(6)}-"
+        done: list[Copied] = []
+        failure: BaseException | None = None
+        try:
+            if self.pool is not None and all(size <= fsops.COPY_CHUNK for _, _, size in items):
+                # small files: copied by a worker process, beside the other worker (no shared GIL)
+                assert self.pool is not None
+                done, failure = self.pool.copy(node.parts, copy.parts, items, stem)
+            else:
+                copy_batch(self.root_fd, node.parts, copy.parts, items, stem, done, self.progress)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            copied = [(final, exts[source], created) for source, final, _, created in done if final]
+            self.repository.record_documents(copy.id, copied, self.creator)
+            self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
+            if not self.progress.pace_s:  # (paced, copy_batch counted each file as it went)
+                self.progress.add(
+                    entries=len(done), size=sum(size for _, _, size, _ in done if size <= fsops.COPY_CHUNK)
+                )
+        if isinstance(failure, fsops.Gone):
+            raise NotFound(
+                f"The folder '{_path(node.parts)}' or its copy went away while it was being copied."
+            )
+        if failure is not None:
+            raise failure
+
+    def _copy_document(self) -> None:
+        """A document copied on its own goes through the store's temporary folder, then is
+        published under `name` (autoRename and conflicts as for an import)."""
+        repository = self.repository
+        entry, src = repository.open_document(self.source.id)
+        try:
+            tmp, out = repository.new_temp()
+            try:
+                try:
+                    fsops.copy_bytes(src, out, entry.size, _chunk_counter(self.progress))
+                finally:
+                    os.close(out)
+                ext = kept_extension(self.name, entry.ext)
+                self.result = repository.import_document(
+                    self.parent.id, self.name, tmp, self.auto_rename, self.creator, ext
+                )
+                self.progress.add(entries=1)
+            finally:
+                repository.discard_temp(tmp)
+        finally:
+            os.close(src)
+
+
+# what a batch copy reports per file: (source name, name in the copy or None if the source went
+# away, size, created)
+Copied = tuple[str, str | None, int, int]
+
+# the storage root, as a worker process opened it (see `worker_init`)
+_worker_root_fd = -1
+
+
+def worker_init(root: str, device: int, inode: int) -> None:
+    """Runs once in each copy worker process: open the storage root the server serves."""
+    global _worker_root_fd
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (device, inode):
+        os.close(fd)
+        raise RuntimeError(f"{root} is no longer the folder the server serves")
+    _worker_root_fd = fd
+
+
+def in_worker(batch: Callable[..., None], *args: Any) -> tuple[list[Any], BaseException | None]:
+    """Run copy_batch or unlink_batch in a worker process: what it did, and what stopped it."""
+    done: list[Any] = []
+    try:
+        batch(_worker_root_fd, *args, done)
+    except Exception as exc:
+        return done, exc
+    return done, None
+
+
+def copy_batch(
+    root_fd: int,
+    src_parts: tuple[str, ...],
+    dst_parts: tuple[str, ...],
+    items: list[tuple[str, str, int]],
+    stem: str,
+    done: list[Copied],
+    progress: Progress | None = None,
+) -> None:
+    """Copy files (source name, name in the copy, size) from one folder to another, appending
+    each to `done` as it gets its name. With `progress`, stop when asked (between files and
+    between chunks of a large file), pace, and count entries and chunks as they go."""
+    with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
+        for source_name, name, size in items:
+            if progress is not None and progress.stop.is_set():
+                return
+            created_ns = time.time_ns()
+            large = size > fsops.COPY_CHUNK
+            on_chunk = _chunk_counter(progress) if large and progress is not None else None
+            final = _copy_one(src_fd, source_name, dst_fd, name, size, f"{stem}{len(done)}", on_chunk)
+            done.append((source_name, final, size, created_ns))
+            if progress is not None and progress.pace_s:
+                progress.add(entries=1, size=0 if large else size)
+
+
+def _chunk_counter(progress: Progress) -> Callable[[int], bool]:
+    def on_chunk(n: int) -> bool:
+        progress.add(size=n)
+        return progress.stop.is_set()
+
+    return on_chunk
+
+
+def _copy_one(
+    src_fd: int,
+    source_name: str,
+    dst_fd: int,
+    name: str,
+    size: int,
+    part: str,
+    on_chunk: Callable[[int], bool] | None,
+) -> str | None:
+    """Copy one file under a part name, then give it its name; None if the source went."""
+    try:
+        src = fsops.open_file(src_fd, source_name, blocking=False)
+    except FileNotFoundError:
+        return None
+    try:
+        out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
+        try:
+            fsops.copy_bytes(src, out, size, on_chunk)
+        finally:
+            os.close(out)
+        # the copy's folder is new: only a name put there by hand meanwhile can clash
+        for candidate in candidates(name, False, True):
+            try:
+                fsops.rename_noreplace(dst_fd, part, dst_fd, candidate)
+            except FileExistsError:
+                continue
+            return candidate
+        raise FileExistsError(errno.EEXIST, "no free name", name)
+    except BaseException:
+        _unlink_quietly(dst_fd, part)
+        raise
+    finally:
+        os.close(src)
+
+
+def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:
+    """`name`, or `name (2)`… when a sibling already took it in another case (Laserfiche names
+    are case-insensitive; such twins can only have been put into the source by hand)."""
+    for candidate in candidates(name, is_dir, True):
+        key = candidate.casefold()
+        if key not in taken:
+            taken.add(key)
+            return candidate
+    raise AssertionError("unreachable: candidates never run out before MAX_AUTO_RENAME")
+
+
+def _path(parts: tuple[str, ...]) -> str:
+    return "\\" + "\\".join(parts)
+
+
+def _unlink_quietly(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def remove_parts(repository: Repository, top_id: int) -> int:
+    """Remove the part files a crashed copy left in the tree it was writing; returns how many."""
+    try:
+        top = repository.entry(top_id)
+    except NotFound:
+        return 0
+    if not top.is_dir:
+        return 0
+    removed = 0
+    pending = [top.parts]
+    while pending:
+        parts = pending.pop()
+        try:
+            fd = fsops.open_dir(repository.store.root_fd, parts)
+        except fsops.Gone:
+            continue
+        try:
+            with os.scandir(fd) as it:
+                for item in it:
+                    if item.name.startswith(fsops.PART_PREFIX) and item.is_file(follow_symlinks=False):
+                        _unlink_quietly(fd, item.name)
+                        removed += 1
+                    elif item.is_dir(follow_symlinks=False):
+                        pending.append((*parts, item.name))
+        finally:
+            os.close(fd)
+    return removed
+
+
+@dataclass
+class _Doomed:
+    """One folder of the tree being deleted, listed after all of its subfolders."""
+
+    parts: tuple[str, ...]
+    row_id: int | None  # its id, None if the store never met it (nor anything below it)
+    parent_id: int | None
+    files: list[str]
+
+
+class DeleteWalk:
+    """Delete an entry: a document, or a folder bottom-up (files first, then each folder)."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        target: Entry,
+        progress: Progress,
+        workers: Callable[[], Workers | None] = lambda: None,
+    ) -> None:
+        self.repository = repository
+        self.root_fd = repository.store.root_fd
+        self.target = target
+        self.progress = progress
+        self._tree: list[_Doomed] = []
+        self._workers = workers
+        self.pool: Workers | None = None
+
+    @property
+    def width(self) -> int:
+        """Steps at once: batches side by side only in worker processes (threads share the GIL)."""
+        return 1 if self.pool is None else 2
+
+    def scan(self) -> None:
+        if not self.target.is_dir:
+            self.progress.plan(1, 0)
+            return
+        # folders in pre-order, reversed below: every folder then comes after all of its subfolders
+        order: list[_Doomed] = []
+        pending: list[tuple[tuple[str, ...], int | None, int | None]] = [
+            (self.target.parts, self.target.id, self.target.parent_id)
+        ]
+        while pending:
+            parts, row_id, parent_id = pending.pop()
+            try:
+                fd = fsops.open_dir(self.root_fd, parts)
+            except fsops.Gone:
+                continue
+            node = _Doomed(parts, row_id, parent_id, [])
+            known = self.repository.child_rows(row_id)
+            try:
+                with os.scandir(fd) as it:
+                    for item in it:
+                        # all goes with its folder, entry or not (a symlink is unlinked, never followed)
+                        if item.is_dir(follow_symlinks=False):
+                            child_id = known.get(item.name, (None,))[0]
+                            pending.append(((*parts, item.name), child_id, row_id))
+                        else:
+                            node.files.append(item.name)
+            finally:
+                os.close(fd)
+            order.append(node)
+        order.reverse()
+        self._tree = order
+        files = sum(len(n.files) for n in order)
+        self.progress.plan(len(order) + files, 0)
+        if files >= WORKER_MIN_FILES and not self.progress.pace_s:
+            self.pool = self._workers()
+
+    def steps(self) -> Iterator[Step]:
+        target = self.target
+        if not target.is_dir:
+            yield functools.partial(self._unlink, target.parts[:-1], target.parent_id, [target.name]), True
+            return
+        # every folder's files first (batches of different folders may run side by side), then
+        # the folders, each after all of its subfolders
+        for node in self._tree:
+            for start in range(0, len(node.files), DELETE_BATCH):
+                batch = node.files[start : start + DELETE_BATCH]
+                yield functools.partial(self._unlink, node.parts, node.row_id, batch), False
+        yield self._remove_folders, True
+
+    def _unlink(self, parts: tuple[str, ...], folder_id: int | None, names: list[str]) -> None:
+        gone: list[str] = []
+        failure: BaseException | None = None
+        try:
+            if self.pool is not None:
+                gone, failure = self.pool.unlink(parts, names)
+            else:
+                unlink_batch(self.root_fd, parts, names, gone, self.progress)
+        except BaseException as exc:
+            failure = exc
+        finally:
+            self.repository.forget_names(folder_id, gone)
+            if self.pool is not None or not self.progress.pace_s:
+                self.progress.add(entries=len(gone))
+        if failure is not None and not isinstance(failure, fsops.Gone):  # gone: went with its contents
+            raise failure
+
+    def _remove_folders(self) -> None:
+        for node in self._tree:
+            if self.progress.stop.is_set():
+                return
+            try:
+                with fsops.folder(self.root_fd, node.parts[:-1]) as fd:
+                    os.rmdir(node.parts[-1], dir_fd=fd)
+            except (fsops.Gone, FileNotFoundError):
+                pass
+            self.repository.forget_names(node.parent_id, [node.parts[-1]])
+            self.progress.add(entries=1)
+
+
+def unlink_batch(
+    root_fd: int, parts: tuple[str, ...], names: list[str], done: list[str], progress: Progress | None = None
+) -> None:
+    """Remove files (never folders; a symlink is removed, not followed) from one folder,
+    appending each to `done`. With `progress`, stop when asked and pace each file."""
+    with fsops.folder(root_fd, parts) as fd:
+        for name in names:
+            if progress is not None and progress.stop.is_set():
+                return
+            try:
+                os.unlink(name, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+            done.append(name)
+            if progress is not None and progress.pace_s:
+                progress.add(entries=1)
