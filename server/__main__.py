@@ -15,6 +15,8 @@ from .app import create_app
 from .config import Settings, settings_from_args
 from .store import StoreUnusable
 
+SHUTDOWN_TIMEOUT_S = 5.0
+
 
 def banner(settings: Settings, base: str) -> str:
     user, password = settings.users[0]
@@ -35,7 +37,13 @@ def banner(settings: Settings, base: str) -> str:
 
 
 async def serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger, handle_signals=False)
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log_class=AccessLogger,
+        handle_signals=False,
+        # requests still open this long after a signal are cut off (operations stop at once)
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
 from .api import common, laserfiche, meta
 from .config import Settings
-from .keys import copy_executor_key, repository_key, sessions_key, settings_key, store_key
+from .keys import operations_key, repository_key, sessions_key, settings_key, store_key
+from .operations import Concurrency, Operations
 from .repository import Repository
 from .sessions import Sessions
 from .store import Store
 
 # JSON bodies are small; documents stream through multipart and are limited separately
 MAX_JSON_BODY = 1024 * 1024
-# synchronous copies run on threads of their own (2 cores: more would only contend for the disk)
-COPY_THREADS = 2
+# copies and deletes run on threads of their own: two operations at full width on two cores
+WORK_THREADS = 4
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -32,8 +32,18 @@ def create_app(settings: Settings) -> web.Application:
     app[store_key] = store
     app[repository_key] = Repository(store)
     app[sessions_key] = Sessions(store, settings.users, settings.session_ttl_s)
-    app[copy_executor_key] = ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="copy")
+    app[operations_key] = Operations(
+        store,
+        app[repository_key],
+        token_ttl_s=settings.token_ttl_s,
+        concurrency=Concurrency(settings.session_concurrency),
+        threads=WORK_THREADS,
+        processes=settings.copy_processes,
+        pace_s=settings.pace_ms / 1000,
+    )
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_operations_ctx)
+    app.on_shutdown.append(_stop_operations)
     app.add_routes(meta.routes)
     app.add_routes(laserfiche.routes)
     return app
@@ -45,6 +55,17 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(store.open, creator, time.time_ns())
     await asyncio.to_thread(app[sessions_key].load)
     yield
-    # refuse new copies, let the running ones finish their current file, then close the store
-    await asyncio.to_thread(app[copy_executor_key].shutdown, wait=True, cancel_futures=True)
     await asyncio.to_thread(store.close)
+
+
+async def _stop_operations(app: web.Application) -> None:
+    # as shutdown begins, before the server waits on open requests: a long copy must not hold it up
+    await app[operations_key].stop()
+
+
+async def _operations_ctx(app: web.Application) -> AsyncIterator[None]:
+    operations = app[operations_key]
+    await operations.open()
+    yield
+    # refuse new operations, stop the running ones at their next file and record how they ended
+    await operations.close()

@@ -12,12 +12,19 @@ class SandboxError(Exception):
     title = "An unexpected error occurred."
 
     def __init__(
-        self, detail: str, *, title: str | None = None, headers: dict[str, str] | None = None
+        self,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         # response headers that belong with the error (Retry-After, Content-Range…)
         self.headers = headers or {}
+        # members added to the problem body (RFC 9457 extension members)
+        self.extra = extra or {}
         if title is not None:
             self.title = title
 
@@ -50,6 +57,17 @@ class PayloadTooLarge(SandboxError):
 class RangeNotSatisfiable(SandboxError):
     status = 416
     title = "Range not satisfiable."
+
+
+class TooManyRequests(SandboxError):
+    status = 429
+    # the title Laserfiche gives its one-operation-per-session refusal
+    title = "Operation limit or request limit reached."
+
+
+class ServiceUnavailable(SandboxError):
+    status = 503
+    title = "Service unavailable."
 
 
 class Forbidden(SandboxError):

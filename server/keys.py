@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
 from .config import Settings
+from .operations import Operations
 from .repository import Repository
 from .sessions import Session, Sessions
 from .store import Store
@@ -15,7 +14,7 @@ settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 repository_key = web.AppKey("repository", Repository)
 sessions_key = web.AppKey("sessions", Sessions)
-copy_executor_key = web.AppKey("copy_executor", ThreadPoolExecutor)
+operations_key = web.AppKey("operations", Operations)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -25,6 +24,7 @@ __all__ = [
     "REQUEST_ID",
     "SESSION",
     "Session",
+    "operations_key",
     "repository_key",
     "sessions_key",
     "settings_key",

@@ -39,6 +39,7 @@ def _param(
 
 
 REPO_ID = _param("repoId", "path", {"type": "string"}, True, "The repository id (see --repository-id).")
+TOKEN = _param("operationToken", "path", {"type": "string"}, True, "The token a start returned.")
 ENTRY_ID = _param("entryId", "path", {"type": "integer", "minimum": 1}, True)
 AUTO_RENAME = _param(
     "autoRename",
@@ -179,6 +180,65 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string", "minLength": 1, "maxLength": 255},
         },
     },
+    "CopyAsyncRequest": {
+        "type": "object",
+        "required": ["sourceId", "name"],
+        "properties": {
+            "sourceId": {"type": "integer"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+    },
+    "DeleteEntryWithAuditReason": {
+        "type": "object",
+        "properties": {"auditReasonId": {"type": "integer"}, "comment": {"type": "string"}},
+    },
+    "AcceptedOperation": {
+        "type": "object",
+        "required": ["token"],
+        "properties": {"token": {"type": "string"}},
+    },
+    "OperationProgress": {
+        "type": "object",
+        "required": ["operationToken", "operationType", "percentComplete", "status", "errors"],
+        "properties": {
+            "operationToken": {"type": "string"},
+            "operationType": {"type": "string", "enum": ["CopyEntry", "DeleteEntry"]},
+            "percentComplete": {"type": "integer", "minimum": 0, "maximum": 100},
+            "status": {
+                "type": "string",
+                "enum": ["NotStarted", "InProgress", "Completed", "Failed", "Cancelled"],
+            },
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"objectId": {"type": "integer"}, "errorMessage": {"type": "string"}},
+                },
+            },
+            "redirectUri": {"type": ["string", "null"]},
+            "entryId": {"type": "integer"},
+            "startTimestamp": {"type": ["string", "null"], "format": "date-time"},
+            "statusTimestamp": {"type": "string", "format": "date-time"},
+        },
+    },
+    "OperationStatusMonitor": {
+        "type": "object",
+        "description": "The REST-guidelines status monitor (Operation-Location) for generic pollers.",
+        "required": ["id", "status", "percentComplete"],
+        "properties": {
+            "id": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["NotStarted", "Running", "Succeeded", "Failed", "Canceled"],
+            },
+            "percentComplete": {"type": "integer"},
+            "error": {
+                "type": "object",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            },
+            "resourceLocation": {"type": "string", "format": "uri"},
+        },
+    },
     "SessionKeyInfo": {
         "type": "object",
         "required": ["access_token", "expires_in", "token_type"],
@@ -194,6 +254,12 @@ SCHEMAS: dict[str, Any] = {
 def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
     return {"required": True, "content": {media: {"schema": schema}}}
 
+
+# what starting a long operation answers, by profile
+STARTED = {
+    "201": _json(_ref("AcceptedOperation"), "Accepted (sdk profile); Location: the Tasks URL."),
+    "202": _json(_ref("AcceptedOperation"), "Accepted (docs profile); Location: the Tasks URL."),
+}
 
 PATHS: dict[str, Any] = {
     "/healthz": {"get": _op("Liveness check", [], {"200": _json({"type": "object"}, "Up.")}, secure=False)},
@@ -244,6 +310,55 @@ PATHS: dict[str, Any] = {
             {"200": _json(_ref("Entry"), "Moved."), **_errors("400", "401", "404", "409")},
             _body(_ref("PatchEntryRequest")),
         ),
+        "delete": _op(
+            "Delete an entry (a long operation): returns a token",
+            [REPO_ID, ENTRY_ID],
+            {**STARTED, **_errors("400", "401", "404", "429")},
+            {
+                "required": False,
+                "content": {"application/json": {"schema": _ref("DeleteEntryWithAuditReason")}},
+            },
+        ),
+    },
+    **{
+        LF + "/Entries/{entryId}/Laserfiche.Repository.Folder" + route: {
+            "post": _op(
+                "Copy an entry into this folder (a long operation): returns a token",
+                [REPO_ID, ENTRY_ID, AUTO_RENAME],
+                {**STARTED, **_errors("400", "401", "404", "409", "429")},
+                _body(_ref("CopyAsyncRequest")),
+            )
+        }
+        for route in ("/CopyAsync", "/children/CopyAsync")
+    },
+    LF + "/Tasks/{operationToken}": {
+        "get": _op(
+            "An operation's progress; a completed copy redirects to its new entry",
+            [REPO_ID, TOKEN],
+            {
+                "200": _json(_ref("OperationProgress"), "Ended: a delete completed, failed or cancelled."),
+                "201": _json(
+                    _ref("OperationProgress"), "A completed copy (sdk profile); Location: the entry."
+                ),
+                "202": _json(_ref("OperationProgress"), "Not started or in progress; Retry-After."),
+                "302": _json(
+                    _ref("OperationProgress"), "A completed copy (docs profile); Location: the entry."
+                ),
+                **_errors("401", "404"),
+            },
+        ),
+        "delete": _op(
+            "Cancel an operation (what was done stays); idempotent",
+            [REPO_ID, TOKEN],
+            {"204": {"description": "Cancelled, or had already ended."}, **_errors("401", "404")},
+        ),
+    },
+    LF + "/Tasks/{operationToken}/status": {
+        "get": _op(
+            "Status monitor (Operation-Location) in the REST-guidelines vocabulary",
+            [REPO_ID, TOKEN],
+            {"200": _json(_ref("OperationStatusMonitor"), "The status."), **_errors("401", "404")},
+        )
     },
     LF + "/Entries/{entryId}/Laserfiche.Repository.Folder/children": {
         "get": _op(

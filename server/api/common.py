@@ -62,9 +62,10 @@ def problem(
     title: str,
     detail: str,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> web.Response:
     response = web.json_bytes_response(
-        problem_body(request, status, title, detail),
+        problem_body(request, status, title, detail) | (extra or {}),
         status=status,
         headers=headers,
         dumps=orjson.dumps,
@@ -92,7 +93,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         response = await handler(request)
     except SandboxError as exc:
-        response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers)
+        response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers, extra=exc.extra)
     except (RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
         # a body that is not what its headers say (bad gzip, broken multipart), or one the client
         # stopped sending: the client's fault, answered (if it still listens) and not logged as ours

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import re
 import weakref
@@ -16,7 +15,8 @@ from aiohttp import BodyPartReader, ClientPayloadError, web
 from aiohttp.abc import AbstractStreamWriter
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
-from ..keys import copy_executor_key, repository_key, sessions_key, settings_key
+from ..keys import operations_key, repository_key, sessions_key, settings_key
+from ..operations import POLL_AFTER_S, Kind, Operation, Status
 from ..repository import Entry, check_name, extension_to_keep, name_problem
 from .common import (
     bool_param,
@@ -300,9 +300,8 @@ async def create_child(request: web.Request) -> web.Response:
         source_id = field(body, "sourceId", int)
         if source_id is None:
             raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
-        # copies get threads of their own, so a few large ones cannot starve every other request
-        copy = functools.partial(repository.copy, source_id, parent_id, name, auto_rename, user)
-        entry = await asyncio.get_running_loop().run_in_executor(request.app[copy_executor_key], copy)
+        operations = request.app[operations_key]
+        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename)
     elif entry_type == "Folder":
         entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
     elif entry_type in ("Shortcut", "RecordSeries", "Document"):
@@ -558,3 +557,113 @@ class DescriptorFileResponse(web.FileResponse):
         writer = await web.StreamResponse.prepare(self, request)
         await self.write(body)
         return writer
+
+
+# ---- long operations ------------------------------------------------------------------------
+
+
+def tasks_url(request: web.Request, token: str) -> str:
+    repo = request.match_info["repoId"]
+    return str(request.url.origin().with_path(f"/v1/Repositories/{repo}/Tasks/{token}"))
+
+
+def _started(request: web.Request, op: Operation) -> web.Response:
+    """The token, with where to poll: the Tasks URL, and a status monitor for generic clients."""
+    url = tasks_url(request, op.token)
+    headers = {"Location": url, "Retry-After": str(POLL_AFTER_S), "Operation-Location": url + "/status"}
+    status = 201 if request.app[settings_key].profile == "sdk" else 202
+    return json({"token": op.token}, status=status, headers=headers)
+
+
+async def copy_async(request: web.Request) -> web.Response:
+    parent_id = entry_id_param(request)
+    auto_rename = bool_param(request, "autoRename")
+    body = await read_json(request)
+    source_id = field(body, "sourceId", int, required=True)
+    name = field(body, "name", str, required=True)
+    assert source_id is not None and name is not None
+    op = await request.app[operations_key].copy(session_of(request), source_id, parent_id, name, auto_rename)
+    return _started(request, op)
+
+
+# the published client's route, and the Long Operations guide's
+for _route in ("/Laserfiche.Repository.Folder/CopyAsync", "/Laserfiche.Repository.Folder/children/CopyAsync"):
+    routes.post(BASE + "/Entries/{entryId}" + _route)(copy_async)
+
+
+@routes.delete(BASE + "/Entries/{entryId}")
+async def delete_entry(request: web.Request) -> web.Response:
+    entry_id = entry_id_param(request)
+    if request.body_exists and (await request.read()).strip():
+        # optional, and kept by no one here: this repository has no audit trail
+        body = await read_json(request)
+        field(body, "auditReasonId", int)
+        field(body, "comment", str)
+    op = await request.app[operations_key].delete(session_of(request), entry_id)
+    return _started(request, op)
+
+
+def render_progress(request: web.Request, op: Operation) -> dict[str, Any]:
+    completed_copy = op.kind is Kind.COPY and op.status is Status.COMPLETED and op.entry_id
+    return {
+        "operationToken": op.token,
+        "operationType": op.kind.value,
+        "percentComplete": op.percent,
+        "status": op.status.value,
+        "errors": [{"objectId": e.object_id, "errorMessage": e.message} for e in op.errors],
+        "redirectUri": entry_url(request, op.entry_id) if completed_copy else None,
+        "entryId": op.entry_id,
+        "startTimestamp": iso(op.started_ns) if op.started_ns else None,
+        "statusTimestamp": iso(op.status_ns),
+    }
+
+
+def _operation(request: web.Request) -> Operation:
+    return request.app[operations_key].get(session_of(request), request.match_info["operationToken"])
+
+
+@routes.get(BASE + "/Tasks/{operationToken}")
+async def get_task(request: web.Request) -> web.Response:
+    op = _operation(request)
+    body = render_progress(request, op)
+    if not op.done:
+        return json(body, status=202, headers={"Retry-After": str(POLL_AFTER_S)})
+    if op.kind is Kind.COPY and op.status is Status.COMPLETED:
+        location = {"Location": entry_url(request, op.entry_id)}
+        # the guide redirects to the new entry; the published client expects 201 with the progress
+        status = 201 if request.app[settings_key].profile == "sdk" else 302
+        return json(body, status=status, headers=location)
+    return json(body)
+
+
+@routes.delete(BASE + "/Tasks/{operationToken}")
+async def cancel_task(request: web.Request) -> web.Response:
+    await request.app[operations_key].cancel(session_of(request), request.match_info["operationToken"])
+    return web.Response(status=204)
+
+
+# the REST-guidelines vocabulary generic pollers (azure-core's LROBasePolling) understand
+MONITOR_STATUS = {
+    Status.NOT_STARTED: "NotStarted",
+    Status.IN_PROGRESS: "Running",
+    Status.COMPLETED: "Succeeded",
+    Status.FAILED: "Failed",
+    Status.CANCELLED: "Canceled",
+}
+
+
+@routes.get(BASE + "/Tasks/{operationToken}/status")
+async def get_task_monitor(request: web.Request) -> web.Response:
+    op = _operation(request)
+    body: dict[str, Any] = {
+        "id": op.token,
+        "status": MONITOR_STATUS[op.status],
+        "percentComplete": op.percent,
+    }
+    if op.status in (Status.FAILED, Status.CANCELLED):
+        message = "; ".join(e.message for e in op.errors) or "The operation was cancelled."
+        body["error"] = {"code": op.status.value, "message": message}
+    if op.kind is Kind.COPY and op.status is Status.COMPLETED:
+        body["resourceLocation"] = entry_url(request, op.entry_id)
+    headers = None if op.done else {"Retry-After": str(POLL_AFTER_S)}
+    return json(body, headers=headers)

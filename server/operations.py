@@ -1,0 +1,592 @@
+"""Long operations: copy and delete as asyncio tasks, with status, cancel, expiry and persistence.
+
+The pattern of the Laserfiche Long Operations guide: starting one returns a token at once; the
+work runs as one asyncio task per operation, whose blocking steps (`walkers`) run in worker
+threads, a few at a time; the token reports progress until the operation ends, and then its
+result, for `token_ttl_s` (15 minutes) before it expires.
+
+- One running operation per session (access token). A second start is refused (429 naming the
+  running token) or, in queue mode, waits as NotStarted and runs when the one before it ends.
+- Cancel records the intent, then stops the work between items and between chunks of a large
+  file. What was done stays: a cancelled copy leaves a partial copy, a cancelled delete leaves
+  what it had not reached.
+- Records live in the store. After a restart, finished operations stay readable until they expire;
+  those that were running or waiting report Failed (interrupted), and their partial results have ids.
+
+No aiohttp here: the API maps the errors raised (SandboxError subclasses) to responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import heapq
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from . import walkers
+from .copyworker import Workers
+from .errors import NotFound, SandboxError, ServiceUnavailable, TooManyRequests, from_os_error
+from .fsops import Stopped
+from .repository import Entry, Repository
+from .sessions import Session
+from .store import Store
+
+log = logging.getLogger("server.operations")
+
+# tokens stay readable this long after their operation ends (Long Operations guide)
+TOKEN_TTL_S = 15 * 60
+# an expired token is remembered this long, so that a late poll hears "expired", not "not found"
+TOMBSTONE_KEEP_NS = 24 * 3600 * 10**9
+# copy steps in flight at once per operation: two cores, and each step mostly waits on the kernel
+COPY_WIDTH = 2
+# a cancel waits this long for the operation to stop before answering anyway
+CANCEL_WAIT_S = 10.0
+# what a client is told to wait between polls (Retry-After)
+POLL_AFTER_S = 1
+
+
+class Status(StrEnum):
+    NOT_STARTED = "NotStarted"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+
+class Kind(StrEnum):
+    COPY = "CopyEntry"
+    DELETE = "DeleteEntry"
+
+
+class Concurrency(StrEnum):
+    REJECT = "reject"  # a second start in a session is refused with 429 (Laserfiche Cloud)
+    QUEUE = "queue"  # a second start waits for the first to end
+
+
+@dataclass(frozen=True)
+class OperationError:
+    object_id: int
+    message: str
+
+
+INTERRUPTED = (
+    "The operation was interrupted because the server stopped while it ran; what it had done remains."
+)
+SHUT_DOWN = "The operation was interrupted because the server shut down; what it had done remains."
+
+
+@dataclass(eq=False)
+class Operation:
+    token: str
+    kind: Kind
+    session_id: str
+    user: str
+    status: Status = Status.NOT_STARTED
+    entry_id: int = 0
+    errors: list[OperationError] = field(default_factory=list)
+    created_ns: int = 0
+    started_ns: int = 0
+    status_ns: int = 0
+    finished_ns: int = 0
+    expires_ns: int = 0
+    # the percentage recorded at the end (or before a restart); while running it is the progress's
+    final_percent: int = 0
+    progress: walkers.Progress = field(default_factory=walkers.Progress)
+    cancel_requested: bool = False
+    task: asyncio.Task[None] | None = None
+    # set once the operation has ended and its final state is stored
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def percent(self) -> int:
+        if self.status in TERMINAL or not self.progress.scanned:
+            return self.final_percent
+        return max(self.final_percent, self.progress.percent)
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+class Operations:
+    def __init__(
+        self,
+        store: Store,
+        repository: Repository,
+        *,
+        token_ttl_s: float = TOKEN_TTL_S,
+        concurrency: Concurrency = Concurrency.REJECT,
+        threads: int = 4,
+        processes: int = 2,
+        pace_s: float = 0.0,
+    ) -> None:
+        self.store = store
+        self.repository = repository
+        self.ttl_ns = int(token_ttl_s * 1e9)
+        self.concurrency = concurrency
+        self.pace_s = pace_s
+        # copies and deletes get threads of their own, so they never starve the API's lookups
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="work")
+        # worker processes for large copies of small files, started on first need
+        self.processes = processes
+        self._pool: Workers | None = None
+        self._pool_lock = threading.Lock()
+        self._ops: dict[str, Operation] = {}
+        # session id -> its operations not yet ended, oldest first (the first is the running one)
+        self._active: dict[str, list[Operation]] = {}
+        # token -> (session id, when it expired)
+        self._tombstones: dict[str, tuple[str, int]] = {}
+        self._expiries: list[tuple[int, str]] = []
+        self._wake = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._writes: set[asyncio.Task[None]] = set()
+        # synchronous copies under way (their requests wait on them)
+        self._sync: set[walkers.Progress] = set()
+        self._closing = False
+        self._closed = False
+
+    # ---- life --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Read the stored operations (those cut off by a stop are Failed now); start expiring."""
+        interrupted = await asyncio.to_thread(self._load)
+        for op in interrupted:
+            if op.kind is Kind.COPY and op.entry_id:
+                # a crash mid-copy may have left part files in the partial copy
+                await self._in_thread(walkers.remove_parts, self.repository, op.entry_id)
+        self._sweeper = asyncio.create_task(self._sweep(), name="token-sweeper")
+
+    async def stop(self) -> None:
+        """Refuse new operations and stop the running ones (Failed: shut down), recording how
+        each ended. The server calls this as it begins to shut down, before waiting on requests."""
+        self._closing = True
+        for progress in self._sync:
+            progress.stop.set()
+        tasks = [op.task for op in self._ops.values() if op.task is not None and not op.task.done()]
+        for op in self._ops.values():
+            if not op.done:
+                op.progress.stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._writes, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop everything (see `stop`), then the sweeper and the worker threads and processes."""
+        await self.stop()
+        if self._closed:
+            return
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.close)
+
+    # ---- starting ------------------------------------------------------------------------
+
+    async def copy(
+        self, session: Session, source_id: int, parent_id: int, name: str, auto_rename: bool
+    ) -> Operation:
+        """Check and accept a copy (errors are raised before any token exists), then run it."""
+        self._admit(session)
+        source, parent = await self._in_thread(
+            self.repository.check_copy, source_id, parent_id, name, auto_rename
+        )
+        self._admit(session)  # the check took a thread hop: the session may have started one meanwhile
+        op = self._new(Kind.COPY, session)
+        walk = walkers.CopyWalk(
+            self.repository, source, parent, name, auto_rename, session.user, op.progress, self._workers
+        )
+        await self._begin(op, walk)
+        return op
+
+    async def delete(self, session: Session, entry_id: int) -> Operation:
+        self._admit(session)
+        await self._in_thread(self.repository.check_delete, entry_id)
+        self._admit(session)
+        op = self._new(Kind.DELETE, session)
+        op.entry_id = entry_id
+        await self._begin(op, entry_id)
+        return op
+
+    async def copy_now(
+        self, user: str, source_id: int, parent_id: int, name: str, auto_rename: bool
+    ) -> Entry:
+        """A synchronous copy (the create-children route): the same walk, no token, no guard."""
+        if self._closing:
+            raise ServiceUnavailable("The server is shutting down.")
+        source, parent = await self._in_thread(
+            self.repository.check_copy, source_id, parent_id, name, auto_rename
+        )
+        progress = walkers.Progress()
+        walk = walkers.CopyWalk(
+            self.repository, source, parent, name, auto_rename, user, progress, self._workers
+        )
+        self._sync.add(progress)
+        try:
+            await self._in_thread(walk.scan)
+            await self._drive(walk.steps(), progress, COPY_WIDTH)
+        finally:
+            self._sync.discard(progress)
+        if progress.stop.is_set():
+            raise ServiceUnavailable("The server shut down during the copy; what was copied so far remains.")
+        assert walk.result is not None
+        entry: Entry = await self._in_thread(self.repository.entry, walk.result.id)
+        return entry
+
+    def _workers(self) -> Workers | None:
+        """The copy worker processes (each started on first need, from a worker thread), or None."""
+        if self.processes <= 0:
+            return None
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = Workers(str(self.store.root), self.store.root_fd, self.processes)
+            return self._pool
+
+    def _admit(self, session: Session) -> None:
+        if self._closing:
+            raise ServiceUnavailable(
+                "The server is shutting down; start the operation again once it is back."
+            )
+        active = self._active.get(session.id)
+        if active and self.concurrency is Concurrency.REJECT:
+            running = active[0].token
+            raise TooManyRequests(
+                f"Only one long operation may run per session, and operation {running} is still "
+                "running. Wait for it to end (or cancel it), then start this one again.",
+                headers={"Retry-After": str(POLL_AFTER_S)},
+                extra={"operationToken": running},
+            )
+
+    def _new(self, kind: Kind, session: Session) -> Operation:
+        now = time.time_ns()
+        op = Operation(str(uuid.uuid4()), kind, session.id, session.user, created_ns=now, status_ns=now)
+        op.progress.pace_s = self.pace_s
+        self._ops[op.token] = op
+        self._active.setdefault(session.id, []).append(op)
+        return op
+
+    async def _begin(self, op: Operation, work: walkers.CopyWalk | int) -> None:
+        before = self._active[op.session_id][:-1]
+        await self._write(op)  # an accepted operation is on disk before its token is handed out
+        if self._closing:
+            self._end(op, Status.FAILED, SHUT_DOWN)
+            await self._write(op, ended=True)
+            return
+        op.task = asyncio.create_task(self._run(op, work, before[-1] if before else None), name=op.token)
+        op.task.add_done_callback(lambda _: self._settled(op))
+
+    # ---- reading and cancelling ---------------------------------------------------------
+
+    def get(self, session: Session, token: str) -> Operation:
+        """The operation behind a token of this session's; 404 for anything else, saying so
+        when the token was this session's and has expired."""
+        op = self._ops.get(token)
+        if op is not None and op.session_id == session.id:
+            if not op.expires_ns or time.time_ns() < op.expires_ns:
+                return op
+            self._expire([op])
+        tomb = self._tombstones.get(token)
+        if tomb is not None and tomb[0] == session.id:
+            raise NotFound(
+                f"The operation token {token} expired; tokens expire "
+                f"{self.ttl_ns / 1e9:g} seconds after their operation ends.",
+                title="Operation token expired.",
+            )
+        raise NotFound(f"No operation with token {token!r} in this session.", title="Operation not found.")
+
+    async def cancel(self, session: Session, token: str) -> Operation:
+        """Stop an operation and wait (a little) for it to end; an ended one is left as it is."""
+        op = self.get(session, token)
+        if op.done:
+            return op
+        op.cancel_requested = True  # recorded before the task hears of it: Cancelled, not Failed
+        op.progress.stop.set()
+        if op.task is not None:
+            op.task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(op.ended.wait()), CANCEL_WAIT_S)
+        except TimeoutError:
+            pass
+        return op
+
+    # ---- running ---------------------------------------------------------------------------
+
+    async def _run(self, op: Operation, work: walkers.CopyWalk | int, before: Operation | None) -> None:
+        walk: walkers.CopyWalk | walkers.DeleteWalk | None = None
+        try:
+            if before is not None:
+                await before.ended.wait()  # queue mode: the session's previous operation first
+            self._set(op, Status.IN_PROGRESS)
+            op.started_ns = op.status_ns
+            await self._write(op)
+            if isinstance(work, walkers.CopyWalk):
+                walk = work
+                await self._in_thread(walk.scan)
+                await self._drive(walk.steps(), op.progress, COPY_WIDTH, lambda: self._note_top(op, work))
+            else:
+                target = await self._in_thread(self.repository.entry, work)
+                walk = walkers.DeleteWalk(self.repository, target, op.progress, self._workers)
+                await self._in_thread(walk.scan)
+                await self._drive(walk.steps(), op.progress, walk.width)
+            if op.progress.stop.is_set():
+                raise Stopped
+            self._result(op, walk)
+            self._end(op, Status.COMPLETED)
+        except (asyncio.CancelledError, Stopped):
+            self._result(op, walk)
+            if op.cancel_requested:
+                self._end(op, Status.CANCELLED)
+            else:
+                self._end(op, Status.FAILED, SHUT_DOWN)
+        except SandboxError as exc:
+            self._result(op, walk)
+            if isinstance(exc, NotFound) and op.kind is Kind.DELETE and walk is None:
+                self._end(
+                    op, Status.FAILED, f"Entry {op.entry_id} no longer exists; there was nothing to delete."
+                )
+            else:
+                self._end(op, Status.FAILED, exc.detail)
+        except OSError as exc:
+            self._result(op, walk)
+            self._end(op, Status.FAILED, from_os_error(exc).detail)
+        except Exception:
+            log.exception("operation %s failed unexpectedly", op.token)
+            self._result(op, walk)
+            self._end(op, Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
+        finally:
+            if op.done:
+                # cancellation (a shutdown) must not lose the final state
+                await asyncio.shield(self._write_soon(op, ended=True))
+
+    def _note_top(self, op: Operation, walk: walkers.CopyWalk) -> None:
+        """Once the copy's new folder exists, the record names it (a crash then shows where)."""
+        if walk.result is not None and op.entry_id != walk.result.id:
+            op.entry_id = walk.result.id
+            self._write_soon(op)
+
+    def _result(self, op: Operation, walk: walkers.CopyWalk | walkers.DeleteWalk | None) -> None:
+        if isinstance(walk, walkers.CopyWalk):
+            if walk.result is not None:
+                op.entry_id = walk.result.id
+            for path in walk.skipped:
+                op.errors.append(
+                    OperationError(
+                        op.entry_id, f"'{path}' went away from the source during the copy; skipped."
+                    )
+                )
+
+    def _set(self, op: Operation, status: Status) -> None:
+        op.status = status
+        op.status_ns = time.time_ns()
+
+    def _end(self, op: Operation, status: Status, error: str | None = None) -> None:
+        op.final_percent = 100 if status is Status.COMPLETED else op.percent
+        if error is not None:
+            op.errors.append(OperationError(op.entry_id, error))
+        self._set(op, status)
+        op.finished_ns = op.status_ns
+        op.expires_ns = op.finished_ns + self.ttl_ns
+        active = self._active.get(op.session_id, [])
+        if op in active:
+            active.remove(op)
+        if not active:
+            self._active.pop(op.session_id, None)
+        heapq.heappush(self._expiries, (op.expires_ns, op.token))
+        self._wake.set()
+
+    def _settled(self, op: Operation) -> None:
+        """The task is over. One cancelled before it first ran never reached its own handlers."""
+        if not op.done:
+            self._end(
+                op,
+                Status.CANCELLED if op.cancel_requested else Status.FAILED,
+                None if op.cancel_requested else SHUT_DOWN,
+            )
+            self._write_soon(op, ended=True)
+
+    async def _drive(
+        self,
+        steps: Iterator[walkers.Step],
+        progress: walkers.Progress,
+        width: int,
+        after_barrier: Any = None,
+    ) -> None:
+        """Run the walk's steps in worker threads, up to `width` at once; a barrier step finishes
+        before any later one starts. On any error or cancel, the steps already running are let
+        finish (they stop at their next file) before this returns: nothing touches the tree after."""
+        # each step's future in the thread pool, and the event loop's view of it
+        running: dict[concurrent.futures.Future[None], asyncio.Future[None]] = {}
+        try:
+            for call, barrier in steps:
+                if progress.stop.is_set():
+                    return
+                future = self.executor.submit(call)
+                running[future] = asyncio.wrap_future(future)
+                if barrier:
+                    await running.pop(future)
+                    if after_barrier is not None:
+                        after_barrier()
+                while len(running) >= width:
+                    await _first_done(running)
+            while running:
+                await _first_done(running)
+        except BaseException:
+            progress.stop.set()
+            await _settle(list(running))
+            raise
+
+    async def _in_thread(self, call: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call, *args)
+
+    # ---- expiry ----------------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        """Expire tokens as they come due, sleeping until the next one (or until woken by a new one)."""
+        while True:
+            self._wake.clear()
+            now = time.time_ns()
+            due = []
+            while self._expiries and self._expiries[0][0] <= now:
+                expires_ns, token = heapq.heappop(self._expiries)
+                op = self._ops.get(token)
+                if op is not None and op.expires_ns == expires_ns:
+                    due.append(op)
+            if due:
+                self._expire(due)
+            delay = (self._expiries[0][0] - now) / 1e9 if self._expiries else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    def _expire(self, ops: list[Operation]) -> None:
+        now = time.time_ns()
+        for op in ops:
+            self._ops.pop(op.token, None)
+            self._tombstones[op.token] = (op.session_id, now)
+        for token, (_, expired_ns) in list(self._tombstones.items()):
+            if now - expired_ns > TOMBSTONE_KEEP_NS:
+                del self._tombstones[token]
+        task = asyncio.create_task(asyncio.to_thread(self._store_expired, [op.token for op in ops], now))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    async def _write(self, op: Operation, ended: bool = False) -> None:
+        await asyncio.to_thread(self._store_op, _row(op))
+        if ended:
+            op.ended.set()
+
+    def _write_soon(self, op: Operation, ended: bool = False) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._write(op, ended))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return task
+
+    def _store_op(self, row: tuple[Any, ...]) -> None:
+        with self.store.lock:
+            self.store.conn.execute(
+                "INSERT OR REPLACE INTO operations (token, kind, session_id, user, status, percent,"
+                " entry_id, errors, created_ns, started_ns, status_ns, finished_ns, expires_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def _store_expired(self, tokens: list[str], now: int) -> None:
+        with self.store.lock:
+            conn = self.store.conn
+            conn.executemany("UPDATE operations SET expired = 1 WHERE token = ?", [(t,) for t in tokens])
+            conn.execute(
+                "DELETE FROM operations WHERE expired = 1 AND expires_ns < ?", (now - TOMBSTONE_KEEP_NS,)
+            )
+
+    def _load(self) -> list[Operation]:
+        """Read the records; those not ended were cut off by a stop: Failed (interrupted) now."""
+        now = time.time_ns()
+        interrupted = []
+        with self.store.lock:
+            conn = self.store.conn
+            conn.execute(
+                "DELETE FROM operations WHERE expired = 1 AND expires_ns < ?", (now - TOMBSTONE_KEEP_NS,)
+            )
+            rows = conn.execute(
+                "SELECT token, kind, session_id, user, status, percent, entry_id, errors, created_ns,"
+                " started_ns, status_ns, finished_ns, expires_ns, expired FROM operations"
+            ).fetchall()
+        for row in rows:
+            token, kind, session_id, user, status, percent, entry_id, errors, *times, expired = row
+            op = Operation(token, Kind(kind), session_id, user, Status(status), entry_id)
+            op.errors = [OperationError(e["objectId"], e["errorMessage"]) for e in orjson.loads(errors)]
+            op.created_ns, op.started_ns, op.status_ns, op.finished_ns, op.expires_ns = times
+            op.final_percent = percent
+            if expired or (op.done and op.expires_ns <= now):
+                self._tombstones[token] = (session_id, op.expires_ns)
+                continue
+            if not op.done:
+                op.errors.append(OperationError(op.entry_id, INTERRUPTED))
+                op.status, op.status_ns = Status.FAILED, now
+                op.finished_ns, op.expires_ns = now, now + self.ttl_ns
+                interrupted.append(op)
+            op.ended.set()
+            self._ops[token] = op
+            heapq.heappush(self._expiries, (op.expires_ns, token))
+        for op in interrupted:
+            self._store_op(_row(op))
+        return interrupted
+
+
+def _row(op: Operation) -> tuple[Any, ...]:
+    errors = orjson.dumps([{"objectId": e.object_id, "errorMessage": e.message} for e in op.errors])
+    return (
+        op.token,
+        op.kind.value,
+        op.session_id,
+        op.user,
+        op.status.value,
+        op.percent,
+        op.entry_id,
+        errors.decode(),
+        op.created_ns,
+        op.started_ns,
+        op.status_ns,
+        op.finished_ns,
+        op.expires_ns,
+    )
+
+
+async def _first_done(running: dict[concurrent.futures.Future[None], asyncio.Future[None]]) -> None:
+    """Wait for one running step to end; raise what it raised."""
+    await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+    for future, waiter in list(running.items()):
+        if waiter.done():
+            del running[future]
+            waiter.result()
+
+
+async def _settle(running: list[concurrent.futures.Future[None]]) -> None:
+    """Wait for steps already running in threads to finish, even through further cancellation."""
+    if not running:
+        return
+    waiter = asyncio.ensure_future(asyncio.to_thread(concurrent.futures.wait, running))
+    while not waiter.done():
+        try:
+            await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            continue
