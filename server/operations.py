@@ -439,7 +439,9 @@ class Operations:
                 future = self.executor.submit(call)
                 running[future] = asyncio.wrap_future(future)
                 if barrier:
-                    await running.pop(future)
+                    # still listed while awaited: a cancel here must wait for it too (_settle)
+                    await running[future]
+                    del running[future]
                     if after_barrier is not None:
                         after_barrier()
                 while len(running) >= width:

@@ -265,6 +265,8 @@ class CopyWalk:
                     fsops.copy_bytes(src, out, entry.size, _chunk_counter(self.progress))
                 finally:
                     os.close(out)
+                if self.progress.stop.is_set():
+                    raise fsops.Stopped  # stopped after the last chunk: not published
                 ext = kept_extension(self.name, entry.ext)
                 self.result = repository.import_document(
                     self.parent.id, self.name, tmp, self.auto_rename, self.creator, ext
