@@ -15,12 +15,16 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from . import fsops, walkers
+
+# how often a worker checks that the server is still there
+PARENT_CHECK_S = 0.01
 
 
 class Workers:
@@ -117,9 +121,18 @@ def _error(described: dict[str, Any] | None) -> BaseException | None:
     return RuntimeError(described["message"])
 
 
+def _watch_parent(parent: int) -> None:
+    """Exit as soon as the server is gone (killed outright, it cannot close our stdin first):
+    a batch must not go on writing into a root that a restarted server is already tidying."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
 def main() -> None:
     root, device, inode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     walkers.worker_init(root, device, inode)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
@@ -129,8 +142,11 @@ def main() -> None:
             done, failure = walkers.in_worker(walkers.copy_batch, *args)
         else:
             done, failure = walkers.in_worker(walkers.unlink_batch, tuple(request["parts"]), request["names"])
-        out.write(orjson.dumps({"done": done, "error": _describe(failure)}) + b"\n")
-        out.flush()
+        try:
+            out.write(orjson.dumps({"done": done, "error": _describe(failure)}) + b"\n")
+            out.flush()
+        except BrokenPipeError:
+            os._exit(1)  # the server is gone
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ COPY_WIDTH = 2
 CANCEL_WAIT_S = 10.0
 # what a client is told to wait between polls (Retry-After)
 POLL_AFTER_S = 1
+# running operations' progress is stored this often, and shown once stored: percentComplete then
+# never goes back, not even across a crash
+PROGRESS_SAVE_S = 0.05
 
 
 class Status(StrEnum):
@@ -102,8 +105,8 @@ class Operation:
     status_ns: int = 0
     finished_ns: int = 0
     expires_ns: int = 0
-    # the percentage recorded at the end (or before a restart); while running it is the progress's
-    final_percent: int = 0
+    # the percentage shown: what the store holds, so that a crash never takes it back
+    stored_percent: int = 0
     progress: walkers.Progress = field(default_factory=walkers.Progress)
     cancel_requested: bool = False
     task: asyncio.Task[None] | None = None
@@ -112,9 +115,7 @@ class Operation:
 
     @property
     def percent(self) -> int:
-        if self.status in TERMINAL or not self.progress.scanned:
-            return self.final_percent
-        return max(self.final_percent, self.progress.percent)
+        return self.stored_percent
 
     @property
     def done(self) -> bool:
@@ -152,6 +153,8 @@ class Operations:
         self._expiries: list[tuple[int, str]] = []
         self._wake = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._saver: asyncio.Task[None] | None = None
+        self._running = asyncio.Event()  # set while any operation runs
         self._writes: set[asyncio.Task[None]] = set()
         # synchronous copies under way (their requests wait on them)
         self._sync: set[walkers.Progress] = set()
@@ -168,6 +171,7 @@ class Operations:
                 # a crash mid-copy may have left part files in the partial copy
                 await self._in_thread(walkers.remove_parts, self.repository, op.entry_id)
         self._sweeper = asyncio.create_task(self._sweep(), name="token-sweeper")
+        self._saver = asyncio.create_task(self._save_progress(), name="progress-saver")
 
     async def stop(self) -> None:
         """Refuse new operations and stop the running ones (Failed: shut down), recording how
@@ -190,9 +194,10 @@ class Operations:
         if self._closed:
             return
         self._closed = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for task in (self._sweeper, self._saver):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)
         if self._pool is not None:
             await asyncio.to_thread(self._pool.close)
@@ -334,6 +339,7 @@ class Operations:
                 await before.ended.wait()  # queue mode: the session's previous operation first
             self._set(op, Status.IN_PROGRESS)
             op.started_ns = op.status_ns
+            self._running.set()
             await self._write(op)
             if isinstance(work, walkers.CopyWalk):
                 walk = work
@@ -396,7 +402,8 @@ class Operations:
         op.status_ns = time.time_ns()
 
     def _end(self, op: Operation, status: Status, error: str | None = None) -> None:
-        op.final_percent = 100 if status is Status.COMPLETED else op.percent
+        live = op.progress.percent if op.progress.scanned else 0
+        op.stored_percent = 100 if status is Status.COMPLETED else max(op.stored_percent, live)
         if error is not None:
             op.errors.append(OperationError(op.entry_id, error))
         self._set(op, status)
@@ -456,6 +463,29 @@ class Operations:
     async def _in_thread(self, call: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, call, *args)
 
+    # ---- progress ---------------------------------------------------------------------------
+
+    async def _save_progress(self) -> None:
+        """While operations run, store how far each has come, then show that."""
+        while True:
+            await self._running.wait()
+            await asyncio.sleep(PROGRESS_SAVE_S)
+            running = [op for op in self._ops.values() if op.status is Status.IN_PROGRESS]
+            if not running:
+                self._running.clear()
+                continue
+            rising = [(op, op.progress.percent) for op in running if op.progress.scanned]
+            rising = [(op, p) for op, p in rising if p > op.stored_percent]
+            if rising:
+                await asyncio.to_thread(self._store_percents, [(p, op.token) for op, p in rising])
+                for op, percent in rising:
+                    if not op.done:
+                        op.stored_percent = max(op.stored_percent, percent)
+
+    def _store_percents(self, rows: list[tuple[int, str]]) -> None:
+        with self.store.transaction() as conn:
+            conn.executemany("UPDATE operations SET percent = MAX(percent, ?) WHERE token = ?", rows)
+
     # ---- expiry ----------------------------------------------------------------------------
 
     async def _sweep(self) -> None:
@@ -505,9 +535,13 @@ class Operations:
     def _store_op(self, row: tuple[Any, ...]) -> None:
         with self.store.lock:
             self.store.conn.execute(
-                "INSERT OR REPLACE INTO operations (token, kind, session_id, user, status, percent,"
+                "INSERT INTO operations (token, kind, session_id, user, status, percent,"
                 " entry_id, errors, created_ns, started_ns, status_ns, finished_ns, expires_ns)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET"
+                " status = excluded.status, percent = MAX(percent, excluded.percent),"
+                " entry_id = excluded.entry_id, errors = excluded.errors, started_ns = excluded.started_ns,"
+                " status_ns = excluded.status_ns, finished_ns = excluded.finished_ns,"
+                " expires_ns = excluded.expires_ns",
                 row,
             )
 
@@ -537,7 +571,7 @@ class Operations:
             op = Operation(token, Kind(kind), session_id, user, Status(status), entry_id)
             op.errors = [OperationError(e["objectId"], e["errorMessage"]) for e in orjson.loads(errors)]
             op.created_ns, op.started_ns, op.status_ns, op.finished_ns, op.expires_ns = times
-            op.final_percent = percent
+            op.stored_percent = percent
             if expired or (op.done and op.expires_ns <= now):
                 self._tombstones[token] = (session_id, op.expires_ns)
                 continue
