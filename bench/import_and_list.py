@@ -17,81 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
 import shutil
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import aiohttp
-
-REPO = "r-sandbox"
-CHUNK = 4 * 1024 * 1024
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"{field} not found for {pid}")
-
-
-class PeakSampler(threading.Thread):
-    """Samples a process's RSS every few milliseconds; `peak` is the largest seen."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self._done = pid, 0, threading.Event()
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self._done.set()
-        self.join()
-        return self.peak
-
-
-def start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "server",
-            "--port",
-            "0",
-            "--storage-root",
-            str(root),
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        match = re.search(r"base URL:\s+(\S+)", line)
-        if match:
-            return proc, match.group(1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def make_file(path: Path, mib: int) -> None:
-    block = os.urandom(CHUNK)
-    with path.open("wb") as out:
-        for _ in range(mib * 1024 * 1024 // CHUNK):
-            out.write(block)
+from common import CHUNK, REPO, PeakSampler, make_file, print_table, rss_kib, sign_in, start_server
 
 
 async def file_chunks(path: Path):  # type: ignore[no-untyped-def]
@@ -107,11 +42,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
     rows: list[tuple[str, float, float, str]] = []
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as http:
-            async with http.post(
-                f"{api}/Token", data={"grant_type": "password", "username": "admin", "password": "admin"}
-            ) as r:
-                token = (await r.json())["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = await sign_in(http, api)
 
             # ---- import --------------------------------------------------------------------
             source = work / "big.bin"
@@ -234,9 +165,7 @@ def main() -> None:
         rows = asyncio.run(run(args, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{'case':<58} {'sandbox s':>10} {'baseline s':>11} {'ratio':>8}  notes")
-    for name, ours, base, note in rows:
-        print(f"{name:<58} {ours:>10.4f} {base:>11.4f} {ours / base:>8.1f}  {note}")
+    print_table(rows)
     print("baselines: `cp` of the same file for the import, `ls -f` of the same folder for listings")
 
 

@@ -16,6 +16,9 @@ from .config import Settings, settings_from_args
 from .store import StoreUnusable
 
 SHUTDOWN_TIMEOUT_S = 5.0
+# how long a thread may hold the GIL while another waits for it (Python's default is 5 ms): the
+# event loop answers polls while copy threads record batches, and must not wait a whole 5 ms each time
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def banner(settings: Settings, base: str) -> str:
@@ -37,6 +40,7 @@ def banner(settings: Settings, base: str) -> str:
 
 
 async def serve(settings: Settings) -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     runner = web.AppRunner(
         create_app(settings),
         access_log_class=AccessLogger,

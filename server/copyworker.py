@@ -25,6 +25,8 @@ from . import fsops, walkers
 
 # how often a worker checks that the server is still there
 PARENT_CHECK_S = 0.01
+# how much lower a worker's CPU priority is than the server's
+WORKER_NICENESS = 10
 
 
 class Workers:
@@ -132,6 +134,8 @@ def _watch_parent(parent: int) -> None:
 def main() -> None:
     root, device, inode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     walkers.worker_init(root, device, inode)
+    # the server answering requests comes first; a copy takes the CPU that is left
+    os.nice(WORKER_NICENESS)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:

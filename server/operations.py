@@ -47,8 +47,6 @@ log = logging.getLogger("server.operations")
 TOKEN_TTL_S = 15 * 60
 # an expired token is remembered this long, so that a late poll hears "expired", not "not found"
 TOMBSTONE_KEEP_NS = 24 * 3600 * 10**9
-# copy steps in flight at once per operation: two cores, and each step mostly waits on the kernel
-COPY_WIDTH = 2
 # a cancel waits this long for the operation to stop before answering anyway
 CANCEL_WAIT_S = 10.0
 # what a client is told to wait between polls (Retry-After)
@@ -245,7 +243,7 @@ class Operations:
         self._sync.add(progress)
         try:
             await self._in_thread(walk.scan)
-            await self._drive(walk.steps(), progress, COPY_WIDTH)
+            await self._drive(walk.steps(), progress, walk.width)
         finally:
             self._sync.discard(progress)
         if progress.stop.is_set():
@@ -344,7 +342,7 @@ class Operations:
             if isinstance(work, walkers.CopyWalk):
                 walk = work
                 await self._in_thread(walk.scan)
-                await self._drive(walk.steps(), op.progress, COPY_WIDTH, lambda: self._note_top(op, work))
+                await self._drive(walk.steps(), op.progress, walk.width, lambda: self._note_top(op, work))
             else:
                 target = await self._in_thread(self.repository.entry, work)
                 walk = walkers.DeleteWalk(self.repository, target, op.progress, self._workers)

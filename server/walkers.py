@@ -157,9 +157,9 @@ class CopyWalk:
                             stack.append((child, child_id, child_fd))
                         else:
                             st = item.stat(follow_symlinks=False)
-                            node.files.append(
-                                (source_name, copy_name, st.st_size, kept_extension(copy_name, ext))
-                            )
+                            if ext is not None:
+                                ext = kept_extension(copy_name, ext)
+                            node.files.append((source_name, copy_name, st.st_size, ext))
                             size += st.st_size
                 finally:
                     os.close(fd)
@@ -171,6 +171,10 @@ class CopyWalk:
         small_files = sum(1 for node in self._tree for *_, size, _ in node.files if size <= fsops.COPY_CHUNK)
         if small_files >= WORKER_MIN_FILES and not self.progress.pace_s:
             self.pool = self._workers()
+
+    @property
+    def width(self) -> int:
+        return _width(self.pool)
 
     def _open(self, parts: tuple[str, ...]) -> int:
         try:
@@ -375,9 +379,20 @@ def _copy_one(
         os.close(src)
 
 
+def _width(pool: Workers | None) -> int:
+    """Steps at once: in threads, one (threads of one process take turns at the GIL); with
+    worker processes, two per worker, so that each has its next batch waiting while the thread
+    that sent the last one records it."""
+    return 1 if pool is None else 2 * pool.size
+
+
 def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:
     """`name`, or `name (2)`… when a sibling already took it in another case (Laserfiche names
     are case-insensitive; such twins can only have been put into the source by hand)."""
+    key = name.casefold()
+    if key not in taken:
+        taken.add(key)
+        return name
     for candidate in candidates(name, is_dir, True):
         key = candidate.casefold()
         if key not in taken:
@@ -456,8 +471,7 @@ class DeleteWalk:
 
     @property
     def width(self) -> int:
-        """Steps at once: batches side by side only in worker processes (threads share the GIL)."""
-        return 1 if self.pool is None else 2
+        return _width(self.pool)
 
     def scan(self) -> None:
         if not self.target.is_dir:

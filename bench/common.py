@@ -1,0 +1,91 @@
+"""What the benchmarks share: a server subprocess, sign-in, RSS sampling, test files, the table."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import aiohttp
+
+REPO = "r-sandbox"
+CHUNK = 4 * 1024 * 1024
+
+
+def rss_kib(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found for {pid}")
+
+
+class PeakSampler(threading.Thread):
+    """Samples a process's RSS every few milliseconds; `peak` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def start_server(root: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    """`python -m server` on `root`, on a free port; returns the process and its base URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "server",
+            "--port",
+            "0",
+            "--storage-root",
+            str(root),
+            "--log-level",
+            "WARNING",
+            *flags,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        match = re.search(r"base URL:\s+(\S+)", line)
+        if match:
+            return proc, match.group(1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+async def sign_in(http: aiohttp.ClientSession, api: str) -> dict[str, str]:
+    """A new session's Authorization header."""
+    form = {"grant_type": "password", "username": "admin", "password": "admin"}
+    async with http.post(f"{api}/Token", data=form) as r:
+        token = (await r.json())["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_file(path: Path, mib: int) -> None:
+    block = os.urandom(CHUNK)
+    with path.open("wb") as out:
+        for _ in range(mib * 1024 * 1024 // CHUNK):
+            out.write(block)
+
+
+def print_table(rows: list[tuple[str, float, float, str]]) -> None:
+    print(f"\n{'case':<58} {'sandbox s':>10} {'baseline s':>11} {'ratio':>8}  notes")
+    for name, ours, base, note in rows:
+        print(f"{name:<58} {ours:>10.4f} {base:>11.4f} {ours / base:>8.2f}  {note}")
