@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -49,6 +49,8 @@ TOKEN_TTL_S = 15 * 60
 TOMBSTONE_KEEP_NS = 24 * 3600 * 10**9
 # a cancel waits this long for the operation to stop before answering anyway
 CANCEL_WAIT_S = 10.0
+# how long a copy that has caught up with its scan waits before looking again
+SCAN_WAIT_S = 0.001
 # what a client is told to wait between polls (Retry-After)
 POLL_AFTER_S = 1
 # running operations' progress is stored this often, and shown once stored: percentComplete then
@@ -242,8 +244,7 @@ class Operations:
         )
         self._sync.add(progress)
         try:
-            await self._in_thread(walk.scan)
-            await self._drive(walk.steps(), progress, walk.width)
+            await self._copy(walk, progress)
         finally:
             self._sync.discard(progress)
         if progress.stop.is_set():
@@ -341,13 +342,12 @@ class Operations:
             await self._write(op)
             if isinstance(work, walkers.CopyWalk):
                 walk = work
-                await self._in_thread(walk.scan)
-                await self._drive(walk.steps(), op.progress, walk.width, lambda: self._note_top(op, work))
+                await self._copy(walk, op.progress, lambda: self._note_top(op, work))
             else:
                 target = await self._in_thread(self.repository.entry, work)
                 walk = walkers.DeleteWalk(self.repository, target, op.progress, self._workers)
                 await self._in_thread(walk.scan)
-                await self._drive(walk.steps(), op.progress, walk.width)
+                await self._drive(walk.steps(), op.progress, lambda: walk.width)
             if op.progress.stop.is_set():
                 raise Stopped
             self._result(op, walk)
@@ -425,31 +425,54 @@ class Operations:
             )
             self._write_soon(op, ended=True)
 
+    async def _copy(
+        self, walk: walkers.CopyWalk, progress: walkers.Progress, after_barrier: Any = None
+    ) -> None:
+        """Scan and copy side by side (the copy follows the scan folder by folder)."""
+        scan = asyncio.ensure_future(self._in_thread(walk.scan))
+        try:
+            await self._drive(walk.steps(), progress, lambda: walk.width, after_barrier)
+        except BaseException:
+            progress.stop.set()  # the scan too stops at its next folder
+            await asyncio.wait([scan])
+            if not scan.cancelled():
+                scan.exception()  # retrieved: what the copy raised is what counts
+            raise
+        await scan  # a scan that failed (a folder gone) fails the copy
+
     async def _drive(
         self,
         steps: Iterator[walkers.Step],
         progress: walkers.Progress,
-        width: int,
+        width: Callable[[], int],
         after_barrier: Any = None,
     ) -> None:
-        """Run the walk's steps in worker threads, up to `width` at once; a barrier step finishes
-        before any later one starts. On any error or cancel, the steps already running are let
-        finish (they stop at their next file) before this returns: nothing touches the tree after."""
+        """Run the walk's steps in worker threads, up to `width()` at once, in their Order; WAIT
+        waits for the scan. On any error or cancel,
+        the steps already running are let finish (they stop at their next file) before this
+        returns: nothing touches the tree after."""
         # each step's future in the thread pool, and the event loop's view of it
         running: dict[concurrent.futures.Future[None], asyncio.Future[None]] = {}
         try:
-            for call, barrier in steps:
+            for step in steps:
                 if progress.stop.is_set():
                     return
+                if step is walkers.WAIT:
+                    await _first_done(running, timeout=SCAN_WAIT_S)
+                    continue
+                call, order = step
+                if order is walkers.Order.ALONE:
+                    while running:
+                        await _first_done(running)
                 future = self.executor.submit(call)
                 running[future] = asyncio.wrap_future(future)
-                if barrier:
+                if order is not walkers.Order.ANY:
                     # still listed while awaited: a cancel here must wait for it too (_settle)
                     await running[future]
                     del running[future]
                     if after_barrier is not None:
                         after_barrier()
-                while len(running) >= width:
+                while len(running) >= width():
                     await _first_done(running)
             while running:
                 await _first_done(running)
@@ -605,9 +628,14 @@ def _row(op: Operation) -> tuple[Any, ...]:
     )
 
 
-async def _first_done(running: dict[concurrent.futures.Future[None], asyncio.Future[None]]) -> None:
-    """Wait for one running step to end; raise what it raised."""
-    await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+async def _first_done(
+    running: dict[concurrent.futures.Future[None], asyncio.Future[None]], timeout: float | None = None
+) -> None:
+    """Wait for one running step to end (or `timeout`); raise what it raised."""
+    if not running:
+        await asyncio.sleep(timeout or 0)
+        return
+    await asyncio.wait(running.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     for future, waiter in list(running.items()):
         if waiter.done():
             del running[future]

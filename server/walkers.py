@@ -14,6 +14,8 @@ batch, as they appear.
 
 from __future__ import annotations
 
+import collections
+import enum
 import errno
 import functools
 import os
@@ -44,8 +46,17 @@ WORKER_MIN_FILES = 500
 # the scan keeps at most this many folder descriptors open; others are opened again from the root
 MAX_OPEN_FOLDERS = 256
 
-# a step: the blocking call, and whether every later step must wait for it to finish
-Step = tuple[Callable[[], None], bool]
+
+class Order(enum.Enum):
+    """How a step is ordered against the others."""
+
+    ANY = "any"  # runs beside earlier and later steps
+    FIRST = "first"  # later steps wait for it (earlier ones may still be running)
+    ALONE = "alone"  # waits for every earlier step to end; later steps wait for it
+
+
+# a step: the blocking call, and how it is ordered
+Step = tuple[Callable[[], None], Order]
 
 
 class Progress:
@@ -85,14 +96,22 @@ class _Source:
     """One folder of the tree being copied."""
 
     parts: tuple[str, ...]
-    # subfolders: (source name, name in the copy, index of its _Source)
-    folders: list[tuple[str, str, int]] = field(default_factory=list)
+    parent: int  # index of the folder it is in (-1 for the top)
+    copy_name: str  # its name in the copy
     # documents: (source name, name in the copy, size, kept extension)
     files: list[tuple[str, str, int, str | None]] = field(default_factory=list)
 
 
+# a step generator's way of saying "nothing to do until the scan has gone further"
+WAIT: Step = (lambda: None, Order.ANY)
+
+
 class CopyWalk:
-    """Copy an entry (a folder with everything below it, or a document) into a folder."""
+    """Copy an entry (a folder with everything below it, or a document) into a folder.
+
+    The scan and the copy run side by side: the scan lists folders breadth first, and the copy
+    of each folder starts once it is listed. percentComplete counts from when the scan is done.
+    """
 
     def __init__(
         self,
@@ -106,14 +125,17 @@ class CopyWalk:
         workers: Callable[[], Workers | None] = lambda: None,
     ) -> None:
         self.repository = repository
-        # worker processes for batches of small files, asked for once the scan shows enough of
+        # worker processes for batches of small files, asked for once the scan has met enough of
         # them to repay starting the workers (None: everything is copied in threads)
         self._workers = workers
         self.pool: Workers | None = None
         self.root_fd = repository.store.root_fd
         self.source, self.parent, self.name = source, parent, name
         self.auto_rename, self.creator, self.progress = auto_rename, creator, progress
-        self._tree: list[_Source] = []
+        self._tree: list[_Source] = [_Source(source.parts, -1, name)]
+        # how many folders of _tree the scan has listed (in order), and whether it has ended
+        self._listed = 0
+        self._scan_ended = False
         # index of a _Source -> the folder that is its copy, once created
         self._copies: dict[int, Entry] = {}
         self.skipped: list[str] = []
@@ -122,18 +144,26 @@ class CopyWalk:
     # ---- scan --------------------------------------------------------------------------
 
     def scan(self) -> None:
-        if not self.source.is_dir:
-            self.progress.plan(1, self.source.size)
-            return
-        entries, size = 1, 0
-        self._tree = [_Source(self.source.parts)]
-        # depth-first with an explicit stack (any depth, no recursion limit); each pending folder
-        # holds its id (None if the store never met it) and a descriptor opened from its parent's,
-        # up to MAX_OPEN_FOLDERS
-        stack: list[tuple[int, int | None, int | None]] = [(0, self.source.id, None)]
+        """List the source, breadth first; blocking. Runs beside `steps`, which follows it."""
         try:
-            while stack:
-                index, row_id, fd = stack.pop()
+            if self.source.is_dir:
+                self._scan_tree()
+            else:
+                self.progress.plan(1, self.source.size)
+        finally:
+            self._scan_ended = True
+
+    def _scan_tree(self) -> None:
+        entries, size, small = 1, 0, 0
+        # each pending folder: its index, its id (None if the store never met it), and a
+        # descriptor opened from its parent's while fewer than MAX_OPEN_FOLDERS are held
+        pending: collections.deque[tuple[int, int | None, int | None]] = collections.deque()
+        pending.append((0, self.source.id, None))
+        try:
+            while pending:
+                if self.progress.stop.is_set():
+                    return
+                index, row_id, fd = pending.popleft()
                 node = self._tree[index]
                 if fd is None:
                     fd = self._open(node.parts)
@@ -148,29 +178,29 @@ class CopyWalk:
                         child_id, _, ext = known.get(source_name, (None, is_dir, None))
                         entries += 1
                         if is_dir:
-                            child = len(self._tree)
-                            self._tree.append(_Source((*node.parts, source_name)))
-                            node.folders.append((source_name, copy_name, child))
+                            self._tree.append(_Source((*node.parts, source_name), index, copy_name))
                             child_fd = None
-                            if len(stack) < MAX_OPEN_FOLDERS:
+                            if len(pending) < MAX_OPEN_FOLDERS:
                                 child_fd = self._open_child(fd, source_name)
-                            stack.append((child, child_id, child_fd))
+                            pending.append((len(self._tree) - 1, child_id, child_fd))
                         else:
                             st = item.stat(follow_symlinks=False)
                             if ext is not None:
                                 ext = kept_extension(copy_name, ext)
                             node.files.append((source_name, copy_name, st.st_size, ext))
                             size += st.st_size
+                            small += st.st_size <= fsops.COPY_CHUNK
                 finally:
                     os.close(fd)
+                # breadth first, so folders are listed in the order they were found
+                self._listed = index + 1
+                if self.pool is None and small >= WORKER_MIN_FILES and not self.progress.pace_s:
+                    self.pool = self._workers()
         finally:
-            for _, _, fd in stack:
+            for _, _, fd in pending:
                 if fd is not None:
                     os.close(fd)
         self.progress.plan(entries, size)
-        small_files = sum(1 for node in self._tree for *_, size, _ in node.files if size <= fsops.COPY_CHUNK)
-        if small_files >= WORKER_MIN_FILES and not self.progress.pace_s:
-            self.pool = self._workers()
 
     @property
     def width(self) -> int:
@@ -193,37 +223,43 @@ class CopyWalk:
     # ---- steps -------------------------------------------------------------------------
 
     def steps(self) -> Iterator[Step]:
+        """The copy's steps, following the scan: WAIT while the next folder is not listed yet."""
         if not self.source.is_dir:
-            yield self._copy_document, True
+            yield self._copy_document, Order.FIRST
             return
-        yield self._make_top, True
-        for index, node in enumerate(self._tree):
-            if node.folders:
-                yield functools.partial(self._make_folders, index), True
+        index = 0
+        while True:
+            while index >= self._listed and not self._scan_ended:
+                yield WAIT
+            if index >= self._listed:
+                return  # the scan ended (or failed: the operation hears of it from the scan)
+            node = self._tree[index]
+            # a folder is made just before its files: the first files are on their way sooner
+            yield functools.partial(self._make_folder, index), Order.FIRST
             batch: list[tuple[str, str, int, str | None]] = []
             batch_bytes = 0
             for item in node.files:
                 batch.append(item)
                 batch_bytes += item[2]
                 if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                    yield functools.partial(self._copy_files, index, batch), False
+                    yield functools.partial(self._copy_files, index, batch), Order.ANY
                     batch, batch_bytes = [], 0
             if batch:
-                yield functools.partial(self._copy_files, index, batch), False
+                yield functools.partial(self._copy_files, index, batch), Order.ANY
+            index += 1
 
-    def _make_top(self) -> None:
-        top = self.repository.create_folder(self.parent.id, self.name, self.auto_rename, self.creator)
-        self._copies[0] = self.result = top
-        self.progress.add(entries=1)
-
-    def _make_folders(self, index: int) -> None:
-        node, copy = self._tree[index], self._copies[index]
-        for _, copy_name, child in node.folders:
-            if self.progress.stop.is_set():
-                return
+    def _make_folder(self, index: int) -> None:
+        node = self._tree[index]
+        if index == 0:
+            made = self.repository.create_folder(self.parent.id, self.name, self.auto_rename, self.creator)
+            self.result = made
+        else:
             # the copy's folder is new: only a name put there by hand meanwhile can clash
-            self._copies[child] = self.repository.create_folder(copy.id, copy_name, True, self.creator)
-            self.progress.add(entries=1)
+            made = self.repository.create_folder(
+                self._copies[node.parent].id, node.copy_name, True, self.creator
+            )
+        self._copies[index] = made
+        self.progress.add(entries=1)
 
     def _copy_files(self, index: int, batch: list[tuple[str, str, int, str | None]]) -> None:
         node, copy = self._tree[index], self._copies[index]
@@ -324,14 +360,18 @@ def copy_batch(
     each to `done` as it gets its name. With `progress`, stop when asked (between files and
     between chunks of a large file), pace, and count entries and chunks as they go."""
     with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
-        for source_name, name, size in items:
+        for number, (source_name, name, size) in enumerate(items):
             if progress is not None and progress.stop.is_set():
                 return
             created_ns = time.time_ns()
+            part = stem + str(number)
             large = size > fsops.COPY_CHUNK
-            on_chunk = _chunk_counter(progress) if large and progress is not None else None
-            final = _copy_one(src_fd, source_name, dst_fd, name, size, f"{stem}{len(done)}", on_chunk)
-            done.append((source_name, final, size, created_ns))
+            if large or not _copy_small(src_fd, source_name, dst_fd, part, size):
+                on_chunk = _chunk_counter(progress) if large and progress is not None else None
+                if not _copy_whole(src_fd, source_name, dst_fd, part, size, on_chunk):
+                    done.append((source_name, None, size, created_ns))  # it went away
+                    continue
+            done.append((source_name, _name(dst_fd, part, name), size, created_ns))
             if progress is not None and progress.pace_s:
                 progress.add(entries=1, size=0 if large else size)
 
@@ -344,27 +384,56 @@ def _chunk_counter(progress: Progress) -> Callable[[int], bool]:
     return on_chunk
 
 
-def _copy_one(
-    src_fd: int,
-    source_name: str,
-    dst_fd: int,
-    name: str,
-    size: int,
-    part: str,
-    on_chunk: Callable[[int], bool] | None,
-) -> str | None:
-    """Copy one file under a part name, then give it its name; None if the source went."""
+def _copy_small(src_fd: int, source_name: str, dst_fd: int, part: str, size: int) -> bool:
+    """The common case, kept to the bare system calls (a tree of small files is mostly these):
+    a regular file copied in one call. False, with nothing left behind, for anything else."""
     try:
-        src = fsops.open_file(src_fd, source_name, blocking=False)
-    except FileNotFoundError:
-        return None
+        src = os.open(source_name, fsops.FILE_FLAGS, dir_fd=src_fd)
+    except OSError:
+        return False
     try:
         out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
         try:
-            fsops.copy_bytes(src, out, size, on_chunk)
+            copied = os.copy_file_range(src, out, size + 1) if size else 0
+        except OSError:
+            copied = -1  # not a regular file, or a filesystem without it: the careful way
         finally:
             os.close(out)
-        # the copy's folder is new: only a name put there by hand meanwhile can clash
+    finally:
+        os.close(src)
+    if copied != size:
+        # the file changed size since the scan, or could not be copied so: the careful way
+        _unlink_quietly(dst_fd, part)
+        return False
+    return True
+
+
+def _copy_whole(
+    src_fd: int, source_name: str, dst_fd: int, part: str, size: int, on_chunk: Callable[[int], bool] | None
+) -> bool:
+    """Copy one file to `part`, whatever it takes; False if the source is no longer a document."""
+    try:
+        src = fsops.open_file(src_fd, source_name, blocking=False)
+    except FileNotFoundError:
+        return False
+    try:
+        out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
+        try:
+            fsops.copy_bytes(src, out, -1, on_chunk)
+        finally:
+            os.close(out)
+    except BaseException:
+        _unlink_quietly(dst_fd, part)
+        raise
+    finally:
+        os.close(src)
+    return True
+
+
+def _name(dst_fd: int, part: str, name: str) -> str:
+    """Give a completely written part file its name, never replacing anything; the copy's folder
+    is new, so only a name put there by hand meanwhile can clash (then `name (2)`…)."""
+    try:
         for candidate in candidates(name, False, True):
             try:
                 fsops.rename_noreplace(dst_fd, part, dst_fd, candidate)
@@ -375,8 +444,6 @@ def _copy_one(
     except BaseException:
         _unlink_quietly(dst_fd, part)
         raise
-    finally:
-        os.close(src)
 
 
 def _width(pool: Workers | None) -> int:
@@ -512,15 +579,19 @@ class DeleteWalk:
     def steps(self) -> Iterator[Step]:
         target = self.target
         if not target.is_dir:
-            yield functools.partial(self._unlink, target.parts[:-1], target.parent_id, [target.name]), True
+            yield (
+                functools.partial(self._unlink, target.parts[:-1], target.parent_id, [target.name]),
+                Order.FIRST,
+            )
             return
         # every folder's files first (batches of different folders may run side by side), then
         # the folders, each after all of its subfolders
         for node in self._tree:
             for start in range(0, len(node.files), DELETE_BATCH):
                 batch = node.files[start : start + DELETE_BATCH]
-                yield functools.partial(self._unlink, node.parts, node.row_id, batch), False
-        yield self._remove_folders, True
+                yield functools.partial(self._unlink, node.parts, node.row_id, batch), Order.ANY
+        # only once every file is gone: a folder still being emptied cannot be removed
+        yield self._remove_folders, Order.ALONE
 
     def _unlink(self, parts: tuple[str, ...], folder_id: int | None, names: list[str]) -> None:
         gone: list[str] = []
