@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import heapq
 import logging
+import os
 import threading
 import time
 import uuid
@@ -140,7 +141,7 @@ class Operations:
         self.concurrency = concurrency
         self.pace_s = pace_s
         # copies and deletes get threads of their own, so they never starve the API's lookups
-        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="work")
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="work", initializer=_lower_priority)
         # worker processes for large copies of small files, started on first need
         self.processes = processes
         self._pool: Workers | None = None
@@ -626,6 +627,18 @@ def _row(op: Operation) -> tuple[Any, ...]:
         op.finished_ns,
         op.expires_ns,
     )
+
+
+# how much lower the CPU priority of the work threads is than the event loop's (Linux schedules
+# threads one by one): on a busy machine the loop answering polls goes first
+WORK_THREAD_NICENESS = 5
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORK_THREAD_NICENESS)
+    except OSError:
+        pass  # not allowed here: the work simply competes as an equal
 
 
 async def _first_done(
