@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -57,8 +58,16 @@ async def serve(settings: Settings) -> None:
         print(banner(settings, f"http://{host}:{port}"), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                # a second Ctrl-C: the user will not wait for a clean stop
+                logging.getLogger("server").warning("second signal: exiting at once")
+                os._exit(130)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await stop.wait()
         logging.getLogger("server").info("signal received, shutting down")
     finally:

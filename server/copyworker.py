@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -22,11 +23,14 @@ from typing import Any
 import orjson
 
 from . import fsops, walkers
+from .errors import SandboxError, ServiceUnavailable
 
 # how often a worker checks that the server is still there
 PARENT_CHECK_S = 0.01
 # how much lower a worker's CPU priority is than the server's
 WORKER_NICENESS = 10
+# how long a batch waits for an idle worker before looking again whether one died or all close
+TAKE_WAIT_S = 0.5
 
 
 class Workers:
@@ -34,7 +38,17 @@ class Workers:
 
     def __init__(self, root: str, root_fd: int, size: int) -> None:
         st = os.fstat(root_fd)
-        self._command = [sys.executable, "-m", "server.copyworker", root, str(st.st_dev), str(st.st_ino)]
+        # -P: never the working directory on the path (it may be the storage root, where a client
+        # could have uploaded a `server` package of its own)
+        self._command = [
+            sys.executable,
+            "-P",
+            "-m",
+            "server.copyworker",
+            root,
+            str(st.st_dev),
+            str(st.st_ino),
+        ]
         self.size = size
         # the worker imports this package from where the server does, installed or not
         package_parent = str(Path(__file__).resolve().parent.parent)
@@ -66,23 +80,51 @@ class Workers:
         except OSError:
             line = b""
         if not line:
-            worker.kill()
-            raise RuntimeError("A copy worker process stopped unexpectedly.")
+            # it died (killed, out of memory): a new one takes its place at the next batch
+            self._drop(worker)
+            raise SandboxError(
+                "A copy worker process stopped unexpectedly (killed, or out of memory); "
+                "the files of the batch it had may be incomplete."
+            )
         self._idle.put(worker)
         answer = orjson.loads(line)
         return answer["done"], _error(answer["error"])
 
     def _take(self) -> subprocess.Popen[bytes]:
+        """An idle worker, or a new one while fewer than `size` live; waits for one otherwise."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise ServiceUnavailable("The copy workers are shutting down.")
+                if self._idle.empty() and len(self._all) < self.size:
+                    worker = subprocess.Popen(
+                        self._command,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        env=self._env,
+                        # a Ctrl-C in the terminal is the server's to handle, not the workers'
+                        start_new_session=True,
+                    )
+                    self._all.append(worker)
+                    return worker
+            try:
+                # not forever: a worker that dies meanwhile frees its place, and closing stops us
+                return self._idle.get(timeout=TAKE_WAIT_S)
+            except queue.Empty:
+                continue
+
+    def _drop(self, worker: subprocess.Popen[bytes]) -> None:
+        worker.kill()
+        worker.wait()
+        for pipe in (worker.stdin, worker.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
         with self._lock:
-            if self._closed:
-                raise RuntimeError("The copy workers are shutting down.")
-            if self._idle.empty() and len(self._all) < self.size:
-                worker = subprocess.Popen(
-                    self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._env
-                )
-                self._all.append(worker)
-                return worker
-        return self._idle.get()
+            if worker in self._all:
+                self._all.remove(worker)
 
     def close(self) -> None:
         """Let each worker finish its batch, then stop them; blocking."""
@@ -134,6 +176,10 @@ def _watch_parent(parent: int) -> None:
 def main() -> None:
     root, device, inode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     walkers.worker_init(root, device, inode)
+    # a worker ends only when the server closes its stdin, or is gone: a signal meant for the
+    # server (systemctl stop signals every process of the service) must not cut a batch short
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     # the server answering requests comes first; a copy takes the CPU that is left
     os.nice(WORKER_NICENESS)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()

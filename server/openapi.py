@@ -26,6 +26,8 @@ ERRORS = {
     "400": _problem("Malformed request; the detail names the field."),
     "401": _problem("Missing, invalid or expired access token."),
     "404": _problem("Unknown repository or entry."),
+    "429": _problem("The session already runs a long operation; the body names it (operationToken)."),
+    "503": _problem("The server is shutting down."),
 }
 
 
@@ -313,7 +315,7 @@ PATHS: dict[str, Any] = {
         "delete": _op(
             "Delete an entry (a long operation): returns a token",
             [REPO_ID, ENTRY_ID],
-            {**STARTED, **_errors("400", "401", "404", "429")},
+            {**STARTED, **_errors("400", "401", "404", "429", "503")},
             {
                 "required": False,
                 "content": {"application/json": {"schema": _ref("DeleteEntryWithAuditReason")}},
@@ -325,7 +327,7 @@ PATHS: dict[str, Any] = {
             "post": _op(
                 "Copy an entry into this folder (a long operation): returns a token",
                 [REPO_ID, ENTRY_ID, AUTO_RENAME],
-                {**STARTED, **_errors("400", "401", "404", "409", "429")},
+                {**STARTED, **_errors("400", "401", "404", "409", "429", "503")},
                 _body(_ref("CopyAsyncRequest")),
             )
         }

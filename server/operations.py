@@ -51,7 +51,7 @@ TOMBSTONE_KEEP_NS = 24 * 3600 * 10**9
 # a cancel waits this long for the operation to stop before answering anyway
 CANCEL_WAIT_S = 10.0
 # how long a copy that has caught up with its scan waits before looking again
-SCAN_WAIT_S = 0.001
+SCAN_WAIT_S = 0.005
 # what a client is told to wait between polls (Retry-After)
 POLL_AFTER_S = 1
 # running operations' progress is stored this often, and shown once stored: percentComplete then
@@ -113,6 +113,7 @@ class Operation:
     task: asyncio.Task[None] | None = None
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def percent(self) -> int:
@@ -209,11 +210,12 @@ class Operations:
         self, session: Session, source_id: int, parent_id: int, name: str, auto_rename: bool
     ) -> Operation:
         """Check and accept a copy (errors are raised before any token exists), then run it."""
-        self._admit(session)
-        source, parent = await self._in_thread(
+        # checked first (a bad request is a 400 even while another runs), on the default threads:
+        # a check never queues behind copy batches
+        source, parent = await asyncio.to_thread(
             self.repository.check_copy, source_id, parent_id, name, auto_rename
         )
-        self._admit(session)  # the check took a thread hop: the session may have started one meanwhile
+        self._admit(session)
         op = self._new(Kind.COPY, session)
         walk = walkers.CopyWalk(
             self.repository, source, parent, name, auto_rename, session.user, op.progress, self._workers
@@ -222,8 +224,7 @@ class Operations:
         return op
 
     async def delete(self, session: Session, entry_id: int) -> Operation:
-        self._admit(session)
-        await self._in_thread(self.repository.check_delete, entry_id)
+        await asyncio.to_thread(self.repository.check_delete, entry_id)
         self._admit(session)
         op = self._new(Kind.DELETE, session)
         op.entry_id = entry_id
@@ -236,7 +237,7 @@ class Operations:
         """A synchronous copy (the create-children route): the same walk, no token, no guard."""
         if self._closing:
             raise ServiceUnavailable("The server is shutting down.")
-        source, parent = await self._in_thread(
+        source, parent = await asyncio.to_thread(
             self.repository.check_copy, source_id, parent_id, name, auto_rename
         )
         progress = walkers.Progress()
@@ -251,8 +252,7 @@ class Operations:
         if progress.stop.is_set():
             raise ServiceUnavailable("The server shut down during the copy; what was copied so far remains.")
         assert walk.result is not None
-        entry: Entry = await self._in_thread(self.repository.entry, walk.result.id)
-        return entry
+        return await asyncio.to_thread(self.repository.entry, walk.result.id)
 
     def _workers(self) -> Workers | None:
         """The copy worker processes (each started on first need, from a worker thread), or None."""
@@ -287,13 +287,19 @@ class Operations:
         return op
 
     async def _begin(self, op: Operation, work: walkers.CopyWalk | int) -> None:
-        before = self._active[op.session_id][:-1]
-        await self._write(op)  # an accepted operation is on disk before its token is handed out
+        try:
+            await self._write(op)  # an accepted operation is on disk before its token is handed out
+        except BaseException:
+            self._ops.pop(op.token, None)
+            self._active[op.session_id].remove(op)
+            if not self._active[op.session_id]:
+                del self._active[op.session_id]
+            raise
         if self._closing:
             self._end(op, Status.FAILED, SHUT_DOWN)
             await self._write(op, ended=True)
             return
-        op.task = asyncio.create_task(self._run(op, work, before[-1] if before else None), name=op.token)
+        op.task = asyncio.create_task(self._run(op, work), name=op.token)
         op.task.add_done_callback(lambda _: self._settled(op))
 
     # ---- reading and cancelling ---------------------------------------------------------
@@ -332,11 +338,12 @@ class Operations:
 
     # ---- running ---------------------------------------------------------------------------
 
-    async def _run(self, op: Operation, work: walkers.CopyWalk | int, before: Operation | None) -> None:
+    async def _run(self, op: Operation, work: walkers.CopyWalk | int) -> None:
         walk: walkers.CopyWalk | walkers.DeleteWalk | None = None
         try:
-            if before is not None:
-                await before.ended.wait()  # queue mode: the session's previous operation first
+            # queue mode: the session's earlier operations first, whichever of them ends when
+            while (first := self._active[op.session_id][0]) is not op:
+                await first.ended.wait()
             self._set(op, Status.IN_PROGRESS)
             op.started_ns = op.status_ns
             self._running.set()
@@ -345,7 +352,7 @@ class Operations:
                 walk = work
                 await self._copy(walk, op.progress, lambda: self._note_top(op, work))
             else:
-                target = await self._in_thread(self.repository.entry, work)
+                target = await asyncio.to_thread(self.repository.entry, work)
                 walk = walkers.DeleteWalk(self.repository, target, op.progress, self._workers)
                 await self._in_thread(walk.scan)
                 await self._drive(walk.steps(), op.progress, lambda: walk.width)
@@ -376,14 +383,20 @@ class Operations:
             self._end(op, Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
         finally:
             if op.done:
+                if op.kind is Kind.COPY and op.status is not Status.COMPLETED and op.entry_id:
+                    # a batch cut short (a worker process that died) may have left a part file
+                    await asyncio.shield(
+                        asyncio.to_thread(walkers.remove_parts, self.repository, op.entry_id)
+                    )
                 # cancellation (a shutdown) must not lose the final state
                 await asyncio.shield(self._write_soon(op, ended=True))
 
-    def _note_top(self, op: Operation, walk: walkers.CopyWalk) -> None:
-        """Once the copy's new folder exists, the record names it (a crash then shows where)."""
+    async def _note_top(self, op: Operation, walk: walkers.CopyWalk) -> None:
+        """Once the copy's new folder exists, the record names it before anything is copied
+        into it: after a crash, the interrupted operation shows where its partial copy is."""
         if walk.result is not None and op.entry_id != walk.result.id:
             op.entry_id = walk.result.id
-            self._write_soon(op)
+            await self._write(op)
 
     def _result(self, op: Operation, walk: walkers.CopyWalk | walkers.DeleteWalk | None) -> None:
         if isinstance(walk, walkers.CopyWalk):
@@ -457,7 +470,7 @@ class Operations:
         try:
             for step in steps:
                 if progress.stop.is_set():
-                    return
+                    break  # (the steps already running are still waited for, below)
                 if step is walkers.WAIT:
                     await _first_done(running, timeout=SCAN_WAIT_S)
                     continue
@@ -472,7 +485,7 @@ class Operations:
                     await running[future]
                     del running[future]
                     if after_barrier is not None:
-                        after_barrier()
+                        await after_barrier()
                 while len(running) >= width():
                     await _first_done(running)
             while running:
@@ -499,7 +512,11 @@ class Operations:
             rising = [(op, op.progress.percent) for op in running if op.progress.scanned]
             rising = [(op, p) for op, p in rising if p > op.stored_percent]
             if rising:
-                await asyncio.to_thread(self._store_percents, [(p, op.token) for op, p in rising])
+                try:
+                    await asyncio.to_thread(self._store_percents, [(p, op.token) for op, p in rising])
+                except Exception:
+                    log.exception("could not store the operations' progress")
+                    continue
                 for op, percent in rising:
                     if not op.done:
                         op.stored_percent = max(op.stored_percent, percent)
@@ -544,9 +561,14 @@ class Operations:
     # ---- persistence ---------------------------------------------------------------------
 
     async def _write(self, op: Operation, ended: bool = False) -> None:
-        await asyncio.to_thread(self._store_op, _row(op))
-        if ended:
-            op.ended.set()
+        """Store the operation as it is now. One write at a time per operation, each taking its
+        snapshot when its turn comes, so that the last state is the one stored."""
+        try:
+            async with op.writing:
+                await asyncio.to_thread(self._store_op, _row(op))
+        finally:
+            if ended:
+                op.ended.set()  # even if the store failed: nobody may wait on it forever
 
     def _write_soon(self, op: Operation, ended: bool = False) -> asyncio.Task[None]:
         task = asyncio.create_task(self._write(op, ended))
@@ -578,7 +600,7 @@ class Operations:
     def _load(self) -> list[Operation]:
         """Read the records; those not ended were cut off by a stop: Failed (interrupted) now."""
         now = time.time_ns()
-        interrupted = []
+        interrupted, lapsed = [], []
         with self.store.lock:
             conn = self.store.conn
             conn.execute(
@@ -596,6 +618,8 @@ class Operations:
             op.stored_percent = percent
             if expired or (op.done and op.expires_ns <= now):
                 self._tombstones[token] = (session_id, op.expires_ns)
+                if not expired:
+                    lapsed.append(token)  # expired while the server was down
                 continue
             if not op.done:
                 op.errors.append(OperationError(op.entry_id, INTERRUPTED))
@@ -607,6 +631,8 @@ class Operations:
             heapq.heappush(self._expiries, (op.expires_ns, token))
         for op in interrupted:
             self._store_op(_row(op))
+        if lapsed:
+            self._store_expired(lapsed, now)
         return interrupted
 
 

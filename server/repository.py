@@ -17,6 +17,7 @@ import mimetypes
 import os
 import pwd
 import re
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -386,7 +387,7 @@ class Repository:
                 row = self.store.conn.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name = 'entries'"
                 ).fetchone()
-                if row is None or entry_id > row[0]:
+                if row is None or not ROOT_ID < entry_id <= row[0]:
                     raise
 
     # ---- bookkeeping for the copy and delete walkers ---------------------------------
@@ -410,6 +411,13 @@ class Repository:
         A listing may have met one first and given it an id; that id stays, with our details."""
         if not rows:
             return
+        try:
+            self._record(folder_id, rows, creator)
+        except sqlite3.IntegrityError:
+            # the folder's own row went (deleted meanwhile): the files are there, the folder is not
+            raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
+
+    def _record(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
         with self.store.transaction() as conn:
             conn.executemany(
                 INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"

@@ -36,11 +36,12 @@ if TYPE_CHECKING:
 # creating or removing one entry costs about as much as copying this many bytes; percentComplete
 # weighs entries by it, so a tree of small files and one large file both progress evenly
 ENTRY_WEIGHT = 64 * 1024
-# a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES
-BATCH_FILES = 256
-BATCH_BYTES = 16 * 1024 * 1024
+# a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES (a batch in a
+# worker process is not stopped part-way: these bound how long a cancel waits)
+BATCH_FILES = 128
+BATCH_BYTES = 4 * 1024 * 1024
 # a delete step unlinks up to this many files
-DELETE_BATCH = 512
+DELETE_BATCH = 256
 # a copy of at least this many small files is worth handing to the worker processes
 WORKER_MIN_FILES = 500
 # the scan keeps at most this many folder descriptors open; others are opened again from the root
@@ -138,6 +139,8 @@ class CopyWalk:
         self._scan_ended = False
         # index of a _Source -> the folder that is its copy, once created
         self._copies: dict[int, Entry] = {}
+        # (device, inode) of the copy's top folder, once made
+        self._own: tuple[int, int] | None = None
         self.skipped: list[str] = []
         self.result: Entry | None = None
 
@@ -170,9 +173,12 @@ class CopyWalk:
                 try:
                     known = self.repository.child_rows(row_id)
                     taken: set[str] = set()
+                    device = os.fstat(fd).st_dev
                     for item, is_dir in sorted(fsops.items(fd, None), key=lambda i: i[0].name):
                         source_name = item.name
-                        if name_problem(source_name):
+                        if name_problem(source_name) or (is_dir and (device, item.inode()) == self._own):
+                            # (the copy itself, if its destination was moved into the source
+                            # since: a copy never copies its own output)
                             continue
                         copy_name = _distinct(source_name, is_dir, taken)
                         child_id, _, ext = known.get(source_name, (None, is_dir, None))
@@ -252,6 +258,9 @@ class CopyWalk:
         node = self._tree[index]
         if index == 0:
             made = self.repository.create_folder(self.parent.id, self.name, self.auto_rename, self.creator)
+            with fsops.folder(self.root_fd, made.parts) as fd:
+                st = os.fstat(fd)
+            self._own = (st.st_dev, st.st_ino)
             self.result = made
         else:
             # the copy's folder is new: only a name put there by hand meanwhile can clash
@@ -342,7 +351,7 @@ def in_worker(batch: Callable[..., None], *args: Any) -> tuple[list[Any], BaseEx
     done: list[Any] = []
     try:
         batch(_worker_root_fd, *args, done)
-    except Exception as exc:
+    except BaseException as exc:
         return done, exc
     return done, None
 
@@ -394,9 +403,13 @@ def _copy_small(src_fd: int, source_name: str, dst_fd: int, part: str, size: int
     try:
         out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
         try:
-            copied = os.copy_file_range(src, out, size + 1) if size else 0
+            # one byte more than expected: a file that grew since the scan shows as such
+            copied = os.copy_file_range(src, out, size + 1)
         except OSError:
             copied = -1  # not a regular file, or a filesystem without it: the careful way
+        except BaseException:
+            _unlink_quietly(dst_fd, part)
+            raise
         finally:
             os.close(out)
     finally:
@@ -550,6 +563,8 @@ class DeleteWalk:
             (self.target.parts, self.target.id, self.target.parent_id)
         ]
         while pending:
+            if self.progress.stop.is_set():
+                return
             parts, row_id, parent_id = pending.pop()
             try:
                 fd = fsops.open_dir(self.root_fd, parts)

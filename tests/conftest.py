@@ -396,7 +396,12 @@ class ServerFactory:
         self.started: list[ServerProcess] = []
 
     def start(
-        self, storage_root: Path, *extra: str, timeout: float = 20.0, env_extra: dict[str, str] | None = None
+        self,
+        storage_root: Path,
+        *extra: str,
+        timeout: float = 20.0,
+        env_extra: dict[str, str] | None = None,
+        cwd: Path = PROJECT_ROOT,
     ) -> ServerProcess:
         n = len(self.started)
         out_path = self.tmp_path / f"server-{n}.stdout"
@@ -419,7 +424,7 @@ class ServerFactory:
         env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pp if pp else "")
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
-                cmd, cwd=str(PROJECT_ROOT), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
+                cmd, cwd=str(cwd), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env
             )
         sp = ServerProcess(proc, "", out_path, err_path)
         self.started.append(sp)

@@ -745,3 +745,87 @@ def test_curl_follows_the_tasks_redirect_to_the_new_entry(server_factory, tmp_pa
     entry = json.loads(body)
     assert (entry["id"], entry["name"], entry["fullPath"]) == (new_id, "curl-copy", "\\curl-copy")
     assert server.stop() == 0
+
+
+# --------------------------------------------------------------------------- copy worker processes
+
+
+def test_a_copy_worker_that_dies_fails_its_copy_and_the_next_copy_works(server_factory, tmp_path):
+    """A worker killed mid-copy (out of memory, a stray kill) must not hang the copy, the
+    session or the server: the copy ends Failed, a new worker takes the dead one's place, the
+    next copy completes and the server still stops cleanly."""
+    root = tmp_path / "root"
+    source = make_tree(root / "src", folders=24, per_folder=250, size=4096)
+    server = server_factory.start(root, "--copy-processes", "2")
+    a = sign_in(server.base_url)
+    src_id = a.ids(1)["src"]
+    token = a.start_copy(src_id, 1, "copy")
+    deadline = time.monotonic() + DEADLINE_S
+    while not (workers := _children(server.proc.pid)):
+        assert a.task(token).status == 202, "the copy ended before its workers could be killed"
+        assert time.monotonic() < deadline
+    for worker in workers:
+        os.kill(worker, signal.SIGKILL)
+    r = a.wait_done(token)
+    body = r.json()
+    if r.status != 200 or body["status"] != "Failed":
+        pytest.skip(f"the copy completed before its workers died ({r.status} {body['status']})")
+    assert "worker" in error_text(body), body
+    assert part_files(root) == []
+    token = a.start_copy(src_id, 1, "again")
+    r = a.wait_done(token)
+    assert r.status == 302, r.text()
+    assert disk_tree(root / "again") == disk_tree(root / "src")
+    assert len(source) == 6000
+    assert server.stop() == 0
+
+
+def test_workers_never_import_from_the_working_directory(server_factory, tmp_path):
+    """Started with the storage root as its working directory, the server must not let a client
+    who uploads a `server` package there run code in a copy worker (python -P)."""
+    root = tmp_path / "root"
+    make_tree(root / "src", folders=3, per_folder=200)
+    marker = tmp_path / "hijacked"
+    server = server_factory.start(root, "--copy-processes", "2", cwd=root)
+    a = sign_in(server.base_url)
+    src_id = a.ids(1)["src"]
+    fake = root / "server"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (fake / "copyworker.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    r = a.wait_done(a.start_copy(src_id, 1, "copy"))
+    assert r.status == 302, r.text()
+    assert not marker.exists(), "a copy worker imported code from the working directory"
+    assert disk_tree(root / "copy") == disk_tree(root / "src")
+    assert server.stop() == 0
+
+
+def test_queue_mode_cancelling_a_waiting_operation_keeps_the_rest_waiting(server_factory, tmp_path):
+    """A, B and C queued in one session; cancelling B must not let C start beside A."""
+    root = tmp_path / "root"
+    make_tree(root / "src", folders=2, per_folder=15)
+    server = server_factory.start(root, "--session-concurrency", "queue", "--pace-ms", "40")
+    a = sign_in(server.base_url)
+    src_id = a.ids(1)["src"]
+    first, second, third = (a.start_copy(src_id, 1, name) for name in ("A", "B", "C"))
+    a.poll(first, lambda r: r.json()["status"] == "InProgress", "A to start")
+    assert a.delete(f"/Tasks/{second}").status == 204
+    assert a.task(second).json()["status"] == "Cancelled"
+    while (state := a.task(first)).status == 202:
+        assert a.task(third).json()["status"] == "NotStarted", "C started while A still ran"
+        time.sleep(0.02)
+    assert state.status == 302
+    assert a.wait_done(third).status == 302
+    assert timestamp(a.task(third).json()["startTimestamp"]) >= timestamp(
+        a.task(first).json()["statusTimestamp"]
+    )
+    assert server.stop() == 0
+
+
+def test_delete_of_id_zero_is_404_at_once(server_factory, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    server = server_factory.start(root)
+    a = sign_in(server.base_url)
+    assert_problem(a.delete("/Entries/0"), 404)
+    assert server.stop() == 0
