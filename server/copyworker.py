@@ -10,25 +10,32 @@ it. Plain pipes rather than multiprocessing: nothing of the embedding program is
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from . import fsops, walkers
-from .errors import SandboxError, ServiceUnavailable
+from . import fsops, store, walkers
+from .errors import NotFound, SandboxError, ServiceUnavailable
+from .repository import forget_children, insert_documents
 
 # how often a worker checks that the server is still there
 PARENT_CHECK_S = 0.01
 # how much lower a worker's CPU priority is than the server's
 WORKER_NICENESS = 10
+# the workers' turn-taking for writes to the store (a file in the store's folder)
+WRITER_LOCK = "writers.lock"
+_writer_lock = -1
 # how long a batch waits for an idle worker before looking again whether one died or all close
 TAKE_WAIT_S = 0.5
 
@@ -60,15 +67,25 @@ class Workers:
         self._closed = False
 
     def copy(
-        self, src: tuple[str, ...], dst: tuple[str, ...], items: list[tuple[str, str, int]], stem: str
+        self,
+        src: tuple[str, ...],
+        dst: tuple[str, ...],
+        items: list[tuple[str, str, int, str | None]],
+        stem: str,
+        folder_id: int,
+        creator: str,
     ) -> tuple[list[walkers.Copied], BaseException | None]:
-        """Copy a batch (see walkers.copy_batch) in a worker; blocking, call from a thread."""
-        done, failure = self._call({"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem})
+        """Copy a batch (see walkers.copy_batch: items carry their kept extensions) in a worker,
+        which also gives the new documents their rows in `folder_id`; blocking."""
+        request = {"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem}
+        done, failure = self._call(request | {"folder": folder_id, "creator": creator})
         return [(source, final, size, created) for source, final, size, created in done], failure
 
-    def unlink(self, parts: tuple[str, ...], names: list[str]) -> tuple[list[str], BaseException | None]:
-        """Remove a batch of files (see walkers.unlink_batch) in a worker; blocking."""
-        return self._call({"op": "unlink", "parts": parts, "names": names})
+    def unlink(
+        self, parts: tuple[str, ...], names: list[str], folder_id: int | None
+    ) -> tuple[list[str], BaseException | None]:
+        """Remove a batch of files (see walkers.unlink_batch) and their rows in a worker; blocking."""
+        return self._call({"op": "unlink", "parts": parts, "names": names, "folder": folder_id})
 
     def _call(self, request: dict[str, Any]) -> tuple[list[Any], BaseException | None]:
         worker = self._take()
@@ -145,11 +162,41 @@ class Workers:
             worker.stdout.close()
 
 
+def _write(
+    conn: sqlite3.Connection, failure: BaseException | None, change: Callable[..., None], *args: Any
+) -> BaseException | None:
+    """Record a batch's outcome in one transaction; the batch's own failure comes first."""
+    if not args[1]:
+        return failure
+    try:
+        # the workers take turns by a lock that wakes the next at once; sqlite's own busy wait
+        # sleeps in steps of milliseconds
+        fcntl.flock(_writer_lock, fcntl.LOCK_EX)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                change(conn, *args)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            fcntl.flock(_writer_lock, fcntl.LOCK_UN)
+    except sqlite3.IntegrityError:
+        # the folder's own row went (deleted meanwhile): the files are there, the folder is not
+        return failure or NotFound(f"Folder {args[0]} was deleted while documents were copied into it.")
+    except Exception as exc:
+        return failure or exc
+    return failure
+
+
 def _describe(failure: BaseException | None) -> dict[str, Any] | None:
     if failure is None:
         return None
     if isinstance(failure, fsops.Gone):
         return {"kind": "gone", "depth": failure.depth}
+    if isinstance(failure, SandboxError):
+        return {"kind": "sandbox", "message": failure.detail}
     if isinstance(failure, OSError) and failure.errno is not None:
         return {"kind": "os", "errno": failure.errno, "strerror": failure.strerror or ""}
     return {"kind": "other", "message": f"{type(failure).__name__}: {failure}"}
@@ -160,6 +207,8 @@ def _error(described: dict[str, Any] | None) -> BaseException | None:
         return None
     if described["kind"] == "gone":
         return fsops.Gone(described["depth"])
+    if described["kind"] == "sandbox":
+        return SandboxError(described["message"])
     if described["kind"] == "os":
         return OSError(described["errno"], described["strerror"])
     return RuntimeError(described["message"])
@@ -183,15 +232,27 @@ def main() -> None:
     # the server answering requests comes first; a copy takes the CPU that is left
     os.nice(WORKER_NICENESS)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    # rows are written here too, beside the server's own connection: the server's process has
+    # enough to do answering requests
+    store_fd, conn = store.connect_from(walkers.worker_root_fd())
+    global _writer_lock
+    _writer_lock = os.open(
+        WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=store_fd
+    )
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         if request["op"] == "copy":
-            items = [(source, name, size) for source, name, size in request["items"]]
+            items = [(source, name, size) for source, name, size, _ in request["items"]]
+            exts = {source: ext for source, _, _, ext in request["items"]}
             args = (tuple(request["src"]), tuple(request["dst"]), items, request["stem"])
             done, failure = walkers.in_worker(walkers.copy_batch, *args)
+            rows = [(final, exts[source], created) for source, final, _, created in done if final]
+            failure = _write(conn, failure, insert_documents, request["folder"], rows, request["creator"])
         else:
             done, failure = walkers.in_worker(walkers.unlink_batch, tuple(request["parts"]), request["names"])
+            if request["folder"] is not None:
+                failure = _write(conn, failure, forget_children, request["folder"], done)
         try:
             out.write(orjson.dumps({"done": done, "error": _describe(failure)}) + b"\n")
             out.flush()

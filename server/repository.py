@@ -136,6 +136,23 @@ def extension_to_keep(name: str, upload_name: str | None) -> str | None:
     return ext
 
 
+def insert_documents(
+    conn: sqlite3.Connection, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str
+) -> None:
+    """Rows for documents just put into a folder: (name, kept extension, created). A listing may
+    have met one first and given it an id; that id stays, with these details."""
+    conn.executemany(
+        INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
+        " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
+        [(folder_id, name, name.casefold(), False, creator, created, ext) for name, ext, created in rows],
+    )
+
+
+def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:
+    marks = ", ".join("?" * len(names))
+    conn.execute(f"DELETE FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *names))
+
+
 def kept_extension(name: str, ext: str | None) -> str | None:
     """A kept extension survives a rename or copy only to a name without an extension of its own."""
     return None if _extension(name) else ext
@@ -419,25 +436,20 @@ class Repository:
 
     def _record(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
         with self.store.transaction() as conn:
-            conn.executemany(
-                INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
-                " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
-                [
-                    (folder_id, name, name.casefold(), False, creator, created, ext)
-                    for name, ext, created in rows
-                ],
-            )
+            insert_documents(conn, folder_id, rows, creator)
             self._changed()
 
     def forget_names(self, folder_id: int | None, names: list[str]) -> None:
         """Drop the ids of children a walker removed from a folder (their subtrees go with them)."""
         if folder_id is None or not names:
             return
-        marks = ", ".join("?" * len(names))
         with self.store.lock:
-            self.store.conn.execute(
-                f"DELETE FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *names)
-            )
+            forget_children(self.store.conn, folder_id, names)
+            self._changed()
+
+    def changed_elsewhere(self) -> None:
+        """A copy worker process changed entries through a connection of its own."""
+        with self.store.lock:
             self._changed()
 
     # ---- internals (all under the lock) --------------------------------------------------

@@ -24,6 +24,8 @@ STORE_DIR = ".sandbox"
 TMP_DIR = "tmp"
 DB_NAME = "sandbox.db"
 ROOT_ID = 1
+# how long a write waits for another connection's transaction (a copy worker's) to end
+BUSY_TIMEOUT_MS = 30_000
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
 SCHEMA_VERSION = 2
 
@@ -70,6 +72,20 @@ CREATE TABLE IF NOT EXISTS operations (
     expired INTEGER NOT NULL DEFAULT 0
 );
 """
+
+
+def connect_from(root_fd: int) -> tuple[int, sqlite3.Connection]:
+    """A second connection to the store of the root open at `root_fd` (a copy worker's): the
+    store folder's descriptor (keep it open as long as the connection) and the connection."""
+    dir_fd = os.open(STORE_DIR, fsops.DIR_FLAGS, dir_fd=root_fd)
+    found = fsops.lstat_at(dir_fd, DB_NAME)
+    if found is None or fsops.kind(found) is not False:
+        os.close(dir_fd)
+        raise StoreUnusable(f"the store's '{DB_NAME}' is missing or not a regular file")
+    conn = sqlite3.connect(f"/proc/self/fd/{dir_fd}/{DB_NAME}", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return dir_fd, conn
 
 
 class StoreUnusable(RuntimeError):
@@ -147,6 +163,8 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # the copy worker processes write entries too: wait for their transactions, never fail
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             # every change so far only added tables: creating what is missing upgrades the store

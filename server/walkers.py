@@ -278,18 +278,23 @@ class CopyWalk:
         stem = f"{fsops.PART_PREFIX}{secrets.token_hex(6)}-"
         done: list[Copied] = []
         failure: BaseException | None = None
+        in_worker = False
         try:
             if self.pool is not None and all(size <= fsops.COPY_CHUNK for _, _, size in items):
-                # small files: copied by a worker process, beside the other worker (no shared GIL)
-                assert self.pool is not None
-                done, failure = self.pool.copy(node.parts, copy.parts, items, stem)
+                # small files: copied (and recorded) by a worker process, beside the other
+                # worker: no GIL shared with the server
+                in_worker = True
+                done, failure = self.pool.copy(node.parts, copy.parts, batch, stem, copy.id, self.creator)
             else:
                 copy_batch(self.root_fd, node.parts, copy.parts, items, stem, done, self.progress)
         except BaseException as exc:
             failure = exc
         finally:
-            copied = [(final, exts[source], created) for source, final, _, created in done if final]
-            self.repository.record_documents(copy.id, copied, self.creator)
+            if in_worker:
+                self.repository.changed_elsewhere()
+            else:
+                copied = [(final, exts[source], created) for source, final, _, created in done if final]
+                self.repository.record_documents(copy.id, copied, self.creator)
             self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
             if not self.progress.pace_s:  # (paced, copy_batch counted each file as it went)
                 self.progress.add(
@@ -344,6 +349,10 @@ def worker_init(root: str, device: int, inode: int) -> None:
         os.close(fd)
         raise RuntimeError(f"{root} is no longer the folder the server serves")
     _worker_root_fd = fd
+
+
+def worker_root_fd() -> int:
+    return _worker_root_fd
 
 
 def in_worker(batch: Callable[..., None], *args: Any) -> tuple[list[Any], BaseException | None]:
@@ -613,13 +622,16 @@ class DeleteWalk:
         failure: BaseException | None = None
         try:
             if self.pool is not None:
-                gone, failure = self.pool.unlink(parts, names)
+                gone, failure = self.pool.unlink(parts, names, folder_id)  # their rows too
             else:
                 unlink_batch(self.root_fd, parts, names, gone, self.progress)
         except BaseException as exc:
             failure = exc
         finally:
-            self.repository.forget_names(folder_id, gone)
+            if self.pool is not None:
+                self.repository.changed_elsewhere()
+            else:
+                self.repository.forget_names(folder_id, gone)
             if self.pool is not None or not self.progress.pace_s:
                 self.progress.add(entries=len(gone))
         if failure is not None and not isinstance(failure, fsops.Gone):  # gone: went with its contents
