@@ -16,6 +16,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -829,3 +830,42 @@ def test_delete_of_id_zero_is_404_at_once(server_factory, tmp_path):
     a = sign_in(server.base_url)
     assert_problem(a.delete("/Entries/0"), 404)
     assert server.stop() == 0
+
+
+def test_long_operation_settings_from_the_environment(server_factory, tmp_path):
+    root = tmp_path / "root"
+    make_tree(root / "src", folders=1, per_folder=10)
+    server = server_factory.start(
+        root,
+        env_extra={
+            "SANDBOX_PROFILE": "sdk",
+            "SANDBOX_SESSION_CONCURRENCY": "queue",
+            "SANDBOX_PACE_MS": "30",
+            "SANDBOX_TOKEN_TTL": "60",
+            "SANDBOX_COPY_PROCESSES": "0",
+        },
+    )
+    a = sign_in(server.base_url)
+    src_id = a.ids(1)["src"]
+    first = a.start_copy(src_id, 1, "one", expect=201)  # sdk profile
+    second = a.start_copy(src_id, 1, "two", expect=201)  # queued, not 429
+    assert a.task(second).json()["status"] == "NotStarted"  # paced: the first still runs
+    assert a.wait_done(first).status == 201
+    assert a.wait_done(second).status == 201
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "variable, value",
+    [("SANDBOX_PROFILE", "fast"), ("SANDBOX_SESSION_CONCURRENCY", "maybe"), ("SANDBOX_PACE_MS", "-1")],
+)
+def test_a_bad_setting_is_a_usage_error(tmp_path, variable, value):
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "--port", "0", "--storage-root", str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=os.environ | {variable: value},
+    )
+    assert done.returncode == 2
+    assert value in done.stderr

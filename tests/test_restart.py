@@ -276,7 +276,9 @@ def test_help_lists_every_flag():
         [sys.executable, "-m", "server", "--help"], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0
-    for flag in ("--host", "--port", "--storage-root", "--repository-id", "--user", "SANDBOX_"):
+    flags = ("--host", "--port", "--storage-root", "--repository-id", "--user", "--session-ttl")
+    flags += ("--token-ttl", "--profile", "--session-concurrency", "--pace-ms", "--copy-processes")
+    for flag in (*flags, "SANDBOX_"):
         assert flag in done.stdout
 
 
