@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import fsops
-from .errors import NotFound
+from .errors import Conflict, NotFound
 from .repository import Entry, Repository, candidates, kept_extension, name_problem
 
 if TYPE_CHECKING:
@@ -646,6 +646,13 @@ class DeleteWalk:
                     os.rmdir(node.parts[-1], dir_fd=fd)
             except (fsops.Gone, FileNotFoundError):
                 pass
+            except OSError as exc:
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
+                raise Conflict(
+                    f"The folder '{_path(node.parts)}' was not empty when the delete came to remove it: "
+                    "something was put into it meanwhile. What was deleted stays deleted."
+                ) from None
             self.repository.forget_names(node.parent_id, [node.parts[-1]])
             self.progress.add(entries=1)
 

@@ -1213,3 +1213,20 @@ async def test_large_tree_copies_and_deletes_exactly(aiohttp_client, storage_roo
         assert not (storage_root / f"Copy {round_}").exists()
         assert (await api.request("GET", f"/Entries/{copy_id}")).status == 404
     assert digest_tree(storage_root / "Large") == expected
+
+
+async def test_delete_fails_clearly_when_a_file_appears_in_a_folder_it_is_emptying(
+    aiohttp_client, storage_root
+):
+    api = await open_api(aiohttp_client, storage_root, pace_ms=20)
+    build_many(storage_root / "Doomed", folders=2, files_per_folder=10)
+    doomed = await api.by_path("\\Doomed")
+    token = await delete_token(api, doomed["id"])
+    assert await wait_progress(api, token, kind="DeleteEntry") is not None
+    (storage_root / "Doomed" / "dir0" / "late arrival.txt").write_bytes(b"put here by hand")
+    _, resp, body = await wait_done(api, token, kind="DeleteEntry")
+    assert resp.status == 200
+    assert body["status"] == "Failed", body
+    assert "not empty" in " ".join(e["errorMessage"] for e in body["errors"])
+    assert (storage_root / "Doomed" / "dir0" / "late arrival.txt").read_bytes() == b"put here by hand"
+    assert not any(p.name.startswith("file") for p in (storage_root / "Doomed").rglob("*"))
