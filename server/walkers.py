@@ -1,10 +1,12 @@
 """The copy and delete walkers: the blocking halves of the long operations.
 
-A walk first scans what it will touch (totals for percentComplete), then does the work as a series
-of steps, each one thread hop: creating a folder's subfolders, copying a batch of small files (or
-one large file, chunk by chunk), deleting a batch of files, removing a folder. `operations` drives
-the steps from the event loop; between steps, between files and between chunks each step checks
-`Progress.stop`, so a cancel takes effect promptly and leaves whole entries only.
+A walk scans what it will touch (totals for percentComplete; a copy's scan runs ahead of the copy,
+a delete's before it) and does the work as a series of steps, each one thread hop: creating a
+folder, copying a batch of small files (or one large file, chunk by chunk), deleting a batch of
+files, removing the emptied folders. `operations` drives the steps from the event loop, a few at a
+time in their `Order`; between steps, files and chunks each step checks `Progress.stop`, so a
+cancel takes effect promptly and leaves whole entries only. Large batches of small files go to the
+copy worker processes (`copyworker`), which also write their rows.
 
 A copied file is written under a hidden part name in its destination folder and renamed when
 complete (never over anything), so no half-written file ever carries its final name; listings
