@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # the Laserfiche v1 repository id the sandbox answers to unless told otherwise
 DEFAULT_REPOSITORY_ID = "r-sandbox"
@@ -22,6 +23,7 @@ TOKEN_TTL_S = 15 * 60
 PROFILES = ("docs", "sdk")
 # a second operation in a session: refused with 429 (Laserfiche Cloud), or queued behind the first
 SESSION_CONCURRENCY = ("reject", "queue")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -82,36 +84,38 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def _option(parser: argparse.ArgumentParser, flag: str, default: str, **kwargs: Any) -> None:
+    """A flag whose default comes from SANDBOX_<FLAG> (--session-ttl: SANDBOX_SESSION_TTL), else
+    `default`. String defaults go through `type` too, so a bad variable is a clean usage error."""
+    variable = ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
+    parser.add_argument(flag, default=os.environ.get(variable, default), **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m server",
         description="Local sandbox for the Laserfiche Repository API v1 over a folder on disk. "
         "Every flag can also be set by the environment variable SANDBOX_<NAME> "
         "(e.g. SANDBOX_PORT=9000, SANDBOX_USER='alice:secret,bob:hunter2').",
     )
-    parser.add_argument("--host", default=env.get(ENV_PREFIX + "HOST", "127.0.0.1"), help="address to bind")
-    parser.add_argument(
-        "--port",
-        type=int,
-        # string defaults go through `type` too, so a bad SANDBOX_PORT is a clean usage error
-        default=env.get(ENV_PREFIX + "PORT", "8080"),
-        help="port to bind (0 picks a free one)",
-    )
-    parser.add_argument(
+    _option(parser, "--host", "127.0.0.1", help="address to bind")
+    _option(parser, "--port", "8080", type=int, help="port to bind (0 picks a free one)")
+    _option(
+        parser,
         "--storage-root",
+        "storage_root",
         type=Path,
-        default=Path(env.get(ENV_PREFIX + "STORAGE_ROOT", "storage_root")),
         metavar="PATH",
         help="folder served as the repository (created if missing)",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--repository-id",
-        default=env.get(ENV_PREFIX + "REPOSITORY_ID", DEFAULT_REPOSITORY_ID),
+        DEFAULT_REPOSITORY_ID,
         metavar="ID",
         help="the repoId in /v1/Repositories/{repoId}",
     )
-    env_users = [u.strip() for u in env.get(ENV_PREFIX + "USER", "").split(",") if u.strip()]
+    env_users = [u.strip() for u in os.environ.get(ENV_PREFIX + "USER", "").split(",") if u.strip()]
     parser.add_argument(
         "--user",
         type=_user,
@@ -123,63 +127,66 @@ def build_parser() -> argparse.ArgumentParser:
         parser.set_defaults(env_users=[_user(u) for u in env_users])
     except argparse.ArgumentTypeError as exc:
         parser.error(f"SANDBOX_USER: {exc}")
-    parser.add_argument(
+    _option(
+        parser,
         "--session-ttl",
+        str(SESSION_TTL_S),
         type=_positive,
-        default=env.get(ENV_PREFIX + "SESSION_TTL", str(SESSION_TTL_S)),
         metavar="SECONDS",
         help="lifetime of an access token",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--max-document-bytes",
+        str(MAX_DOCUMENT_BYTES),
         type=int,
-        default=env.get(ENV_PREFIX + "MAX_DOCUMENT_BYTES", str(MAX_DOCUMENT_BYTES)),
         metavar="BYTES",
         help="largest document an import accepts",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--token-ttl",
+        str(TOKEN_TTL_S),
         type=_positive,
-        default=env.get(ENV_PREFIX + "TOKEN_TTL", str(TOKEN_TTL_S)),
         metavar="SECONDS",
         help="how long a finished operation's token stays readable (default 900)",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--profile",
+        "docs",
         type=_one_of(PROFILES),
         metavar="{docs,sdk}",
-        default=env.get(ENV_PREFIX + "PROFILE", "docs"),
         help="status of a completed copy: docs = 302 to the new entry (the Long Operations guide), "
         "sdk = 201 with the progress (the published OpenAPI and official clients); starts answer "
         "202 or 201 likewise",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--session-concurrency",
+        "reject",
         type=_one_of(SESSION_CONCURRENCY),
         metavar="{reject,queue}",
-        default=env.get(ENV_PREFIX + "SESSION_CONCURRENCY", "reject"),
         help="a second long operation in a session while one runs: reject = 429 (Laserfiche Cloud), "
         "queue = it waits as NotStarted and runs when the first ends",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--pace-ms",
+        "0",
         type=_non_negative,
-        default=env.get(ENV_PREFIX + "PACE_MS", "0"),
         metavar="MS",
         help="slow long operations down by this many milliseconds per entry, to watch or cancel them",
     )
-    parser.add_argument(
+    _option(
+        parser,
         "--copy-processes",
+        "2",
         type=int,
-        default=env.get(ENV_PREFIX + "COPY_PROCESSES", "2"),
         metavar="N",
         help="worker processes that copy many small files in parallel (0: threads only)",
     )
-    parser.add_argument(
-        "--log-level",
-        default=env.get(ENV_PREFIX + "LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-    )
+    _option(parser, "--log-level", "INFO", type=_one_of(LOG_LEVELS), metavar="{DEBUG,INFO,WARNING,ERROR}")
     return parser
 
 

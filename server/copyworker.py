@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from . import fsops, store, walkers
-from .errors import NotFound, SandboxError, ServiceUnavailable
+from .errors import SandboxError, ServiceUnavailable
 from .repository import forget_children, insert_documents
 
 # how often a worker checks that the server is still there
@@ -182,9 +182,6 @@ def _write(
             conn.execute("COMMIT")
         finally:
             fcntl.flock(_writer_lock, fcntl.LOCK_UN)
-    except sqlite3.IntegrityError:
-        # the folder's own row went (deleted meanwhile): the files are there, the folder is not
-        return failure or NotFound(f"Folder {args[0]} was deleted while documents were copied into it.")
     except Exception as exc:
         return failure or exc
     return failure

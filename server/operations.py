@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -122,6 +122,11 @@ class Operation:
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def new_entry(self) -> int:
+        """The entry a completed copy made (what status redirects to), else 0."""
+        return self.entry_id if self.kind is Kind.COPY and self.status is Status.COMPLETED else 0
 
 
 class Operations:
@@ -291,9 +296,7 @@ class Operations:
             await self._write(op)  # an accepted operation is on disk before its token is handed out
         except BaseException:
             self._ops.pop(op.token, None)
-            self._active[op.session_id].remove(op)
-            if not self._active[op.session_id]:
-                del self._active[op.session_id]
+            self._leave_active(op)
             raise
         if self._closing:
             self._end(op, Status.FAILED, SHUT_DOWN)
@@ -358,38 +361,31 @@ class Operations:
                 await self._drive(walk.steps(), op.progress, lambda: walk.width)
             if op.progress.stop.is_set():
                 raise Stopped
-            self._result(op, walk)
-            self._end(op, Status.COMPLETED)
+            outcome: tuple[Status, str | None] = (Status.COMPLETED, None)
         except (asyncio.CancelledError, Stopped):
-            self._result(op, walk)
-            if op.cancel_requested:
-                self._end(op, Status.CANCELLED)
-            else:
-                self._end(op, Status.FAILED, SHUT_DOWN)
+            outcome = self._stopped(op)
         except SandboxError as exc:
-            self._result(op, walk)
             if isinstance(exc, NotFound) and op.kind is Kind.DELETE and walk is None:
-                self._end(
-                    op, Status.FAILED, f"Entry {op.entry_id} no longer exists; there was nothing to delete."
+                outcome = (
+                    Status.FAILED,
+                    f"Entry {op.entry_id} no longer exists; there was nothing to delete.",
                 )
             else:
-                self._end(op, Status.FAILED, exc.detail)
+                outcome = (Status.FAILED, exc.detail)
         except OSError as exc:
-            self._result(op, walk)
-            self._end(op, Status.FAILED, from_os_error(exc).detail)
+            outcome = (Status.FAILED, from_os_error(exc).detail)
         except Exception:
             log.exception("operation %s failed unexpectedly", op.token)
-            self._result(op, walk)
-            self._end(op, Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
+            outcome = (Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
+        self._result(op, walk)
+        self._end(op, *outcome)
+        try:
+            if op.kind is Kind.COPY and op.status is not Status.COMPLETED and op.entry_id:
+                # a batch cut short (a worker process that died) may have left a part file
+                await asyncio.shield(asyncio.to_thread(walkers.remove_parts, self.repository, op.entry_id))
         finally:
-            if op.done:
-                if op.kind is Kind.COPY and op.status is not Status.COMPLETED and op.entry_id:
-                    # a batch cut short (a worker process that died) may have left a part file
-                    await asyncio.shield(
-                        asyncio.to_thread(walkers.remove_parts, self.repository, op.entry_id)
-                    )
-                # cancellation (a shutdown) must not lose the final state
-                await asyncio.shield(self._write_soon(op, ended=True))
+            # cancellation (a shutdown) must not lose the final state
+            await asyncio.shield(self._write_soon(op, ended=True))
 
     async def _note_top(self, op: Operation, walk: walkers.CopyWalk) -> None:
         """Once the copy's new folder exists, the record names it before anything is copied
@@ -421,26 +417,33 @@ class Operations:
         self._set(op, status)
         op.finished_ns = op.status_ns
         op.expires_ns = op.finished_ns + self.ttl_ns
+        self._leave_active(op)
+        heapq.heappush(self._expiries, (op.expires_ns, op.token))
+        self._wake.set()
+
+    def _leave_active(self, op: Operation) -> None:
         active = self._active.get(op.session_id, [])
         if op in active:
             active.remove(op)
         if not active:
             self._active.pop(op.session_id, None)
-        heapq.heappush(self._expiries, (op.expires_ns, op.token))
-        self._wake.set()
+
+    @staticmethod
+    def _stopped(op: Operation) -> tuple[Status, str | None]:
+        """How a stopped operation ends: Cancelled if a user asked, else it was a shutdown."""
+        return (Status.CANCELLED, None) if op.cancel_requested else (Status.FAILED, SHUT_DOWN)
 
     def _settled(self, op: Operation) -> None:
         """The task is over. One cancelled before it first ran never reached its own handlers."""
         if not op.done:
-            self._end(
-                op,
-                Status.CANCELLED if op.cancel_requested else Status.FAILED,
-                None if op.cancel_requested else SHUT_DOWN,
-            )
+            self._end(op, *self._stopped(op))
             self._write_soon(op, ended=True)
 
     async def _copy(
-        self, walk: walkers.CopyWalk, progress: walkers.Progress, after_barrier: Any = None
+        self,
+        walk: walkers.CopyWalk,
+        progress: walkers.Progress,
+        after_barrier: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Scan and copy side by side (the copy follows the scan folder by folder)."""
         scan = asyncio.ensure_future(self._in_thread(walk.scan))
@@ -459,12 +462,11 @@ class Operations:
         steps: Iterator[walkers.Step],
         progress: walkers.Progress,
         width: Callable[[], int],
-        after_barrier: Any = None,
+        after_barrier: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Run the walk's steps in worker threads, up to `width()` at once, in their Order; WAIT
-        waits for the scan. On any error or cancel,
-        the steps already running are let finish (they stop at their next file) before this
-        returns: nothing touches the tree after."""
+        waits for the scan. On any error or cancel, the steps already running are let finish
+        (they stop at their next file) before this returns: nothing touches the tree after."""
         # each step's future in the thread pool, and the event loop's view of it
         running: dict[concurrent.futures.Future[None], asyncio.Future[None]] = {}
         try:

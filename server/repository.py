@@ -141,11 +141,15 @@ def insert_documents(
 ) -> None:
     """Rows for documents just put into a folder: (name, kept extension, created). A listing may
     have met one first and given it an id; that id stays, with these details."""
-    conn.executemany(
-        INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
-        " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
-        [(folder_id, name, name.casefold(), False, creator, created, ext) for name, ext, created in rows],
-    )
+    try:
+        conn.executemany(
+            INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
+            " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
+            [(folder_id, name, name.casefold(), False, creator, created, ext) for name, ext, created in rows],
+        )
+    except sqlite3.IntegrityError:
+        # the folder's own row went (deleted meanwhile): the files are there, the folder is not
+        raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
 
 
 def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:
@@ -424,17 +428,9 @@ class Repository:
         return {name: (entry_id, bool(is_dir), ext) for name, entry_id, is_dir, ext in rows}
 
     def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
-        """Give ids to documents a walker just put into a folder: (name, kept extension, created).
-        A listing may have met one first and given it an id; that id stays, with our details."""
+        """Give ids to documents a walker just put into a folder (see insert_documents)."""
         if not rows:
             return
-        try:
-            self._record(folder_id, rows, creator)
-        except sqlite3.IntegrityError:
-            # the folder's own row went (deleted meanwhile): the files are there, the folder is not
-            raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
-
-    def _record(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
         with self.store.transaction() as conn:
             insert_documents(conn, folder_id, rows, creator)
             self._changed()

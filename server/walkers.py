@@ -109,7 +109,33 @@ class _Source:
 WAIT: Step = (lambda: None, Order.ANY)
 
 
-class CopyWalk:
+class _Walk:
+    """What copies and deletes share: the repository, progress, and the worker processes that
+    large batches of small files go to."""
+
+    def __init__(
+        self, repository: Repository, progress: Progress, workers: Callable[[], Workers | None]
+    ) -> None:
+        self.repository = repository
+        self.root_fd = repository.store.root_fd
+        self.progress = progress
+        # asked for once the scan has met enough small files to repay starting the workers
+        self._workers = workers
+        self.pool: Workers | None = None  # None: everything runs in threads
+
+    def _use_workers(self, small_files: int) -> None:
+        if self.pool is None and small_files >= WORKER_MIN_FILES and not self.progress.pace_s:
+            self.pool = self._workers()
+
+    @property
+    def width(self) -> int:
+        """Steps at once: in threads, one (threads of one process take turns at the GIL); with
+        worker processes, two per worker, so that each has its next batch waiting while the thread
+        that sent the last one records it."""
+        return 1 if self.pool is None else 2 * self.pool.size
+
+
+class CopyWalk(_Walk):
     """Copy an entry (a folder with everything below it, or a document) into a folder.
 
     The scan and the copy run side by side: the scan lists folders breadth first, and the copy
@@ -127,14 +153,9 @@ class CopyWalk:
         progress: Progress,
         workers: Callable[[], Workers | None] = lambda: None,
     ) -> None:
-        self.repository = repository
-        # worker processes for batches of small files, asked for once the scan has met enough of
-        # them to repay starting the workers (None: everything is copied in threads)
-        self._workers = workers
-        self.pool: Workers | None = None
-        self.root_fd = repository.store.root_fd
+        super().__init__(repository, progress, workers)
         self.source, self.parent, self.name = source, parent, name
-        self.auto_rename, self.creator, self.progress = auto_rename, creator, progress
+        self.auto_rename, self.creator = auto_rename, creator
         self._tree: list[_Source] = [_Source(source.parts, -1, name)]
         # how many folders of _tree the scan has listed (in order), and whether it has ended
         self._listed = 0
@@ -202,17 +223,12 @@ class CopyWalk:
                     os.close(fd)
                 # breadth first, so folders are listed in the order they were found
                 self._listed = index + 1
-                if self.pool is None and small >= WORKER_MIN_FILES and not self.progress.pace_s:
-                    self.pool = self._workers()
+                self._use_workers(small)
         finally:
             for _, _, fd in pending:
                 if fd is not None:
                     os.close(fd)
         self.progress.plan(entries, size)
-
-    @property
-    def width(self) -> int:
-        return _width(self.pool)
 
     def _open(self, parts: tuple[str, ...]) -> int:
         try:
@@ -298,10 +314,8 @@ class CopyWalk:
                 copied = [(final, exts[source], created) for source, final, _, created in done if final]
                 self.repository.record_documents(copy.id, copied, self.creator)
             self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
-            if not self.progress.pace_s:  # (paced, copy_batch counted each file as it went)
-                self.progress.add(
-                    entries=len(done), size=sum(size for _, _, size, _ in done if size <= fsops.COPY_CHUNK)
-                )
+            if in_worker:  # (in a thread, copy_batch counted each file as it went)
+                self.progress.add(entries=len(done), size=sum(size for _, _, size, _ in done))
         if isinstance(failure, fsops.Gone):
             raise NotFound(
                 f"The folder '{_path(node.parts)}' or its copy went away while it was being copied."
@@ -386,13 +400,13 @@ def copy_batch(
             created_ns = time.time_ns()
             part = stem + str(number)
             large = size > fsops.COPY_CHUNK
-            if large or not _copy_small(src_fd, source_name, dst_fd, part, size):
-                on_chunk = _chunk_counter(progress) if large and progress is not None else None
-                if not _copy_whole(src_fd, source_name, dst_fd, part, size, on_chunk):
-                    done.append((source_name, None, size, created_ns))  # it went away
-                    continue
-            done.append((source_name, _name(dst_fd, part, name), size, created_ns))
-            if progress is not None and progress.pace_s:
+            on_chunk = _chunk_counter(progress) if large and progress is not None else None
+            copied = (not large and _copy_small(src_fd, source_name, dst_fd, part, size)) or _copy_whole(
+                src_fd, source_name, dst_fd, part, size, on_chunk
+            )
+            final = _name(dst_fd, part, name) if copied else None  # None: the source went away
+            done.append((source_name, final, size, created_ns))
+            if progress is not None:  # (a large file's bytes were counted chunk by chunk)
                 progress.add(entries=1, size=0 if large else size)
 
 
@@ -470,13 +484,6 @@ def _name(dst_fd: int, part: str, name: str) -> str:
         raise
 
 
-def _width(pool: Workers | None) -> int:
-    """Steps at once: in threads, one (threads of one process take turns at the GIL); with
-    worker processes, two per worker, so that each has its next batch waiting while the thread
-    that sent the last one records it."""
-    return 1 if pool is None else 2 * pool.size
-
-
 def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:
     """`name`, or `name (2)`… when a sibling already took it in another case (Laserfiche names
     are case-insensitive; such twins can only have been put into the source by hand)."""
@@ -542,7 +549,7 @@ class _Doomed:
     files: list[str]
 
 
-class DeleteWalk:
+class DeleteWalk(_Walk):
     """Delete an entry: a document, or a folder bottom-up (files first, then each folder)."""
 
     def __init__(
@@ -552,17 +559,9 @@ class DeleteWalk:
         progress: Progress,
         workers: Callable[[], Workers | None] = lambda: None,
     ) -> None:
-        self.repository = repository
-        self.root_fd = repository.store.root_fd
+        super().__init__(repository, progress, workers)
         self.target = target
-        self.progress = progress
         self._tree: list[_Doomed] = []
-        self._workers = workers
-        self.pool: Workers | None = None
-
-    @property
-    def width(self) -> int:
-        return _width(self.pool)
 
     def scan(self) -> None:
         if not self.target.is_dir:
@@ -599,8 +598,7 @@ class DeleteWalk:
         self._tree = order
         files = sum(len(n.files) for n in order)
         self.progress.plan(len(order) + files, 0)
-        if files >= WORKER_MIN_FILES and not self.progress.pace_s:
-            self.pool = self._workers()
+        self._use_workers(files)
 
     def steps(self) -> Iterator[Step]:
         target = self.target
@@ -634,7 +632,7 @@ class DeleteWalk:
                 self.repository.changed_elsewhere()
             else:
                 self.repository.forget_names(folder_id, gone)
-            if self.pool is not None or not self.progress.pace_s:
+            if self.pool is not None:  # (in a thread, unlink_batch counted each file)
                 self.progress.add(entries=len(gone))
         if failure is not None and not isinstance(failure, fsops.Gone):  # gone: went with its contents
             raise failure
@@ -663,7 +661,7 @@ def unlink_batch(
     root_fd: int, parts: tuple[str, ...], names: list[str], done: list[str], progress: Progress | None = None
 ) -> None:
     """Remove files (never folders; a symlink is removed, not followed) from one folder,
-    appending each to `done`. With `progress`, stop when asked and pace each file."""
+    appending each to `done`. With `progress`, stop when asked, and count (and pace) each file."""
     with fsops.folder(root_fd, parts) as fd:
         for name in names:
             if progress is not None and progress.stop.is_set():
@@ -673,5 +671,5 @@ def unlink_batch(
             except FileNotFoundError:
                 pass
             done.append(name)
-            if progress is not None and progress.pace_s:
+            if progress is not None:
                 progress.add(entries=1)

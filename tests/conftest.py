@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import pytest
@@ -30,6 +31,7 @@ for _p in (str(PROJECT_ROOT), str(TESTS_DIR)):
 
 from server.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
+from server.fsops import PART_PREFIX  # noqa: E402
 
 REPO_ID = "r-sandbox"
 BASE = f"/v1/Repositories/{REPO_ID}"
@@ -349,16 +351,32 @@ def tree_snapshot(top: Path, exclude_hidden_of: Path | None = None) -> list:
     return sorted(out, key=lambda t: t[0])
 
 
-def disk_tree(top: Path) -> dict[str, bytes | None]:
-    """Relative path -> bytes (files) or None (dirs), for comparing copies."""
-    out: dict[str, bytes | None] = {}
+T = TypeVar("T")
+
+
+def walk_tree(top: Path, read: Callable[[Path], T]) -> dict[str, T | None]:
+    """Relative path -> `read(file)` for files, None for folders, for comparing copies."""
+    out: dict[str, T | None] = {}
     for dirpath, dirnames, filenames in os.walk(top):
         rel = os.path.relpath(dirpath, top)
         for n in dirnames:
             out[os.path.normpath(os.path.join(rel, n))] = None
         for n in filenames:
-            out[os.path.normpath(os.path.join(rel, n))] = (Path(dirpath) / n).read_bytes()
+            out[os.path.normpath(os.path.join(rel, n))] = read(Path(dirpath) / n)
     return out
+
+
+def disk_tree(top: Path) -> dict[str, bytes | None]:
+    """Relative path -> bytes (files) or None (folders)."""
+    return walk_tree(top, Path.read_bytes)
+
+
+def part_files(root: Path) -> list[str]:
+    """Every `.sandbox-part-*` name anywhere under the root (its store included)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        found += [os.path.join(dirpath, n) for n in dirnames + filenames if n.startswith(PART_PREFIX)]
+    return found
 
 
 # --------------------------------------------------------------------------- subprocess server

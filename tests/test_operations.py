@@ -21,15 +21,16 @@ from conftest import (
     assert_entry_shape,
     assert_problem,
     make_settings,
+    part_files,
     sign_in,
     tree_snapshot,
+    walk_tree,
 )
 
 from server.app import create_app
 
 COPY_CHILDREN = "Laserfiche.Repository.Folder/children/CopyAsync"
 COPY_SHORT = "Laserfiche.Repository.Folder/CopyAsync"
-PART_PREFIX = ".sandbox-part-"
 LIMIT_TITLE = "Operation limit or request limit reached."
 PROGRESS_KEYS = {
     "operationToken",
@@ -121,6 +122,15 @@ def assert_progress(body: dict, token: str, kind: str) -> None:
         datetime.fromisoformat(body["startTimestamp"])
 
 
+def assert_completed(body: dict | None, token: str, kind: str) -> None:
+    """A finished operation's progress: Completed, 100%, no errors."""
+    assert body is not None
+    assert_progress(body, token, kind)
+    assert body["status"] == "Completed", body
+    assert body["percentComplete"] == 100
+    assert body["errors"] == []
+
+
 async def wait_done(api: Api, token: str, kind: str = "CopyEntry", interval: float = 0.01):
     """Poll until the status is not 202; returns (every 202 body seen, the final response, its body).
 
@@ -170,27 +180,17 @@ async def monitor(api: Api, token: str):
     return resp, (json.loads(raw) if raw and "json" in resp.content_type else None)
 
 
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(MIB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def digest_tree(top: Path) -> dict[str, str | None]:
-    """Relative path -> sha256 of a file, None for a folder."""
-    out: dict[str, str | None] = {}
-    for dirpath, dirnames, filenames in os.walk(top):
-        rel = os.path.relpath(dirpath, top)
-        for n in dirnames:
-            out[os.path.normpath(os.path.join(rel, n))] = None
-        for n in filenames:
-            h = hashlib.sha256()
-            with open(os.path.join(dirpath, n), "rb") as f:
-                while chunk := f.read(MIB):
-                    h.update(chunk)
-            out[os.path.normpath(os.path.join(rel, n))] = h.hexdigest()
-    return out
-
-
-def part_files(storage_root: Path) -> list[str]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(storage_root):
-        found += [os.path.join(dirpath, n) for n in dirnames + filenames if n.startswith(PART_PREFIX)]
-    return found
+    """Relative path -> sha256 of a file (read in chunks: some are hundreds of MiB), None for a folder."""
+    return walk_tree(top, sha256_of)
 
 
 def assert_no_leftovers(storage_root: Path) -> None:
@@ -347,11 +347,7 @@ async def test_copy_async_sdk_profile(aiohttp_client, storage_root):
     token = await token_of(await start_copy(api, 1, source["id"], "MyCopiedFolder"), 201)
     _, resp, body = await wait_done(api, token)
     assert resp.status == 201, body
-    assert body is not None
-    assert_progress(body, token, "CopyEntry")
-    assert body["status"] == "Completed"
-    assert body["percentComplete"] == 100
-    assert body["errors"] == []
+    assert_completed(body, token, "CopyEntry")
     new_id = body["entryId"]
     url = absolute(api, f"/Entries/{new_id}")
     assert resp.headers["Location"] == url
@@ -573,11 +569,7 @@ async def test_delete_folder_tree(aiohttp_client, storage_root):
     seen, resp, body = await wait_done(api, token, "DeleteEntry")
     assert seen, "a paced delete of this tree is observable while it runs"
     assert resp.status == 200, body
-    assert body is not None
-    assert_progress(body, token, "DeleteEntry")
-    assert body["status"] == "Completed"
-    assert body["percentComplete"] == 100
-    assert body["errors"] == []
+    assert_completed(body, token, "DeleteEntry")
     assert not (storage_root / "Doomed").exists()
     assert (storage_root / "Keep" / "k.txt").read_bytes() == b"k"
     await assert_problem(await api.get(f"/Entries/{doomed['id']}"), 404)
@@ -593,9 +585,7 @@ async def test_delete_document(api, storage_root):
     token = await delete_token(api, doc["id"])
     _, resp, body = await wait_done(api, token, "DeleteEntry")
     assert resp.status == 200
-    assert body["status"] == "Completed"
-    assert body["operationType"] == "DeleteEntry"
-    assert body["percentComplete"] == 100
+    assert_completed(body, token, "DeleteEntry")
     assert not (storage_root / "a.txt").exists()
     assert (storage_root / "b.txt").read_bytes() == b"b"
     await assert_problem(await api.get(f"/Entries/{doc['id']}"), 404)
@@ -1230,3 +1220,21 @@ async def test_delete_fails_clearly_when_a_file_appears_in_a_folder_it_is_emptyi
     assert "not empty" in " ".join(e["errorMessage"] for e in body["errors"])
     assert (storage_root / "Doomed" / "dir0" / "late arrival.txt").read_bytes() == b"put here by hand"
     assert not any(p.name.startswith("file") for p in (storage_root / "Doomed").rglob("*"))
+
+
+async def test_copied_entries_have_ids_while_the_copy_runs(aiohttp_client, storage_root):
+    """New entries get ids as they appear: a listing during a paced copy shows what is there so
+    far, and those ids are the ones the entries keep."""
+    api = await open_api(aiohttp_client, storage_root, pace_ms=20)
+    build_many(storage_root / "Many", folders=2, files_per_folder=20)
+    source = await api.by_path("\\Many")
+    token = await copy_token(api, 1, source["id"], "Copied")
+    running = await wait_progress(api, token, at_least=30)
+    assert running is not None, "the paced copy ended before it could be looked at"
+    early = await listed_tree(api, running["entryId"])
+    assert 0 < sum(e["entryType"] == "Document" for e in early.values()) < 40
+    _, resp, _ = await wait_done(api, token)
+    assert resp.status == 302
+    final = await listed_tree(api, running["entryId"])
+    assert {rel: e["id"] for rel, e in early.items()} == {rel: final[rel]["id"] for rel in early}
+    assert len(final) == 42

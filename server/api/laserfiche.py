@@ -16,7 +16,7 @@ from aiohttp.abc import AbstractStreamWriter
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
 from ..keys import operations_key, repository_key, sessions_key, settings_key
-from ..operations import POLL_AFTER_S, Kind, Operation, Status
+from ..operations import POLL_AFTER_S, Operation, Status
 from ..repository import Entry, check_name, extension_to_keep, name_problem
 from .common import (
     bool_param,
@@ -604,14 +604,13 @@ async def delete_entry(request: web.Request) -> web.Response:
 
 
 def render_progress(request: web.Request, op: Operation) -> dict[str, Any]:
-    completed_copy = op.kind is Kind.COPY and op.status is Status.COMPLETED and op.entry_id
     return {
         "operationToken": op.token,
         "operationType": op.kind.value,
         "percentComplete": op.percent,
         "status": op.status.value,
         "errors": [{"objectId": e.object_id, "errorMessage": e.message} for e in op.errors],
-        "redirectUri": entry_url(request, op.entry_id) if completed_copy else None,
+        "redirectUri": entry_url(request, op.new_entry) if op.new_entry else None,
         "entryId": op.entry_id,
         "startTimestamp": iso(op.started_ns) if op.started_ns else None,
         "statusTimestamp": iso(op.status_ns),
@@ -628,8 +627,8 @@ async def get_task(request: web.Request) -> web.Response:
     body = render_progress(request, op)
     if not op.done:
         return json(body, status=202, headers={"Retry-After": str(POLL_AFTER_S)})
-    if op.kind is Kind.COPY and op.status is Status.COMPLETED:
-        location = {"Location": entry_url(request, op.entry_id)}
+    if op.new_entry:
+        location = {"Location": entry_url(request, op.new_entry)}
         # the guide redirects to the new entry; the published client expects 201 with the progress
         status = 201 if request.app[settings_key].profile == "sdk" else 302
         return json(body, status=status, headers=location)
@@ -663,7 +662,7 @@ async def get_task_monitor(request: web.Request) -> web.Response:
     if op.status in (Status.FAILED, Status.CANCELLED):
         message = "; ".join(e.message for e in op.errors) or "The operation was cancelled."
         body["error"] = {"code": op.status.value, "message": message}
-    if op.kind is Kind.COPY and op.status is Status.COMPLETED:
-        body["resourceLocation"] = entry_url(request, op.entry_id)
+    if op.new_entry:
+        body["resourceLocation"] = entry_url(request, op.new_entry)
     headers = None if op.done else {"Retry-After": str(POLL_AFTER_S)}
     return json(body, headers=headers)
