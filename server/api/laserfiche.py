@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import weakref
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 from aiohttp import BodyPartReader, ClientPayloadError, web
-from aiohttp.abc import AbstractStreamWriter
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge, RangeNotSatisfiable, Unauthorized
+from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from ..keys import operations_key, repository_key, sessions_key, settings_key
 from ..operations import POLL_AFTER_S, Operation, Status
 from ..repository import Entry, check_name, extension_to_keep, name_problem
@@ -28,13 +25,12 @@ from .common import (
     read_json,
     session_of,
 )
+from .transfer import DescriptorFileResponse, check_range, content_disposition, iso, save_part
 
 BASE = "/v1/Repositories/{repoId}"
 # OData paging: the default page and the most a client may ask for with `Prefer: maxpagesize`
 DEFAULT_PAGE_SIZE = 150
 MAX_PAGE_SIZE = 1000
-# imports reach the disk in writes of this size: few thread hops, bounded memory
-WRITE_CHUNK = 1024 * 1024
 # the `request` part of an import is small JSON metadata
 MAX_REQUEST_PART = 1024 * 1024
 
@@ -42,11 +38,6 @@ routes = web.RouteTableDef()
 
 
 # ---- rendering ----------------------------------------------------------------------------
-
-
-def iso(ns: int) -> str:
-    stamp = datetime.fromtimestamp(ns / 1e9, UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
@@ -426,7 +417,7 @@ async def _receive_parts(request: web.Request, fd: int, limit: int) -> tuple[int
         if part.name == "electronicDocument":
             if size >= 0:
                 raise BadRequest("The part 'electronicDocument' must appear only once.")
-            size = await _save_part(part, fd, limit)
+            size = await save_part(part, fd, limit)
             upload_name = part.filename
         elif part.name == "request":
             raw = bytearray()
@@ -448,69 +439,6 @@ async def _receive_parts(request: web.Request, fd: int, limit: int) -> tuple[int
     return size, upload_name
 
 
-async def _save_part(part: BodyPartReader, fd: int, limit: int) -> int:
-    """Write one part to `fd`: chunks gather up to WRITE_CHUNK, then one writev per thread hop."""
-    size = 0
-    pending: list[bytes] = []
-    pending_size = 0
-    while chunk := await part.read_chunk(WRITE_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
-        pending.append(chunk)
-        pending_size += len(chunk)
-        if pending_size >= WRITE_CHUNK:
-            await asyncio.to_thread(_write_all, fd, pending)
-            pending, pending_size = [], 0
-    if pending:
-        await asyncio.to_thread(_write_all, fd, pending)
-    return size
-
-
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    views = [memoryview(c) for c in chunks]
-    while views:
-        written = os.writev(fd, views)
-        while views and written >= len(views[0]):
-            written -= len(views[0])
-            views.pop(0)
-        if views and written:
-            views[0] = views[0][written:]
-
-
-def content_disposition(name: str) -> str:
-    fallback = name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-# "bytes=-0": the last zero bytes, which no document has (RFC 9110 14.1.1); aiohttp reads it as "bytes=0-"
-_EMPTY_SUFFIX = re.compile(r"bytes=\s*-0+", re.IGNORECASE)
-
-
-def check_range(request: web.Request, size: int) -> None:
-    """Refuse, as a problem, a Range that FileResponse would answer with a bare 416: one that is
-    malformed, asks for several ranges, or starts past the end."""
-    if "Range" not in request.headers:
-        return
-    headers = {"Content-Range": f"bytes */{size}"}
-    try:
-        wanted = request.http_range
-    except ValueError:
-        raise RangeNotSatisfiable(
-            f"The Range {request.headers['Range']!r} is not one byte range (bytes=first-last, "
-            "bytes=first- or bytes=-suffix).",
-            headers=headers,
-        ) from None
-    if _EMPTY_SUFFIX.fullmatch(request.headers["Range"].strip()):
-        raise RangeNotSatisfiable("A suffix range of zero bytes selects nothing.", headers=headers)
-    # a suffix range (negative start) fits any document that has a byte at all
-    if size == 0 or (wanted.start or 0) >= size:
-        raise RangeNotSatisfiable(
-            f"The Range {request.headers['Range']!r} selects no byte of the {size}-byte document.",
-            headers=headers,
-        )
-
-
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
 async def download(request: web.Request) -> web.StreamResponse:
     entry_id = entry_id_param(request)
@@ -527,36 +455,6 @@ async def download(request: web.Request) -> web.StreamResponse:
             "Content-Type": entry.mime_type,
         },
     )
-
-
-class DescriptorFileResponse(web.FileResponse):
-    """FileResponse (Range, HEAD, sendfile) over a descriptor the repository opened, never over a
-    path that could have been swapped for a symlink since; the descriptor closes once sent."""
-
-    def __init__(self, fd: int, headers: dict[str, str]) -> None:
-        super().__init__(f"/proc/self/fd/{fd}", headers=headers)
-        # closes it exactly once: after sending, or when a response never sent is collected
-        self._close_fd = weakref.finalize(self, os.close, fd)
-
-    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        try:
-            return await super().prepare(request)
-        finally:
-            self._close_fd()
-
-    async def _precondition_failed(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        # FileResponse answers a failed If-Match / If-Unmodified-Since itself, after the error
-        # middleware; give it the same problem+json as every other error
-        title = "Precondition failed."
-        detail = "The document changed: its ETag or modification time no longer matches."
-        body = orjson.dumps(problem_body(request, 412, title, detail))  # type: ignore[arg-type]
-        self.set_status(412)
-        self.content_type = "application/problem+json"
-        self.content_length = len(body)
-        self.headers["X-APIServer-Error"] = quote(title)
-        writer = await web.StreamResponse.prepare(self, request)
-        await self.write(body)
-        return writer
 
 
 # ---- long operations ------------------------------------------------------------------------
