@@ -20,17 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import functools
 import heapq
 import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -90,6 +93,19 @@ INTERRUPTED = (
     "The operation was interrupted because the server stopped while it ran; what it had done remains."
 )
 SHUT_DOWN = "The operation was interrupted because the server shut down; what it had done remains."
+# the HTTP status an operation's end is reported with where a status is asked for (the Elements
+# webhook's error): the client closed it (as Google's APIs report a cancel), the server stopped
+CANCELLED_STATUS = 499
+STOPPED_STATUS = 503
+
+
+class Hook(Protocol):
+    """Another record that goes with an operation's (an Elements event): written in the same
+    transaction as the operation's, when it is accepted and when it ends, so neither lands alone."""
+
+    def accepted(self, conn: sqlite3.Connection, op: Operation) -> None: ...
+
+    def ended(self, conn: sqlite3.Connection, op: Operation) -> None: ...
 
 
 @dataclass(eq=False)
@@ -110,6 +126,9 @@ class Operation:
     stored_percent: int = 0
     progress: walkers.Progress = field(default_factory=walkers.Progress)
     cancel_requested: bool = False
+    # a failed operation's HTTP status (what its last error would have been answered with)
+    error_status: int = 0
+    hook: Hook | None = None
     task: asyncio.Task[None] | None = None
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -212,7 +231,13 @@ class Operations:
     # ---- starting ------------------------------------------------------------------------
 
     async def copy(
-        self, session: Session, source_id: int, parent_id: int, name: str, auto_rename: bool
+        self,
+        session: Session,
+        source_id: int,
+        parent_id: int,
+        name: str,
+        auto_rename: bool,
+        hook: Hook | None = None,
     ) -> Operation:
         """Check and accept a copy (errors are raised before any token exists), then run it."""
         # checked first (a bad request is a 400 even while another runs), on the default threads:
@@ -221,17 +246,17 @@ class Operations:
             self.repository.check_copy, source_id, parent_id, name, auto_rename
         )
         self._admit(session)
-        op = self._new(Kind.COPY, session)
+        op = self._new(Kind.COPY, session, hook)
         walk = walkers.CopyWalk(
             self.repository, source, parent, name, auto_rename, session.user, op.progress, self._workers
         )
         await self._begin(op, walk)
         return op
 
-    async def delete(self, session: Session, entry_id: int) -> Operation:
+    async def delete(self, session: Session, entry_id: int, hook: Hook | None = None) -> Operation:
         await asyncio.to_thread(self.repository.check_delete, entry_id)
         self._admit(session)
-        op = self._new(Kind.DELETE, session)
+        op = self._new(Kind.DELETE, session, hook)
         op.entry_id = entry_id
         await self._begin(op, entry_id)
         return op
@@ -239,9 +264,9 @@ class Operations:
     async def copy_now(
         self, user: str, source_id: int, parent_id: int, name: str, auto_rename: bool
     ) -> Entry:
-        """A synchronous copy (the create-children route): the same walk, no token, no guard."""
-        if self._closing:
-            raise ServiceUnavailable("The server is shutting down.")
+        """A synchronous copy (the create-children route, the Elements hub without
+        Elements-Async-Request): the same walk, no token, no guard."""
+        self._refuse_if_closing()
         source, parent = await asyncio.to_thread(
             self.repository.check_copy, source_id, parent_id, name, auto_rename
         )
@@ -249,15 +274,38 @@ class Operations:
         walk = walkers.CopyWalk(
             self.repository, source, parent, name, auto_rename, user, progress, self._workers
         )
+        async with self._synchronous(progress, "copy"):
+            await self._copy(walk, progress)
+        assert walk.result is not None
+        return await asyncio.to_thread(self.repository.entry, walk.result.id)
+
+    async def delete_now(self, entry_id: int) -> list[walkers.Change]:
+        """A synchronous delete (the Elements hub without Elements-Async-Request): the same walk,
+        no token, no guard. Returns what it removed."""
+        self._refuse_if_closing()
+        await asyncio.to_thread(self.repository.check_delete, entry_id)
+        target = await asyncio.to_thread(self.repository.entry, entry_id)
+        progress = walkers.Progress()
+        walk = walkers.DeleteWalk(self.repository, target, progress, self._workers)
+        async with self._synchronous(progress, "delete"):
+            await self._in_thread(walk.scan)
+            await self._drive(walk.steps(), progress, lambda: walk.width)
+        return progress.changes
+
+    def _refuse_if_closing(self) -> None:
+        if self._closing:
+            raise ServiceUnavailable("The server is shutting down.")
+
+    @contextlib.asynccontextmanager
+    async def _synchronous(self, progress: walkers.Progress, what: str) -> AsyncIterator[None]:
+        """A walk that a request waits on: a shutdown stops it too, and the request hears so."""
         self._sync.add(progress)
         try:
-            await self._copy(walk, progress)
+            yield
         finally:
             self._sync.discard(progress)
         if progress.stop.is_set():
-            raise ServiceUnavailable("The server shut down during the copy; what was copied so far remains.")
-        assert walk.result is not None
-        return await asyncio.to_thread(self.repository.entry, walk.result.id)
+            raise ServiceUnavailable(f"The server shut down during the {what}; what was done so far remains.")
 
     def _workers(self) -> Workers | None:
         """The copy worker processes (each started on first need, from a worker thread), or None."""
@@ -283,9 +331,11 @@ class Operations:
                 extra={"operationToken": running},
             )
 
-    def _new(self, kind: Kind, session: Session) -> Operation:
+    def _new(self, kind: Kind, session: Session, hook: Hook | None) -> Operation:
         now = time.time_ns()
-        op = Operation(str(uuid.uuid4()), kind, session.id, session.user, created_ns=now, status_ns=now)
+        op = Operation(
+            str(uuid.uuid4()), kind, session.id, session.user, created_ns=now, status_ns=now, hook=hook
+        )
         op.progress.pace_s = self.pace_s
         self._ops[op.token] = op
         self._active.setdefault(session.id, []).append(op)
@@ -293,12 +343,14 @@ class Operations:
 
     async def _begin(self, op: Operation, work: walkers.CopyWalk | int) -> None:
         try:
-            await self._write(op)  # an accepted operation is on disk before its token is handed out
+            # an accepted operation is on disk before its token is handed out
+            await self._write(op, accepted=True)
         except BaseException:
             self._ops.pop(op.token, None)
             self._leave_active(op)
             raise
         if self._closing:
+            op.error_status = STOPPED_STATUS
             self._end(op, Status.FAILED, SHUT_DOWN)
             await self._write(op, ended=True)
             return
@@ -306,6 +358,11 @@ class Operations:
         op.task.add_done_callback(lambda _: self._settled(op))
 
     # ---- reading and cancelling ---------------------------------------------------------
+
+    def lookup(self, token: str) -> Operation | None:
+        """The operation behind a token, whoever's it is, if it has not expired (for the
+        dialects' own records that name it)."""
+        return self._ops.get(token)
 
     def get(self, session: Session, token: str) -> Operation:
         """The operation behind a token of this session's; 404 for anything else, saying so
@@ -326,7 +383,10 @@ class Operations:
 
     async def cancel(self, session: Session, token: str) -> Operation:
         """Stop an operation and wait (a little) for it to end; an ended one is left as it is."""
-        op = self.get(session, token)
+        return await self.stop_operation(self.get(session, token))
+
+    async def stop_operation(self, op: Operation) -> Operation:
+        """Cancel an operation found otherwise than by its session's token (see `cancel`)."""
         if op.done:
             return op
         op.cancel_requested = True  # recorded before the task hears of it: Cancelled, not Failed
@@ -365,6 +425,7 @@ class Operations:
         except (asyncio.CancelledError, Stopped):
             outcome = self._stopped(op)
         except SandboxError as exc:
+            op.error_status = exc.status
             if isinstance(exc, NotFound) and op.kind is Kind.DELETE and walk is None:
                 outcome = (
                     Status.FAILED,
@@ -373,8 +434,11 @@ class Operations:
             else:
                 outcome = (Status.FAILED, exc.detail)
         except OSError as exc:
-            outcome = (Status.FAILED, from_os_error(exc).detail)
+            error = from_os_error(exc)
+            op.error_status = error.status
+            outcome = (Status.FAILED, error.detail)
         except Exception:
+            op.error_status = 500
             log.exception("operation %s failed unexpectedly", op.token)
             outcome = (Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
         self._result(op, walk)
@@ -431,7 +495,11 @@ class Operations:
     @staticmethod
     def _stopped(op: Operation) -> tuple[Status, str | None]:
         """How a stopped operation ends: Cancelled if a user asked, else it was a shutdown."""
-        return (Status.CANCELLED, None) if op.cancel_requested else (Status.FAILED, SHUT_DOWN)
+        if op.cancel_requested:
+            op.error_status = CANCELLED_STATUS
+            return Status.CANCELLED, None
+        op.error_status = STOPPED_STATUS
+        return Status.FAILED, SHUT_DOWN
 
     def _settled(self, op: Operation) -> None:
         """The task is over. One cancelled before it first ran never reached its own handlers."""
@@ -562,12 +630,17 @@ class Operations:
 
     # ---- persistence ---------------------------------------------------------------------
 
-    async def _write(self, op: Operation, ended: bool = False) -> None:
-        """Store the operation as it is now. One write at a time per operation, each taking its
-        snapshot when its turn comes, so that the last state is the one stored."""
+    async def _write(self, op: Operation, ended: bool = False, accepted: bool = False) -> None:
+        """Store the operation as it is now (with its hook's record, when it is accepted and when
+        it ends). One write at a time per operation, each taking its snapshot when its turn comes,
+        so that the last state is the one stored."""
+        also = None
+        if op.hook is not None and (accepted or ended):
+            record = op.hook.ended if ended else op.hook.accepted
+            also = functools.partial(_call_with, record, op)
         try:
             async with op.writing:
-                await asyncio.to_thread(self._store_op, _row(op))
+                await asyncio.to_thread(self._store_op, _row(op), also, ended)
         finally:
             if ended:
                 op.ended.set()  # even if the store failed: nobody may wait on it forever
@@ -578,18 +651,41 @@ class Operations:
         task.add_done_callback(self._writes.discard)
         return task
 
-    def _store_op(self, row: tuple[Any, ...]) -> None:
-        with self.store.lock:
-            self.store.conn.execute(
-                "INSERT INTO operations (token, kind, session_id, user, status, percent,"
-                " entry_id, errors, created_ns, started_ns, status_ns, finished_ns, expires_ns)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET"
-                " status = excluded.status, percent = MAX(percent, excluded.percent),"
-                " entry_id = excluded.entry_id, errors = excluded.errors, started_ns = excluded.started_ns,"
-                " status_ns = excluded.status_ns, finished_ns = excluded.finished_ns,"
-                " expires_ns = excluded.expires_ns",
-                row,
-            )
+    def _store_op(
+        self,
+        row: tuple[Any, ...],
+        also: Callable[[sqlite3.Connection], None] | None = None,
+        forgiving: bool = False,
+    ) -> None:
+        """Upsert an operation's row, and run `also` in the same transaction. A `forgiving` one
+        (the record of an end) that fails is logged and undone alone: the end itself is kept."""
+        with self.store.transaction() as conn:
+            self._upsert(conn, row)
+            if also is None:
+                return
+            if not forgiving:
+                also(conn)
+                return
+            conn.execute("SAVEPOINT hook")
+            try:
+                also(conn)
+            except Exception:
+                log.exception("could not record the end of operation %s beside it", row[0])
+                conn.execute("ROLLBACK TO hook")
+            conn.execute("RELEASE hook")
+
+    @staticmethod
+    def _upsert(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+        conn.execute(
+            "INSERT INTO operations (token, kind, session_id, user, status, percent,"
+            " entry_id, errors, created_ns, started_ns, status_ns, finished_ns, expires_ns)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (token) DO UPDATE SET"
+            " status = excluded.status, percent = MAX(percent, excluded.percent),"
+            " entry_id = excluded.entry_id, errors = excluded.errors, started_ns = excluded.started_ns,"
+            " status_ns = excluded.status_ns, finished_ns = excluded.finished_ns,"
+            " expires_ns = excluded.expires_ns",
+            row,
+        )
 
     def _store_expired(self, tokens: list[str], now: int) -> None:
         with self.store.lock:
@@ -632,10 +728,17 @@ class Operations:
             self._ops[token] = op
             heapq.heappush(self._expiries, (op.expires_ns, token))
         for op in interrupted:
+            op.error_status = STOPPED_STATUS
             self._store_op(_row(op))
         if lapsed:
             self._store_expired(lapsed, now)
         return interrupted
+
+
+def _call_with(
+    record: Callable[[sqlite3.Connection, Operation], None], op: Operation, conn: sqlite3.Connection
+) -> None:
+    record(conn, op)
 
 
 def _row(op: Operation) -> tuple[Any, ...]:

@@ -62,8 +62,13 @@ class Order(enum.Enum):
 Step = tuple[Callable[[], None], Order]
 
 
+# entries a walk made or removed, a batch at a time: (folder parts, names, are folders)
+Change = tuple[tuple[str, ...], list[str], bool]
+
+
 class Progress:
-    """Counters shared by the worker threads and the event loop, and the stop flag."""
+    """Counters shared by the worker threads and the event loop, the stop flag, and the log of
+    what was done (the Elements dialect reports one event per entry)."""
 
     def __init__(self, pace_s: float = 0.0) -> None:
         self.stop = threading.Event()
@@ -73,6 +78,12 @@ class Progress:
         self.entries_total = self.bytes_total = 0
         self.entries_done = self.bytes_done = 0
         self.scanned = False
+        # appended to by the steps as they go (list.append is atomic), read once the walk ended
+        self.changes: list[Change] = []
+
+    def log(self, parts: tuple[str, ...], names: list[str], folders: bool) -> None:
+        if names:
+            self.changes.append((parts, names, folders))
 
     def plan(self, entries: int, size: int) -> None:
         self.entries_total, self.bytes_total, self.scanned = entries, size, True
@@ -286,6 +297,7 @@ class CopyWalk(_Walk):
                 self._copies[node.parent].id, node.copy_name, True, self.creator
             )
         self._copies[index] = made
+        self.progress.log(made.parts[:-1], [made.name], True)
         self.progress.add(entries=1)
 
     def _copy_files(self, index: int, batch: list[tuple[str, str, int, str | None]]) -> None:
@@ -314,6 +326,7 @@ class CopyWalk(_Walk):
                 copied = [(final, exts[source], created) for source, final, _, created in done if final]
                 self.repository.record_documents(copy.id, copied, self.creator)
             self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
+            self.progress.log(copy.parts, [final for _, final, _, _ in done if final], False)
             if in_worker:  # (in a thread, copy_batch counted each file as it went)
                 self.progress.add(entries=len(done), size=sum(size for _, _, size, _ in done))
         if isinstance(failure, fsops.Gone):
@@ -341,6 +354,7 @@ class CopyWalk(_Walk):
                 self.result = repository.import_document(
                     self.parent.id, self.name, tmp, self.auto_rename, self.creator, ext
                 )
+                self.progress.log(self.parent.parts, [self.result.name], False)
                 self.progress.add(entries=1)
             finally:
                 repository.discard_temp(tmp)
@@ -632,6 +646,7 @@ class DeleteWalk(_Walk):
                 self.repository.changed_elsewhere()
             else:
                 self.repository.forget_names(folder_id, gone)
+            self.progress.log(parts, gone, False)
             if self.pool is not None:  # (in a thread, unlink_batch counted each file)
                 self.progress.add(entries=len(gone))
         if failure is not None and not isinstance(failure, fsops.Gone):  # gone: went with its contents
@@ -654,6 +669,7 @@ class DeleteWalk(_Walk):
                     "something was put into it meanwhile. What was deleted stays deleted."
                 ) from None
             self.repository.forget_names(node.parent_id, [node.parts[-1]])
+            self.progress.log(node.parts[:-1], [node.parts[-1]], True)
             self.progress.add(entries=1)
 
 
