@@ -153,12 +153,28 @@ def publish(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        _publish_across(tmp_fd, tmp, dst_fd, dst)  # a folder mounted from another filesystem
+        _across(tmp_fd, tmp, dst_fd, dst, publish)  # a folder mounted from another filesystem
     os.unlink(tmp, dir_fd=tmp_fd)
 
 
-def _publish_across(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
-    """Copy the temporary file to a hidden part file beside `dst`, then publish that."""
+def replace(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
+    """Put a completely written temporary file in place of the document `dst`, atomically."""
+    try:
+        os.rename(tmp, dst, src_dir_fd=tmp_fd, dst_dir_fd=dst_fd)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _across(tmp_fd, tmp, dst_fd, dst, _rename)
+
+
+def _rename(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+    os.rename(src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def _across(
+    tmp_fd: int, tmp: str, dst_fd: int, dst: str, finish: Callable[[int, str, int, str], None]
+) -> None:
+    """Copy the temporary file to a hidden part file beside `dst`, then `finish` with that."""
     part = PART_PREFIX + os.urandom(8).hex()
     src = os.open(tmp, FILE_FLAGS, dir_fd=tmp_fd)
     try:
@@ -167,7 +183,7 @@ def _publish_across(tmp_fd: int, tmp: str, dst_fd: int, dst: str) -> None:
             copy_bytes(src, out)
         finally:
             os.close(out)
-        publish(dst_fd, part, dst_fd, dst)
+        finish(dst_fd, part, dst_fd, dst)
     finally:
         os.close(src)
         try:

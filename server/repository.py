@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import orjson
+
 from . import fsops
 from .errors import BadRequest, Conflict, NotFound
 from .store import ROOT_ID, STORE_DIR, Store
@@ -150,6 +152,16 @@ def insert_documents(
     except sqlite3.IntegrityError:
         # the folder's own row went (deleted meanwhile): the files are there, the folder is not
         raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
+
+
+def set_tags(conn: sqlite3.Connection, entry_id: int, tags: list[str]) -> None:
+    if tags:
+        conn.execute(
+            "INSERT OR REPLACE INTO entry_tags (entry_id, tags) VALUES (?, ?)",
+            (entry_id, orjson.dumps(tags).decode()),
+        )
+    else:
+        conn.execute("DELETE FROM entry_tags WHERE entry_id = ?", (entry_id,))
 
 
 def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:
@@ -344,6 +356,36 @@ class Repository:
                     self._note_own_change(parent, fd)
                     return self._add(parent, fd, candidate, False, creator, ext)
             raise self._conflict(parent, name)
+
+    def replace_document(self, entry_id: int, tmp: str) -> Entry:
+        """Give a document the bytes of a fully written temporary file (from `new_temp`), in one
+        step: readers see the old bytes or the new, and the entry keeps its id."""
+        with self.store.lock:
+            entry = self._resolve(entry_id)
+            if entry.is_dir:
+                raise BadRequest(f"Entry {entry_id} is a folder; only a document's bytes can be replaced.")
+            try:
+                with fsops.folder(self.store.root_fd, entry.parts[:-1]) as fd:
+                    fsops.replace(self.store.tmp_fd, tmp, fd, entry.name)
+            except fsops.Gone:
+                raise NotFound(f"Entry {entry_id} not found.") from None
+            return self._resolve(entry_id)
+
+    # ---- tags (kept for the Elements dialect; a Laserfiche entry has none) --------------------
+
+    def tags_of(self, entry_ids: list[int]) -> dict[int, list[str]]:
+        if not entry_ids:
+            return {}
+        with self.store.lock:
+            marks = ",".join("?" * len(entry_ids))
+            rows = self.store.conn.execute(
+                f"SELECT entry_id, tags FROM entry_tags WHERE entry_id IN ({marks})", entry_ids
+            ).fetchall()
+        return {entry_id: orjson.loads(tags) for entry_id, tags in rows}
+
+    def set_tags(self, entry_id: int, tags: list[str]) -> None:
+        with self.store.lock:
+            set_tags(self.store.conn, entry_id, tags)
 
     def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
         if name is not None:

@@ -27,7 +27,7 @@ ROOT_ID = 1
 # how long a write waits for another connection's transaction (a copy worker's) to end
 BUSY_TIMEOUT_MS = 30_000
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -70,6 +70,63 @@ CREATE TABLE IF NOT EXISTS operations (
     finished_ns INTEGER NOT NULL,
     expires_ns INTEGER NOT NULL,
     expired INTEGER NOT NULL DEFAULT 0
+);
+-- the Elements dialect (version 3) ---------------------------------------------------------
+-- an entry's tags (a JSON array of strings); gone with the entry
+CREATE TABLE IF NOT EXISTS entry_tags (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    tags TEXT NOT NULL
+);
+-- element instances: the credentials of hub requests and where their webhooks go
+CREATE TABLE IF NOT EXISTS instances (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    -- JSON object: event.notification.enabled, .callback.url, .signature.key, and any others
+    configuration TEXT NOT NULL,
+    created_ns INTEGER NOT NULL
+);
+-- one per asynchronous request; outlives its operation's token
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance_id INTEGER NOT NULL,
+    session_id TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    callback_url TEXT NOT NULL,
+    -- the instance's signature key when the request came ('' = unsigned)
+    signature_key TEXT NOT NULL,
+    -- dispatched until the operation ends (processing is read from the running operation)
+    status TEXT NOT NULL,
+    -- JSON: the webhook's "response" object, once the operation ended
+    response TEXT,
+    created_ns INTEGER NOT NULL,
+    updated_ns INTEGER NOT NULL
+);
+-- the webhook of an event: its body is fixed when the operation ends; attempts are kept
+CREATE TABLE IF NOT EXISTS deliveries (
+    notification_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER NOT NULL UNIQUE REFERENCES events(id) ON DELETE CASCADE,
+    url TEXT NOT NULL,
+    -- the instance's signature key when the event was dispatched ('' = unsigned)
+    signature_key TEXT NOT NULL,
+    body BLOB NOT NULL,
+    status TEXT NOT NULL,
+    next_ns INTEGER NOT NULL,
+    -- attempts made before the current series (a redelivery starts a new one, with its own retries)
+    series_from INTEGER NOT NULL DEFAULT 0,
+    created_ns INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status);
+CREATE TABLE IF NOT EXISTS attempts (
+    notification_id INTEGER NOT NULL REFERENCES deliveries(notification_id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    started_ns INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    status_code INTEGER,
+    error TEXT,
+    PRIMARY KEY (notification_id, number)
 );
 """
 
