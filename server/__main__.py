@@ -25,6 +25,8 @@ GIL_SWITCH_INTERVAL_S = 0.0005
 def banner(settings: Settings, base: str) -> str:
     user, password = settings.users[0]
     repo = settings.repository_id
+    # the curl line's webhook goes where the instance says, else to a URL the user fills in
+    callback = settings.callback_url or "http://127.0.0.1:9000/webhook"
     return "\n".join(
         [
             "Document sandbox ready",
@@ -34,6 +36,21 @@ def banner(settings: Settings, base: str) -> str:
             f"-d grant_type=password -d username={user} -d password={password}",
             f"  then:          curl -s -H 'Authorization: Bearer <access_token>' "
             f"{base}/v1/Repositories/{repo}/Entries/1/Laserfiche.Repository.Folder/children",
+            "",
+            "  Elements documents hub (asynchronous requests, signed webhooks):",
+            f"    User secret:   {settings.elements_user_secret}",
+            f"    Organization:  {settings.elements_org_secret}",
+            f"    Element token: {settings.elements_token}",
+            f"    callback URL:  {settings.callback_url or '(none: send Elements-Async-Callback-URL)'}",
+            f"    signature key: {settings.signature_key or '(none: webhooks unsigned)'}",
+            f"    webhooks:      {settings.webhook_retries} retries, first after "
+            f"{settings.webhook_backoff_s:g} s, doubling; {settings.webhook_timeout_s:g} s per attempt",
+            f"    copy a folder: curl -s -X POST '{base}/elements/api-v2/hubs/documents/folders/copy"
+            "?path=/TestFolderCreate' "
+            f"-H 'Authorization: User {settings.elements_user_secret}, Element {settings.elements_token}' "
+            f"-H 'Elements-Async-Request: True' -H 'Elements-Async-Callback-URL: {callback}' "
+            """-H 'Content-Type: application/json' -d '{"path": "/TestFolderCopy"}'""",
+            "",
             f"  API described: {base}/openapi.json",
             "",
         ]

@@ -8,13 +8,24 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import common, laserfiche, meta
+from .api import common, elements, laserfiche, meta
 from .config import Settings
-from .keys import operations_key, repository_key, sessions_key, settings_key, store_key
+from .elements import Events, Instances
+from .keys import (
+    deliveries_key,
+    events_key,
+    instances_key,
+    operations_key,
+    repository_key,
+    sessions_key,
+    settings_key,
+    store_key,
+)
 from .operations import Concurrency, Operations
 from .repository import Repository
 from .sessions import Sessions
 from .store import Store
+from .webhooks import Deliveries
 
 # JSON bodies are small; documents stream through multipart and are limited separately
 MAX_JSON_BODY = 1024 * 1024
@@ -41,11 +52,23 @@ def create_app(settings: Settings) -> web.Application:
         processes=settings.copy_processes,
         pace_s=settings.pace_ms / 1000,
     )
+    app[instances_key] = Instances(
+        store, settings.elements_token, settings.callback_url, settings.signature_key
+    )
+    app[deliveries_key] = Deliveries(
+        store,
+        retries=settings.webhook_retries,
+        backoff_s=settings.webhook_backoff_s,
+        timeout_s=settings.webhook_timeout_s,
+    )
+    app[events_key] = Events(store, app[repository_key], app[operations_key], app[deliveries_key])
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_operations_ctx)
+    app.cleanup_ctx.append(_webhooks_ctx)
     app.on_shutdown.append(_stop_operations)
     app.add_routes(meta.routes)
     app.add_routes(laserfiche.routes)
+    app.add_routes(elements.routes)
     return app
 
 
@@ -54,6 +77,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     creator = app[settings_key].users[0][0]
     await asyncio.to_thread(store.open, creator, time.time_ns())
     await asyncio.to_thread(app[sessions_key].load)
+    await asyncio.to_thread(app[instances_key].load)
     yield
     await asyncio.to_thread(store.close)
 
@@ -69,3 +93,13 @@ async def _operations_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     # refuse new operations, stop the running ones at their next file and record how they ended
     await operations.close()
+
+
+async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    # after the operations: the events of those a stop cut off end now, and their webhooks go out
+    await app[events_key].open()
+    await app[deliveries_key].open()
+    yield
+    # attempts under way are cut off unrecorded; the next start makes them again
+    await app[events_key].close()
+    await app[deliveries_key].close()

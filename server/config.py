@@ -24,6 +24,17 @@ PROFILES = ("docs", "sdk")
 # a second operation in a session: refused with 429 (Laserfiche Cloud), or queued behind the first
 SESSION_CONCURRENCY = ("reject", "queue")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# the Elements dialect's default credentials: printed in the banner, so the sandbox works unset
+ELEMENTS_USER_SECRET = "sandbox-user-secret"
+ELEMENTS_ORG_SECRET = "sandbox-org-secret"
+ELEMENTS_TOKEN = "sandbox-element-token"
+# webhooks are signed out of the box, so receivers can test their verification ("" = unsigned)
+SIGNATURE_KEY = "sandbox-signature-key"
+# the public platform retries a failed webhook 5 times, the first after 8 seconds, then longer
+WEBHOOK_RETRIES = 5
+WEBHOOK_BACKOFF_S = 8.0
+# one delivery attempt gives up after this long (a receiver that hangs costs no more)
+WEBHOOK_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,15 @@ class Settings:
     pace_ms: float = 0.0
     # worker processes that copy small files (0: copy in threads only)
     copy_processes: int = 2
+    # the Elements dialect: credentials, the default instance's webhook settings, delivery
+    elements_user_secret: str = ELEMENTS_USER_SECRET
+    elements_org_secret: str = ELEMENTS_ORG_SECRET
+    elements_token: str = ELEMENTS_TOKEN
+    callback_url: str = ""
+    signature_key: str = SIGNATURE_KEY
+    webhook_retries: int = WEBHOOK_RETRIES
+    webhook_backoff_s: float = WEBHOOK_BACKOFF_S
+    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
     # the name clients see as `volumeName`
     volume_name: str = field(default="DEFAULTVOLUME")
 
@@ -77,6 +97,26 @@ def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {value!r}")
+    return number
+
+
+def _secret(value: str) -> str:
+    # it travels in "Authorization: User <secret>, …": one token, no separators
+    if not value or any(c in value for c in ", \t") or not value.isprintable():
+        raise argparse.ArgumentTypeError("must be non-empty, printable, without spaces or commas")
+    return value
+
+
+def _callback_url(value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {value!r}")
+    return value
+
+
 def _non_negative(value: str) -> float:
     number = float(value)
     if not number >= 0:  # also refuses nan
@@ -94,7 +134,8 @@ def _option(parser: argparse.ArgumentParser, flag: str, default: str, **kwargs: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
-        description="Local sandbox for the Laserfiche Repository API v1 over a folder on disk. "
+        description="Local sandbox for the Laserfiche Repository API v1 and the Cloud Elements "
+        "documents hub over a folder on disk. "
         "Every flag can also be set by the environment variable SANDBOX_<NAME> "
         "(e.g. SANDBOX_PORT=9000, SANDBOX_USER='alice:secret,bob:hunter2').",
     )
@@ -186,6 +227,71 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="worker processes that copy many small files in parallel (0: threads only)",
     )
+    _option(
+        parser,
+        "--elements-user-secret",
+        ELEMENTS_USER_SECRET,
+        type=_secret,
+        metavar="SECRET",
+        help="Elements dialect: the User secret of 'Authorization: User …, Organization …, Element …'",
+    )
+    _option(
+        parser,
+        "--elements-org-secret",
+        ELEMENTS_ORG_SECRET,
+        type=_secret,
+        metavar="SECRET",
+        help="Elements dialect: the Organization secret (instances routes)",
+    )
+    _option(
+        parser,
+        "--elements-token",
+        ELEMENTS_TOKEN,
+        type=_secret,
+        metavar="TOKEN",
+        help="Elements dialect: the Element token of the default instance (hub routes)",
+    )
+    _option(
+        parser,
+        "--callback-url",
+        "",
+        type=_callback_url,
+        metavar="URL",
+        help="the default instance's event.notification.callback.url (default none: an asynchronous "
+        "request must then name one in Elements-Async-Callback-URL)",
+    )
+    _option(
+        parser,
+        "--signature-key",
+        SIGNATURE_KEY,
+        metavar="KEY",
+        help="the default instance's event.notification.signature.key, which signs webhooks "
+        "('' sends them unsigned)",
+    )
+    _option(
+        parser,
+        "--webhook-retries",
+        str(WEBHOOK_RETRIES),
+        type=_count,
+        metavar="N",
+        help="retries of a webhook that failed, before it is queued for redelivery",
+    )
+    _option(
+        parser,
+        "--webhook-backoff-s",
+        str(WEBHOOK_BACKOFF_S),
+        type=_positive,
+        metavar="SECONDS",
+        help="delay before the first retry of a webhook; doubles after each",
+    )
+    _option(
+        parser,
+        "--webhook-timeout-s",
+        str(WEBHOOK_TIMEOUT_S),
+        type=_positive,
+        metavar="SECONDS",
+        help="how long one webhook attempt waits for the receiver",
+    )
     _option(parser, "--log-level", "INFO", type=_one_of(LOG_LEVELS), metavar="{DEBUG,INFO,WARNING,ERROR}")
     return parser
 
@@ -207,4 +313,12 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         session_concurrency=args.session_concurrency,
         pace_ms=args.pace_ms,
         copy_processes=args.copy_processes,
+        elements_user_secret=args.elements_user_secret,
+        elements_org_secret=args.elements_org_secret,
+        elements_token=args.elements_token,
+        callback_url=args.callback_url,
+        signature_key=args.signature_key,
+        webhook_retries=args.webhook_retries,
+        webhook_backoff_s=args.webhook_backoff_s,
+        webhook_timeout_s=args.webhook_timeout_s,
     )

@@ -5,25 +5,36 @@ from __future__ import annotations
 from aiohttp import web
 
 from .config import Settings
+from .elements import Events, Instance, Instances
 from .operations import Operations
 from .repository import Repository
 from .sessions import Session, Sessions
 from .store import Store
+from .webhooks import Deliveries
 
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 repository_key = web.AppKey("repository", Repository)
 sessions_key = web.AppKey("sessions", Sessions)
 operations_key = web.AppKey("operations", Operations)
+instances_key = web.AppKey("instances", Instances)
+events_key = web.AppKey("events", Events)
+deliveries_key = web.AppKey("deliveries", Deliveries)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)
 SESSION = web.RequestKey("session", Session)
+# the element instance whose token a hub request carries
+INSTANCE = web.RequestKey("instance", Instance)
 
 __all__ = [
+    "INSTANCE",
     "REQUEST_ID",
     "SESSION",
     "Session",
+    "deliveries_key",
+    "events_key",
+    "instances_key",
     "operations_key",
     "repository_key",
     "sessions_key",

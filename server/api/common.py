@@ -36,6 +36,17 @@ def public(handler: H) -> H:
     return handler
 
 
+def authenticated_by(check: Callable[[web.Request], Session]) -> Callable[[H], H]:
+    """Mark a handler as authenticated by `check` (another dialect's credentials) instead of a
+    Laserfiche bearer token; `check` raises Unauthorized or returns the request's session."""
+
+    def mark(handler: H) -> H:
+        handler.authenticate = check  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_bytes_response(data, status=status, headers=headers, dumps=orjson.dumps)
 
@@ -148,7 +159,8 @@ def auth_middleware(repository_id: str) -> Any:
         # no such route (404/405) is answered as such, signed in or not
         unmatched = isinstance(match_info, MatchInfoError)
         if not unmatched and not getattr(match_info.handler, "public", False):
-            request[SESSION] = _authenticate(request)
+            check = getattr(match_info.handler, "authenticate", _authenticate)
+            request[SESSION] = check(request)
         repo = request.match_info.get("repoId")
         if repo is not None and repo != repository_id:
             raise NotFound(f"Repository '{repo}' not found.")

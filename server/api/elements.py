@@ -1,0 +1,618 @@
+"""The Cloud Elements / SAP Open Connectors dialect: the documents hub, element instances and the
+events of asynchronous requests. Thin handlers over the repository, the operations engine and the
+event records (`server.elements`)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import BodyPartReader, ClientPayloadError, web
+
+from ..elements import (
+    ELEMENT_KEY,
+    ELEMENTS_USER,
+    Event,
+    EventHook,
+    Instance,
+    check_callback_url,
+    check_configuration,
+    event_objects,
+)
+from ..errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
+from ..keys import (
+    INSTANCE,
+    deliveries_key,
+    events_key,
+    instances_key,
+    operations_key,
+    repository_key,
+    settings_key,
+)
+from ..operations import Operation
+from ..repository import Entry, check_name, name_problem
+from ..sessions import Session
+from .common import authenticated_by, bool_param, field, int_param, json, read_json, session_of
+from .transfer import DescriptorFileResponse, check_range, content_disposition, iso, save_part
+
+BASE = "/elements/api-v2"
+HUB = BASE + "/hubs/documents"
+# the hub's paging: the default page, and the most a client may ask for
+DEFAULT_PAGE_SIZE = 200
+MAX_PAGE_SIZE = 1000
+# a session never expires by time here: the Element token is the credential, and lives as long as its instance
+NEVER_NS = 2**62
+
+routes = web.RouteTableDef()
+
+
+# ---- credentials ---------------------------------------------------------------------------
+
+
+def _credentials(request: web.Request) -> dict[str, str]:
+    """`Authorization: User <secret>, Organization <secret>, Element <token>` -> {"user": …}."""
+    found: dict[str, str] = {}
+    for piece in request.headers.get("Authorization", "").split(","):
+        key, _, value = piece.strip().partition(" ")
+        if key and value.strip():
+            found[key.lower()] = value.strip()
+    return found
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return hmac.compare_digest((given or "").encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def _check_user(request: web.Request, needs: str) -> dict[str, str]:
+    credentials = _credentials(request)
+    if not _same(credentials.get("user"), request.app[settings_key].elements_user_secret):
+        raise Unauthorized(
+            f"An 'Authorization: User <user secret>, {needs}' header with the right User secret is required.",
+            title="Invalid or missing credentials.",
+        )
+    return credentials
+
+
+def _instance_of(request: web.Request, credentials: dict[str, str]) -> Instance:
+    instance = request.app[instances_key].by_token(credentials.get("element", ""))
+    if instance is None:
+        raise Unauthorized(
+            "The Element token is missing, or names no instance (deleted, or never created).",
+            title="Invalid or missing credentials.",
+        )
+    request[INSTANCE] = instance
+    return instance
+
+
+def _session(user_secret: str, instance: Instance | None) -> Session:
+    """One session per User secret and Element token: the one-operation-at-a-time scope."""
+    scope = f"{user_secret}\0{instance.token if instance else ''}"
+    return Session("el-" + hashlib.sha256(scope.encode()).hexdigest()[:16], ELEMENTS_USER, NEVER_NS)
+
+
+def hub_auth(request: web.Request) -> Session:
+    credentials = _check_user(request, "Element <instance token>")
+    return _session(credentials["user"], _instance_of(request, credentials))
+
+
+def platform_auth(request: web.Request) -> Session:
+    credentials = _check_user(request, "Organization <organization secret>")
+    if not _same(credentials.get("organization"), request.app[settings_key].elements_org_secret):
+        raise Unauthorized(
+            "An 'Authorization: User <user secret>, Organization <organization secret>' header is required.",
+            title="Invalid or missing credentials.",
+        )
+    return _session(credentials["user"], None)
+
+
+def events_auth(request: web.Request) -> Session:
+    """The organization sees every event; an instance's token sees that instance's."""
+    credentials = _check_user(request, "Organization <organization secret> or Element <instance token>")
+    if "element" in credentials:
+        return _session(credentials["user"], _instance_of(request, credentials))
+    return platform_auth(request)
+
+
+hub = authenticated_by(hub_auth)
+platform = authenticated_by(platform_auth)
+events = authenticated_by(events_auth)
+
+
+# ---- entries --------------------------------------------------------------------------------
+
+
+def render(entry: Entry, tags: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "name": entry.name,
+        "path": "/" + "/".join(entry.parts),
+        "directory": entry.is_dir,
+        "size": entry.size,
+        "createdDate": iso(entry.created_ns),
+        "modifiedDate": iso(entry.modified_ns),
+        "tags": tags or [],
+    }
+
+
+async def _render_all(request: web.Request, entries: list[Entry]) -> list[dict[str, Any]]:
+    tags = await asyncio.to_thread(request.app[repository_key].tags_of, [e.id for e in entries])
+    return [render(e, tags.get(e.id)) for e in entries]
+
+
+async def _one(request: web.Request, entry: Entry) -> web.Response:
+    return json((await _render_all(request, [entry]))[0])
+
+
+def _segments(raw: str, what: str) -> list[str]:
+    """A hub path ("/a/b", leading slash optional) as names, each checked."""
+    segments = [s for s in raw.split("/") if s]
+    for segment in segments:
+        problem = name_problem(segment)
+        if problem:
+            raise BadRequest(f"The {what} has an invalid segment {segment!r}: it {problem}.")
+    return segments
+
+
+async def _at(request: web.Request, segments: list[str], what: str) -> Entry:
+    found, _ = await asyncio.to_thread(request.app[repository_key].by_path, segments)
+    if found is None:
+        raise NotFound(f"No {what} at '/{'/'.join(segments)}'.")
+    return found
+
+
+async def _target(request: web.Request, directory: bool) -> Entry:
+    """The entry a route names, by `/{id}` or by `?path=`; a folder or a file as the route needs."""
+    what = "folder" if directory else "file"
+    raw_id = request.match_info.get("id")
+    if raw_id is not None:
+        entry = await asyncio.to_thread(request.app[repository_key].entry, int_param(raw_id, "id", 1))
+    else:
+        path = request.query.get("path")
+        if path is None:
+            raise BadRequest("The parameter 'path' is required.")
+        entry = await _at(request, _segments(path, "parameter 'path'"), what)
+    if entry.is_dir != directory:
+        where = "/" + "/".join(entry.parts)
+        raise BadRequest(f"'{where}' is a {'file' if directory else 'folder'}, not a {what}.")
+    return entry
+
+
+async def _destination(request: web.Request, path: str, name: str | None) -> tuple[Entry, str]:
+    """Where a new entry goes: the parent folder of `path`, under `name` or `path`'s last segment."""
+    segments = _segments(path, "field 'path'")
+    if not segments and name is None:
+        raise BadRequest("The field 'path' must name the new entry, as in '/Folder/Name'.")
+    parent = await _at(request, segments[:-1], "parent folder")
+    if not parent.is_dir:
+        raise BadRequest(f"'/{'/'.join(parent.parts)}' is a file, not a folder.")
+    return parent, check_name(segments[-1] if name is None else name, "name")
+
+
+def _tags(body: dict[str, Any]) -> list[str] | None:
+    tags = field(body, "tags", list)
+    if tags is not None and not all(isinstance(t, str) for t in tags):
+        raise BadRequest("The field 'tags' must be an array of strings.")
+    return tags
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    raw_page = request.query.get("nextPage") or request.query.get("page") or "1"
+    page = int_param(raw_page, "page", 1)
+    size = int_param(request.query.get("pageSize", str(DEFAULT_PAGE_SIZE)), "pageSize", 1)
+    if size > MAX_PAGE_SIZE:
+        raise BadRequest(f"The parameter 'pageSize' must be at most {MAX_PAGE_SIZE}.")
+    return page, size
+
+
+# ---- folders --------------------------------------------------------------------------------
+
+
+async def list_folder(request: web.Request) -> web.Response:
+    folder = await _target(request, directory=True)
+    page, size = _paging(request)
+    start = (page - 1) * size
+    total, entries = await asyncio.to_thread(
+        request.app[repository_key].children, folder.id, [("name", False)], start, start + size
+    )
+    headers = {"Elements-Total-Count": str(total), "Elements-Returned-Count": str(len(entries))}
+    if start + size < total:
+        headers["Elements-Next-Page-Token"] = str(page + 1)
+    return json(await _render_all(request, entries), headers=headers)
+
+
+@routes.post(HUB + "/folders")
+@hub
+async def create_folder(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    path = field(body, "path", str) or request.query.get("path")
+    if path is None:
+        raise BadRequest("The field 'path' is required.")
+    tags = _tags(body)
+    parent, name = await _destination(request, path, field(body, "name", str))
+    repository = request.app[repository_key]
+    entry = await asyncio.to_thread(repository.create_folder, parent.id, name, False, ELEMENTS_USER)
+    if tags:
+        await asyncio.to_thread(repository.set_tags, entry.id, tags)
+    return await _one(request, entry)
+
+
+def _metadata_routes(directory: bool) -> None:
+    kind = "folders" if directory else "files"
+
+    @hub
+    async def get_metadata(request: web.Request) -> web.Response:
+        return await _one(request, await _target(request, directory))
+
+    @hub
+    async def patch_metadata(request: web.Request) -> web.Response:
+        entry = await _target(request, directory)
+        body = await read_json(request)
+        path, name, tags = field(body, "path", str), field(body, "name", str), _tags(body)
+        repository = request.app[repository_key]
+        if path is not None:
+            parent, new_name = await _destination(request, path, name)
+            entry = await asyncio.to_thread(repository.move, entry.id, parent.id, new_name, False)
+        elif name is not None:
+            entry = await asyncio.to_thread(repository.move, entry.id, None, name, False)
+        if tags is not None:
+            await asyncio.to_thread(repository.set_tags, entry.id, tags)
+        return await _one(request, entry)
+
+    for route in (f"{HUB}/{kind}/metadata", f"{HUB}/{kind}/{{id}}/metadata"):
+        routes.get(route)(get_metadata)
+        routes.patch(route)(patch_metadata)
+
+
+# ---- copy and delete, synchronous or asynchronous ------------------------------------------
+
+
+def _asynchronous(request: web.Request) -> bool:
+    value = request.headers.get("Elements-Async-Request")
+    if value is None or value.strip().lower() == "false":
+        return False
+    if value.strip().lower() == "true":
+        return True
+    raise BadRequest(f"The header 'Elements-Async-Request' must be true or false, got {value!r}.")
+
+
+def _callback_url(request: web.Request) -> str:
+    """Where the webhook goes: the request's header, else the instance's URL; 400 if neither."""
+    url = request.headers.get("Elements-Async-Callback-URL", "").strip()
+    if url:
+        return check_callback_url(url, "header 'Elements-Async-Callback-URL'")
+    instance = request[INSTANCE]
+    if not instance.callback_url:
+        raise BadRequest(
+            "An asynchronous request needs a callback URL: send the header 'Elements-Async-Callback-URL', "
+            f"or set 'event.notification.callback.url' on instance {instance.id} "
+            "(for the default instance, start the server with --callback-url)."
+        )
+    return instance.callback_url
+
+
+async def _dispatch(
+    request: web.Request, tags: list[str], start: Callable[[EventHook], Awaitable[Operation]]
+) -> web.Response:
+    """Start an operation whose end is reported by a webhook: 202 with the event's id."""
+    app = request.app
+    url = _callback_url(request)
+    hook = EventHook(app[events_key], request[INSTANCE], request.method, request.path_qs, url, tags)
+    try:
+        op = await start(hook)
+    except TooManyRequests as exc:
+        running = await asyncio.to_thread(app[events_key].of_operation, str(exc.extra.get("operationToken")))
+        raise TooManyRequests(
+            f"Only one asynchronous request may run per instance and user at a time, and event {running} "
+            "is still running. Wait for its webhook (or cancel it), then send this request again.",
+            headers=exc.headers,
+            extra={"eventId": running},
+        ) from None
+    app[events_key].watch(op, hook)
+    return json({"eventId": hook.event_id, "eventStatus": "dispatched"}, status=202)
+
+
+def _copy_route(directory: bool) -> None:
+    kind = "folders" if directory else "files"
+
+    @hub
+    async def copy(request: web.Request) -> web.Response:
+        asynchronous = _asynchronous(request)
+        if asynchronous:
+            _callback_url(request)  # no URL: refused before anything else is looked at
+        source = await _target(request, directory)
+        body = await read_json(request)
+        path = field(body, "path", str, required=True)
+        assert path is not None
+        tags = _tags(body) or []
+        parent, name = await _destination(request, path, field(body, "name", str))
+        operations = request.app[operations_key]
+        if asynchronous:
+            session = session_of(request)
+            return await _dispatch(
+                request, tags, lambda hook: operations.copy(session, source.id, parent.id, name, False, hook)
+            )
+        entry = await operations.copy_now(ELEMENTS_USER, source.id, parent.id, name, False)
+        if tags:
+            await asyncio.to_thread(request.app[repository_key].set_tags, entry.id, tags)
+        return await _one(request, entry)
+
+    for route in (f"{HUB}/{kind}/copy", f"{HUB}/{kind}/{{id}}/copy"):
+        routes.post(route)(copy)
+
+
+def _delete_route(directory: bool) -> None:
+    kind = "folders" if directory else "files"
+
+    @hub
+    async def delete(request: web.Request) -> web.Response:
+        asynchronous = _asynchronous(request)
+        if asynchronous:
+            _callback_url(request)
+        if directory:
+            bool_param(request, "emptyTrash")  # accepted; this repository has no trash
+        target = await _target(request, directory)
+        operations = request.app[operations_key]
+        if asynchronous:
+            session = session_of(request)
+            return await _dispatch(request, [], lambda hook: operations.delete(session, target.id, hook))
+        return json({"events": event_objects(await operations.delete_now(target.id))})
+
+    for route in (f"{HUB}/{kind}", f"{HUB}/{kind}/{{id}}"):
+        routes.delete(route)(delete)
+
+
+for _directory in (True, False):
+    _metadata_routes(_directory)
+    _copy_route(_directory)
+    _delete_route(_directory)
+for _route in (HUB + "/folders/contents", HUB + "/folders/{id}/contents"):
+    routes.get(_route)(hub(list_folder))
+
+
+# ---- files ----------------------------------------------------------------------------------
+
+
+@routes.post(HUB + "/files")
+@hub
+async def upload(request: web.Request) -> web.Response:
+    path = request.query.get("path")
+    if path is None:
+        raise BadRequest("The parameter 'path' is required: the new file's path, as in '/Folder/name.txt'.")
+    overwrite = bool_param(request, "overwrite")
+    parent, name = await _destination(request, path, None)
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("The request must be multipart/form-data with a part 'file'.")
+    repository = request.app[repository_key]
+    tmp, fd = await asyncio.to_thread(repository.new_temp)
+    try:
+        try:
+            await _receive_file(request, fd, request.app[settings_key].max_document_bytes)
+        finally:
+            await asyncio.to_thread(os.close, fd)
+        existing, _ = await asyncio.to_thread(repository.by_path, [*parent.parts, name])
+        if existing is not None and (existing.is_dir or not overwrite):
+            raise Conflict(
+                f"'/{'/'.join(existing.parts)}' already exists"
+                + ("." if existing.is_dir else "; send overwrite=true to replace it.")
+            )
+        if existing is not None:
+            entry = await asyncio.to_thread(repository.replace_document, existing.id, tmp)
+        else:
+            entry = await asyncio.to_thread(
+                repository.import_document, parent.id, name, tmp, False, ELEMENTS_USER
+            )
+    finally:
+        await asyncio.to_thread(repository.discard_temp, tmp)
+    return await _one(request, entry)
+
+
+async def _receive_file(request: web.Request, fd: int, limit: int) -> None:
+    try:
+        reader = await request.multipart()
+        received = False
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("Nested multipart bodies are not supported.")
+            if part.name == "file" and not received:
+                await save_part(part, fd, limit)
+                received = True
+            else:
+                await part.release()
+    except (ValueError, ClientPayloadError, ConnectionError) as exc:
+        raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
+    if not received:
+        raise BadRequest("The multipart part 'file' is required.")
+
+
+@hub
+async def download(request: web.Request) -> web.StreamResponse:
+    entry = await _target(request, directory=False)
+    entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry.id)
+    try:
+        check_range(request, entry.size)
+    except BaseException:
+        os.close(fd)
+        raise
+    headers = {"Content-Disposition": content_disposition(entry.name), "Content-Type": entry.mime_type}
+    return DescriptorFileResponse(fd, headers=headers)
+
+
+for _route in (HUB + "/files", HUB + "/files/{id}"):
+    routes.get(_route)(download)
+
+
+# ---- instances ------------------------------------------------------------------------------
+
+
+def render_instance(instance: Instance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "name": instance.name,
+        "token": instance.token,
+        "element": {"key": ELEMENT_KEY},
+        "configuration": instance.configuration,
+        "createdDate": iso(instance.created_ns),
+        "disabled": False,
+        "tags": [],
+    }
+
+
+def _instance_id(request: web.Request) -> int:
+    return int_param(request.match_info["instanceId"], "instanceId", 1)
+
+
+def _configuration(body: dict[str, Any]) -> dict[str, Any] | None:
+    configuration = field(body, "configuration", dict)
+    return None if configuration is None else check_configuration(configuration)
+
+
+@routes.post(BASE + "/instances")
+@platform
+async def create_instance(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    name = field(body, "name", str, required=True)
+    element = field(body, "element", dict, required=True)
+    assert name is not None and element is not None
+    if element.get("key") != ELEMENT_KEY:
+        raise BadRequest(
+            f"The field 'element.key' must be '{ELEMENT_KEY}': this sandbox serves the documents hub."
+        )
+    configuration = _configuration(body) or {}
+    instance = await asyncio.to_thread(request.app[instances_key].create, name, configuration)
+    return json(render_instance(instance))
+
+
+@routes.get(BASE + "/instances")
+@platform
+async def list_instances(request: web.Request) -> web.Response:
+    return json([render_instance(i) for i in request.app[instances_key].all()])
+
+
+@routes.get(BASE + "/instances/{instanceId}")
+@platform
+async def get_instance(request: web.Request) -> web.Response:
+    return json(render_instance(request.app[instances_key].get(_instance_id(request))))
+
+
+@routes.patch(BASE + "/instances/{instanceId}")
+@platform
+async def update_instance(request: web.Request) -> web.Response:
+    instance_id = _instance_id(request)
+    request.app[instances_key].get(instance_id)
+    body = await read_json(request)
+    name = field(body, "name", str)
+    instance = await asyncio.to_thread(
+        request.app[instances_key].update, instance_id, name, _configuration(body)
+    )
+    return json(render_instance(instance))
+
+
+@routes.delete(BASE + "/instances/{instanceId}")
+@platform
+async def delete_instance(request: web.Request) -> web.Response:
+    await asyncio.to_thread(request.app[instances_key].delete, _instance_id(request))
+    return web.Response(status=204)
+
+
+# ---- events ---------------------------------------------------------------------------------
+
+
+def render_event(event: Event, attempts: list[Any]) -> dict[str, Any]:
+    deliveries = []
+    if event.notification_id is not None:
+        deliveries.append(
+            {
+                "notificationId": event.notification_id,
+                "status": event.delivery_status,
+                "attempts": [
+                    {
+                        "attempt": a.number,
+                        "date": iso(a.started_ns),
+                        "statusCode": a.status_code,
+                        "error": a.error,
+                        "durationMs": round(a.duration_ms, 1),
+                    }
+                    for a in attempts
+                ],
+                "nextAttemptDate": iso(event.next_ns) if event.next_ns else None,
+            }
+        )
+    return {
+        "id": event.id,
+        "eventId": event.id,
+        "instanceId": event.instance_id,
+        "eventStatus": event.status,
+        "createdDate": iso(event.created_ns),
+        "updatedDate": iso(event.updated_ns),
+        "callbackUrl": event.callback_url,
+        "request": {"method": event.method, "path": event.path},
+        "response": event.response,
+        "deliveries": deliveries,
+    }
+
+
+def _scope(request: web.Request) -> int | None:
+    """The instance whose events the caller may see (None: the organization sees all)."""
+    instance = request.get(INSTANCE)
+    return None if instance is None else instance.id
+
+
+async def _event(request: web.Request) -> Event:
+    event_id = int_param(request.match_info["eventId"], "eventId", 1)
+    return await asyncio.to_thread(request.app[events_key].get, event_id, _scope(request))
+
+
+async def _event_response(request: web.Request, event: Event, status: int = 200) -> web.Response:
+    nid = event.notification_id
+    found = await asyncio.to_thread(request.app[deliveries_key].attempts_of, [] if nid is None else [nid])
+    return json(render_event(event, found.get(nid or 0, [])), status=status)
+
+
+@routes.get(BASE + "/instances/events")
+@events
+async def list_events(request: web.Request) -> web.Response:
+    page, size = _paging(request)
+    found = await asyncio.to_thread(request.app[events_key].recent, _scope(request), (page - 1) * size, size)
+    ids = [e.notification_id for e in found if e.notification_id is not None]
+    attempts = await asyncio.to_thread(request.app[deliveries_key].attempts_of, ids)
+    return json([render_event(e, attempts.get(e.notification_id or 0, [])) for e in found])
+
+
+@routes.get(BASE + "/instances/events/{eventId}")
+@events
+async def get_event(request: web.Request) -> web.Response:
+    return await _event_response(request, await _event(request))
+
+
+@routes.delete(BASE + "/instances/events/{eventId}")
+@events
+async def cancel_event(request: web.Request) -> web.Response:
+    event = await _event(request)
+    op = request.app[operations_key].lookup(event.operation)
+    if op is not None and not op.done:
+        await request.app[operations_key].stop_operation(op)
+        event = await asyncio.to_thread(request.app[events_key].get, event.id)
+    return await _event_response(request, event)
+
+
+@routes.post(BASE + "/instances/events/{eventId}/redeliver")
+@events
+async def redeliver(request: web.Request) -> web.Response:
+    event = await _event(request)
+    if event.notification_id is None:
+        raise Conflict(
+            f"Event {event.id} has no webhook yet: its operation is still running.",
+            title="Nothing to redeliver.",
+        )
+    if not await request.app[deliveries_key].redeliver(event.notification_id):
+        raise Conflict(
+            f"The webhook of event {event.id} is being delivered already; "
+            "wait for it to be delivered or queued.",
+            title="Nothing to redeliver.",
+        )
+    event = await asyncio.to_thread(request.app[events_key].get, event.id)
+    return await _event_response(request, event, status=202)

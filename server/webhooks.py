@@ -1,0 +1,316 @@
+"""Webhooks: signing, and delivery with retries that survive a restart.
+
+A delivery is created (with its body, fixed for good) in the same transaction that records the end of
+its operation, so a finished asynchronous operation always has one. Here it is sent: any 2xx is
+success; otherwise (refused, timed out, any other status) it is tried again after `backoff_s`, then
+twice that, and so on, `retries` times; after the last failure it is `queued` until redelivered.
+Every attempt is stored as it ends, and the next attempt's time with it, so a restarted server goes on
+where the last one stopped. Attempts run side by side on one shared client session, each bounded by
+its own timeout: a receiver that hangs delays nothing but its own webhook.
+
+Signatures (where the instance has a signature key): `Elements-Webhook-Signature: sha256=<base64
+HMAC-SHA256(key, body)>` as the platform sends it, and the Standard Webhooks headers (`webhook-id`,
+`webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256(key, "id.timestamp.body")>`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import heapq
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiohttp
+
+from .store import Store
+
+log = logging.getLogger("server.webhooks")
+
+# attempts under way at once; more wait for a place (each holds a connection to its receiver)
+MAX_IN_FLIGHT = 64
+# a receiver's answer is read up to this much, for the attempt's record
+MAX_REASON = 200
+USER_AGENT = "document-ops-sandbox-webhooks"
+
+
+def sign(key: str, body: bytes) -> str:
+    """The `Elements-Webhook-Signature` value: sha256=<base64 of HMAC-SHA256(key, body)>."""
+    digest = hmac.new(key.encode(), body, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def standard_signature(key: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The Standard Webhooks `webhook-signature` value (v1) over "id.timestamp.body"."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key.encode(), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def headers_for(notification_id: int, key: str, body: bytes, now_s: int) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Elements-Webhook-Id": str(notification_id),
+    }
+    if key:
+        message_id = str(notification_id)
+        headers |= {
+            "Elements-Webhook-Signature": sign(key, body),
+            "webhook-id": message_id,
+            "webhook-timestamp": str(now_s),
+            "webhook-signature": standard_signature(key, message_id, now_s, body),
+        }
+    return headers
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERING = "delivering"  # an attempt is under way (never stored)
+    DELIVERED = "delivered"
+    QUEUED = "queued"  # every attempt failed; waits to be redelivered
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    started_ns: int
+    duration_ms: float
+    status_code: int | None
+    error: str | None
+
+
+@dataclass
+class Pending:
+    """A delivery waiting for its next attempt: what it needs to send, without a store read."""
+
+    notification_id: int
+    url: str
+    signature_key: str
+    body: bytes
+    attempts: int  # made so far
+    due_ns: int
+    series_from: int = 0  # attempts made before this series (see `redeliver`)
+
+
+class Deliveries:
+    def __init__(self, store: Store, *, retries: int, backoff_s: float, timeout_s: float) -> None:
+        self.store = store
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+        self._due: list[tuple[int, int]] = []  # (due_ns, notification id)
+        self._pending: dict[int, Pending] = {}
+        self._delivering: set[int] = set()
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._wake = asyncio.Event()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # ---- life --------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Take up the deliveries a stop left pending, and start sending."""
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            # a receiver's cookies are none of the next receiver's business
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        for pending in await asyncio.to_thread(self._load):
+            self.schedule(pending)
+        self._scheduler = asyncio.create_task(self._run(), name="webhook-scheduler")
+
+    async def close(self) -> None:
+        """Stop sending. Attempts under way are cut off unrecorded: the next start makes them again."""
+        self._closed = True
+        tasks = [t for t in (self._scheduler, *self._attempts) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- scheduling (event loop only) -------------------------------------------------------
+
+    def schedule(self, pending: Pending) -> None:
+        if self._closed:
+            return  # stored as pending: the next start sends it
+        self._pending[pending.notification_id] = pending
+        heapq.heappush(self._due, (pending.due_ns, pending.notification_id))
+        self._wake.set()
+
+    def status_of(self, notification_id: int, stored: str) -> DeliveryStatus:
+        if notification_id in self._delivering:
+            return DeliveryStatus.DELIVERING
+        return DeliveryStatus(stored)
+
+    def busy(self, notification_id: int) -> bool:
+        return notification_id in self._pending or notification_id in self._delivering
+
+    async def redeliver(self, notification_id: int) -> bool:
+        """Send a delivered or queued webhook again, now, with retries as before (its attempts
+        go on counting); False if it is neither delivered nor queued."""
+        if self.busy(notification_id):
+            return False
+        now = time.time_ns()
+        row = await asyncio.to_thread(self._restart, notification_id, now)
+        if row is None:
+            return False
+        url, key, body, attempts = row
+        self.schedule(Pending(notification_id, url, key, body, attempts, now, series_from=attempts))
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.time_ns()
+            while self._due and self._due[0][0] <= now:
+                due_ns, notification_id = heapq.heappop(self._due)
+                pending = self._pending.get(notification_id)
+                if pending is None or pending.due_ns != due_ns:
+                    continue  # rescheduled since
+                del self._pending[notification_id]
+                self._delivering.add(notification_id)
+                task = asyncio.create_task(self._attempt(pending))
+                self._attempts.add(task)
+                task.add_done_callback(self._attempts.discard)
+            delay = (self._due[0][0] - now) / 1e9 if self._due else None
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except TimeoutError:
+                pass
+
+    # ---- sending ------------------------------------------------------------------------
+
+    async def _attempt(self, pending: Pending) -> None:
+        retry = False
+        try:
+            async with self._slots:
+                attempt = await self._post(pending)
+            pending.attempts = attempt.number
+            delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300
+            tried = attempt.number - pending.series_from
+            retry = not delivered and tried <= self.retries
+            if delivered:
+                status = DeliveryStatus.DELIVERED
+            else:
+                status = DeliveryStatus.PENDING if retry else DeliveryStatus.QUEUED
+            if retry:
+                # the first retry after backoff_s, then doubling (the platform's 8^n, made settable)
+                pending.due_ns = time.time_ns() + int(self.backoff_s * 2 ** (tried - 1) * 1e9)
+            await asyncio.to_thread(self._record, pending, attempt, status)
+            if not delivered:
+                log.info(
+                    "webhook %d attempt %d failed (%s)%s",
+                    pending.notification_id,
+                    attempt.number,
+                    attempt.error or attempt.status_code,
+                    "" if retry else "; queued for redelivery",
+                )
+        except Exception:
+            # the store failed to record it: try again later rather than lose it
+            log.exception("webhook %d: the attempt could not be recorded", pending.notification_id)
+            pending.due_ns, retry = time.time_ns() + int(self.backoff_s * 1e9), True
+        finally:
+            self._delivering.discard(pending.notification_id)
+        if retry:
+            self.schedule(pending)
+
+    async def _post(self, pending: Pending) -> Attempt:
+        assert self._session is not None
+        number = pending.attempts + 1
+        started_ns = time.time_ns()
+        clock = time.monotonic()
+        headers = headers_for(
+            pending.notification_id, pending.signature_key, pending.body, started_ns // 10**9
+        )
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with self._session.post(
+                pending.url, data=pending.body, headers=headers, allow_redirects=False
+            ) as response:
+                status = response.status
+                if not 200 <= status < 300:
+                    error = f"the receiver answered {status} {response.reason or ''}".rstrip()
+        except TimeoutError:
+            error = f"no answer within {self.timeout_s:g} s"
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            error = f"could not be sent: {exc or type(exc).__name__}"[:MAX_REASON]
+        return Attempt(number, started_ns, (time.monotonic() - clock) * 1000, status, error)
+
+    # ---- the store (blocking: from a thread) ------------------------------------------------
+
+    def _load(self) -> list[Pending]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT d.notification_id, d.url, d.signature_key, d.body,"
+                " (SELECT COUNT(*) FROM attempts a WHERE a.notification_id = d.notification_id),"
+                " d.next_ns, d.series_from FROM deliveries d WHERE d.status = ?",
+                (DeliveryStatus.PENDING.value,),
+            ).fetchall()
+        return [Pending(nid, url, key, bytes(body), *rest) for nid, url, key, body, *rest in rows]
+
+    def _record(self, pending: Pending, attempt: Attempt, status: DeliveryStatus) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO attempts (notification_id, number, started_ns, duration_ms, status_code, error)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    pending.notification_id,
+                    attempt.number,
+                    attempt.started_ns,
+                    attempt.duration_ms,
+                    attempt.status_code,
+                    attempt.error,
+                ),
+            )
+            conn.execute(
+                "UPDATE deliveries SET status = ?, next_ns = ? WHERE notification_id = ?",
+                (
+                    status.value,
+                    pending.due_ns if status is DeliveryStatus.PENDING else 0,
+                    pending.notification_id,
+                ),
+            )
+
+    def _restart(self, notification_id: int, now: int) -> tuple[str, str, bytes, int] | None:
+        """Make a delivered or queued delivery pending again; None if it is neither."""
+        with self.store.transaction() as conn:
+            row = conn.execute(
+                "SELECT url, signature_key, body,"
+                " (SELECT COUNT(*) FROM attempts a WHERE a.notification_id = d.notification_id)"
+                " FROM deliveries d WHERE notification_id = ? AND status IN (?, ?)",
+                (notification_id, DeliveryStatus.DELIVERED.value, DeliveryStatus.QUEUED.value),
+            ).fetchone()
+            if row is None:
+                return None
+            count = row[3]
+            conn.execute(
+                "UPDATE deliveries SET status = ?, next_ns = ?, series_from = ? WHERE notification_id = ?",
+                (DeliveryStatus.PENDING.value, now, count, notification_id),
+            )
+        url, key, body, count = row
+        return url, key, bytes(body), count
+
+    def attempts_of(self, notification_ids: list[int]) -> dict[int, list[Attempt]]:
+        """The recorded attempts of some deliveries; blocking."""
+        found: dict[int, list[Attempt]] = {nid: [] for nid in notification_ids}
+        if not notification_ids:
+            return found
+        marks = ",".join("?" * len(notification_ids))
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT notification_id, number, started_ns, duration_ms, status_code, error FROM attempts"
+                f" WHERE notification_id IN ({marks}) ORDER BY notification_id, number",
+                notification_ids,
+            ).fetchall()
+        for nid, *rest in rows:
+            found[nid].append(Attempt(*rest))
+        return found
