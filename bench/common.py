@@ -89,3 +89,8 @@ def print_table(rows: list[tuple[str, float, float, str]]) -> None:
     print(f"\n{'case':<58} {'sandbox s':>10} {'baseline s':>11} {'ratio':>8}  notes")
     for name, ours, base, note in rows:
         print(f"{name:<58} {ours:>10.4f} {base:>11.4f} {ours / base:>8.2f}  {note}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]

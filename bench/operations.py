@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import REPO, PeakSampler, make_file, print_table, rss_kib, sign_in, start_server
+from common import REPO, PeakSampler, make_file, percentile, print_table, rss_kib, sign_in, start_server
 
 FOLDER = "Laserfiche.Repository.Folder"
 # how often the timing client polls; small, so that it adds little to what is measured
@@ -112,11 +112,6 @@ async def pollers(
 
     await asyncio.gather(*(one() for _ in range(count)))
     return latencies, errors
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, float, str]]:
