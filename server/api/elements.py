@@ -465,6 +465,11 @@ def _instance_id(request: web.Request) -> int:
     return int_param(request.match_info["instanceId"], "instanceId", 1)
 
 
+def _check_instance_name(name: str) -> None:
+    if not name.strip():
+        raise BadRequest("The field 'name' must not be empty.")
+
+
 def _configuration(body: dict[str, Any]) -> dict[str, Any] | None:
     configuration = field(body, "configuration", dict)
     return None if configuration is None else check_configuration(configuration)
@@ -477,6 +482,7 @@ async def create_instance(request: web.Request) -> web.Response:
     name = field(body, "name", str, required=True)
     element = field(body, "element", dict, required=True)
     assert name is not None and element is not None
+    _check_instance_name(name)
     if element.get("key") != ELEMENT_KEY:
         raise BadRequest(
             f"The field 'element.key' must be '{ELEMENT_KEY}': this sandbox serves the documents hub."
@@ -505,9 +511,10 @@ async def update_instance(request: web.Request) -> web.Response:
     request.app[instances_key].get(instance_id)
     body = await read_json(request)
     name = field(body, "name", str)
-    instance = await asyncio.to_thread(
-        request.app[instances_key].update, instance_id, name, _configuration(body)
-    )
+    if name is not None:
+        _check_instance_name(name)
+    configuration = _configuration(body)
+    instance = await asyncio.to_thread(request.app[instances_key].update, instance_id, name, configuration)
     return json(render_instance(instance))
 
 
