@@ -954,3 +954,40 @@ async def test_sync_copy_and_delete_answer_directly(aiohttp_client, storage_root
 
     await asyncio.sleep(QUIET_S)
     assert rx.requests == []
+
+
+# --------------------------------------------------------------------------- crash mid-operation
+
+
+async def test_kill_9_mid_copy_still_sends_the_webhook_after_restart(storage_root, server_factory, receivers):
+    """A copy cut off by kill -9 ends when the server comes back: Failed (interrupted), and its
+    webhook lists exactly what the disk shows was copied, with the error."""
+    make_files(storage_root / "Src", 12)
+    rx = await receivers()
+    flags = [*_flags(rx.url, backoff=0.2), "--pace-ms", "150"]
+    first = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+    async with aiohttp.ClientSession() as session:
+        el = El(session, first.base_url)
+        event_id = await el.start("POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Dst"})
+        await wait_for(lambda: len(files_in(storage_root / "Dst")) >= 3, "three files copied", timeout=10.0)
+        first.proc.kill()
+        first.proc.wait(timeout=5)
+        assert rx.requests == [], "a webhook went out before the operation ended"
+
+        second = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+        el = El(session, second.base_url)
+        await rx.wait_delivered(1, timeout=10.0)
+        ev = await el.wait_event(event_id, delivered_ok, "the delivery after the restart")
+        await asyncio.sleep(QUIET_S)
+
+    [request] = rx.requests
+    body = check_webhook(request)
+    copied = files_in(storage_root / "Dst")
+    assert 3 <= len(copied) < 12
+    paths = [e["metadata"]["path"] for e in body["response"]["events"]]
+    assert paths == ["/Dst", *(f"/Dst/{name}" for name in sorted(copied))]
+    error = body["response"]["error"]
+    assert error["status"] == 503 and "interrupted" in error["message"]
+    assert ev["eventStatus"] == "failed"
+    assert ev["response"] == body["response"]
+    assert await asyncio.to_thread(second.stop, signal.SIGTERM) == 0, second.stderr()
