@@ -22,17 +22,21 @@ import heapq
 import hmac
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
 
 import aiohttp
+from yarl import URL
 
 from .store import Store
 
 log = logging.getLogger("server.webhooks")
 
-# attempts under way at once; more wait for a place (each holds a connection to its receiver)
-MAX_IN_FLIGHT = 64
+# attempts under way at once, and to one receiver (scheme, host and port): a receiver that hangs
+# fills its own places, never those of the others (each attempt holds a connection)
+MAX_IN_FLIGHT = 256
+MAX_IN_FLIGHT_PER_RECEIVER = 16
 # a receiver's answer is read up to this much, for the attempt's record
 MAX_REASON = 200
 USER_AGENT = "document-ops-sandbox-webhooks"
@@ -109,6 +113,9 @@ class Deliveries:
         self._delivering: set[int] = set()
         self._attempts: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._receiver_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(MAX_IN_FLIGHT_PER_RECEIVER)
+        )
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._closed = False
@@ -119,6 +126,8 @@ class Deliveries:
         """Take up the deliveries a stop left pending, and start sending."""
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            # the places are counted here (see MAX_IN_FLIGHT), before an attempt's clock starts
+            connector=aiohttp.TCPConnector(limit=0),
             # a receiver's cookies are none of the next receiver's business
             cookie_jar=aiohttp.DummyCookieJar(),
         )
@@ -191,7 +200,8 @@ class Deliveries:
     async def _attempt(self, pending: Pending) -> None:
         retry = False
         try:
-            async with self._slots:
+            receiver = str(URL(pending.url).origin())
+            async with self._receiver_slots[receiver], self._slots:
                 attempt = await self._post(pending)
             pending.attempts = attempt.number
             delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300

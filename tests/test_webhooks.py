@@ -991,3 +991,29 @@ async def test_kill_9_mid_copy_still_sends_the_webhook_after_restart(storage_roo
     assert ev["eventStatus"] == "failed"
     assert ev["response"] == body["response"]
     assert await asyncio.to_thread(second.stop, signal.SIGTERM) == 0, second.stderr()
+
+
+async def test_many_hanging_webhooks_do_not_hold_up_another_receiver(aiohttp_client, storage_root, receivers):
+    """More webhooks hang at one receiver than the server sends at once to all receivers: the
+    hanging ones fill that receiver's places only, and another receiver's webhook goes at once."""
+    make_files(storage_root / "Src", 1)
+    stuck = await receivers(hang=True)
+    healthy = await receivers()
+    el = await open_elements(
+        aiohttp_client, storage_root, session_concurrency="queue", webhook_timeout_s=30.0, webhook_retries=0
+    )
+    hanging = 70  # more than the 64 attempts that once ran at a time, across all receivers
+    for n in range(hanging):
+        await el.start(
+            "POST", "/folders/copy", params={"path": "/Src"}, body={"path": f"/Out{n}"}, callback=stuck.url
+        )
+    await stuck.wait_requests(16, timeout=10.0)
+    t0 = time.monotonic()
+    await el.start(
+        "POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Late"}, callback=healthy.url
+    )
+    await healthy.wait_delivered(1, timeout=5.0)
+    assert time.monotonic() - t0 < 3.0
+    await asyncio.sleep(QUIET_S)
+    # one receiver gets no more than its share at once, however many are waiting for it
+    assert len(stuck.requests) == 16
