@@ -38,6 +38,8 @@ DEFAULT_INSTANCE_ID = 1
 DEFAULT_INSTANCE_NAME = "sandbox"
 # who the entries made through the hub are created by (the Laserfiche dialect's `creator`)
 ELEMENTS_USER = "elements"
+# an event whose webhook was delivered is kept this long, then dropped at the next start
+EVENT_KEEP_NS = 24 * 3600 * 10**9
 # what a webhook says of a delete cut off by a crash: the files it had removed are not known
 REMOVED_UNKNOWN = " The entries it removed before it stopped are not listed."
 
@@ -284,7 +286,8 @@ class Events:
     # ---- life --------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """End the events whose operations a stop cut off (the operations are Failed by now)."""
+        """End the events whose operations a stop cut off (the operations are Failed by now), and
+        drop those delivered more than a day ago."""
         for pending in await asyncio.to_thread(self._recover):
             self.deliveries.schedule(pending)
 
@@ -337,6 +340,11 @@ class Events:
 
     def _recover(self) -> list[Pending]:
         with self.store.lock:
+            self.store.conn.execute(
+                "DELETE FROM events WHERE updated_ns < ? AND id IN"
+                " (SELECT event_id FROM deliveries WHERE status = ?)",
+                (time.time_ns() - EVENT_KEEP_NS, DeliveryStatus.DELIVERED.value),
+            )
             rows = self.store.conn.execute(
                 "SELECT id, operation FROM events WHERE status = ?", (EventStatus.DISPATCHED.value,)
             ).fetchall()

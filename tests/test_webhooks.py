@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -1017,3 +1018,25 @@ async def test_many_hanging_webhooks_do_not_hold_up_another_receiver(aiohttp_cli
     await asyncio.sleep(QUIET_S)
     # one receiver gets no more than its share at once, however many are waiting for it
     assert len(stuck.requests) == 16
+
+
+async def test_delivered_events_are_dropped_a_day_later(storage_root, server_factory, receivers):
+    make_files(storage_root / "Src", 1)
+    rx = await receivers()
+    flags = _flags(rx.url, backoff=0.2)
+    first = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+    async with aiohttp.ClientSession() as session:
+        el = El(session, first.base_url)
+        old = await el.start("POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Old"})
+        await el.wait_event(old, delivered_ok, "delivered")
+        recent = await el.start("POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Recent"})
+        await el.wait_event(recent, delivered_ok, "delivered")
+        assert await asyncio.to_thread(first.stop, signal.SIGTERM) == 0
+        # the first event ended two days ago, as far as the store can tell
+        with sqlite3.connect(storage_root / ".sandbox" / "sandbox.db") as db:
+            db.execute("UPDATE events SET updated_ns = updated_ns - ? WHERE id = ?", (2 * 86400 * 10**9, old))
+        second = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+        el = El(session, second.base_url)
+        assert (await el.platform("GET", f"/instances/events/{old}")).status == 404
+        assert (await el.platform("GET", f"/instances/events/{recent}")).status == 200
+    assert await asyncio.to_thread(second.stop, signal.SIGTERM) == 0
