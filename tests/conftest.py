@@ -379,6 +379,24 @@ def part_files(root: Path) -> list[str]:
     return found
 
 
+def make_jail(tmp_path: Path, canary_bytes: bytes) -> tuple[Path, Path, Path]:
+    """A storage root deep under tmp_path with a little content, a canary file outside it and a
+    sibling folder whose name shares the root's prefix (defeats naive startswith checks): the
+    root, the outside folder and the canary."""
+    root = tmp_path / "jail" / "a" / "root"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "r.txt").write_bytes(b"real content")
+    (root / "top.txt").write_bytes(b"top")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    canary = outside / "canary.txt"
+    canary.write_bytes(canary_bytes)
+    sibling = tmp_path / "jail" / "a" / "root2"
+    sibling.mkdir()
+    (sibling / "canary.txt").write_bytes(canary_bytes)
+    return root, outside, canary
+
+
 # --------------------------------------------------------------------------- subprocess server
 
 BANNER_RE = re.compile(r"base URL:\s+(\S+)")

@@ -24,6 +24,7 @@ from conftest import (
     Api,
     assert_problem,
     disk_tree,
+    make_jail,
     make_settings,
     sign_in,
     tree_snapshot,
@@ -1101,19 +1102,7 @@ class Jail:
 
 @pytest.fixture
 async def jail(tmp_path, aiohttp_client) -> Jail:
-    root = tmp_path / "jail" / "a" / "root"
-    root.mkdir(parents=True)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    canary = outside / "canary.txt"
-    canary.write_bytes(CANARY)
-    # a sibling whose name shares the root's prefix (defeats naive startswith checks)
-    sibling = tmp_path / "jail" / "a" / "root2"
-    sibling.mkdir()
-    (sibling / "canary.txt").write_bytes(CANARY)
-    (root / "real").mkdir()
-    (root / "real" / "r.txt").write_bytes(b"real content")
-    (root / "top.txt").write_bytes(b"top")
+    root, _, canary = make_jail(tmp_path, CANARY)
     client = await aiohttp_client(create_app(make_settings(root)))
     return Jail(tmp_path, root, canary, Hub(client, root))
 

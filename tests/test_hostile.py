@@ -23,6 +23,7 @@ from conftest import (
     HIDDEN,
     Api,
     assert_problem,
+    make_jail,
     make_settings,
     sign_in,
     tree_snapshot,
@@ -114,19 +115,7 @@ class Env:
 
 @pytest.fixture
 async def env(tmp_path, aiohttp_client):
-    root = tmp_path / "jail" / "a" / "root"
-    root.mkdir(parents=True)
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    canary = outside / "canary.txt"
-    canary.write_bytes(CANARY)
-    # a sibling whose name shares the root's prefix (defeats naive startswith checks)
-    sibling = tmp_path / "jail" / "a" / "root2"
-    sibling.mkdir()
-    (sibling / "canary.txt").write_bytes(CANARY)
-    (root / "real").mkdir()
-    (root / "real" / "r.txt").write_bytes(b"real content")
-    (root / "top.txt").write_bytes(b"top")
+    root, outside, canary = make_jail(tmp_path, CANARY)
     client = await aiohttp_client(create_app(make_settings(root)))
     api = Api(client, await sign_in(client))
     return Env(tmp_path, root, outside, canary, api)

@@ -136,6 +136,17 @@ class El:
     async def platform(self, method: str, path: str, **kw: Any) -> Reply:
         return await self.call(method, ELEMENTS + path, auth=platform_auth(), **kw)
 
+    async def create_instance(self, name: str, url: str, key: str, enabled: Any = True) -> Reply:
+        configuration = {
+            "event.notification.enabled": enabled,
+            "event.notification.callback.url": url,
+            "event.notification.signature.key": key,
+        }
+        body = {"name": name, "element": {"key": "documents"}, "configuration": configuration}
+        r = await self.platform("POST", "/instances", body=body)
+        assert r.status == 200, r.text
+        return r
+
     async def event(self, event_id: int) -> dict:
         r = await self.platform("GET", f"/instances/events/{event_id}")
         assert r.status == 200, r.text
@@ -171,13 +182,18 @@ class El:
         if callback is not None:
             headers["Elements-Async-Callback-Url"] = callback
         r = await self.hub(method, path, params=params, body=body, headers=headers, token=token)
-        assert r.status == 202, r.text
-        answer = r.json()
-        assert set(answer) == {"eventId", "eventStatus"}, answer
-        assert isinstance(answer["eventId"], int)
-        assert not isinstance(answer["eventId"], bool)
-        assert answer["eventStatus"] == "dispatched"
-        return answer["eventId"]
+        return dispatched(r)
+
+
+def dispatched(r: Reply) -> int:
+    """The eventId of the immediate answer to an asynchronous request, checked as the seed shows it."""
+    assert r.status == 202, r.text
+    answer = r.json()
+    assert set(answer) == {"eventId", "eventStatus"}, answer
+    assert isinstance(answer["eventId"], int)
+    assert not isinstance(answer["eventId"], bool)
+    assert answer["eventStatus"] == "dispatched"
+    return int(answer["eventId"])
 
 
 async def open_elements(aiohttp_client, storage_root: Path, **overrides: Any) -> El:
@@ -310,13 +326,7 @@ async def test_seed_async_copy_example(aiohttp_client, storage_root, receivers):
         },
         body=SEED_BODY,
     )
-    assert r.status == 202, r.text
-    answer = r.json()
-    assert set(answer) == {"eventId", "eventStatus"}, answer
-    assert isinstance(answer["eventId"], int)
-    assert not isinstance(answer["eventId"], bool)
-    assert answer["eventStatus"] == "dispatched"
-    event_id = answer["eventId"]
+    event_id = dispatched(r)
 
     [rec] = await rx.wait_delivered(1)
     body = check_webhook(rec)
@@ -447,20 +457,7 @@ async def test_disabled_instance_callback_is_not_used(aiohttp_client, storage_ro
     make_files(storage_root / "Src", 1)
     rx = await receivers()
     el = await open_elements(aiohttp_client, storage_root)
-    r = await el.platform(
-        "POST",
-        "/instances",
-        body={
-            "name": "disabled",
-            "element": {"key": "documents"},
-            "configuration": {
-                "event.notification.enabled": enabled,
-                "event.notification.callback.url": rx.url,
-                "event.notification.signature.key": KEY,
-            },
-        },
-    )
-    assert r.status == 200, r.text
+    r = await el.create_instance("disabled", rx.url, KEY, enabled)
     token = r.json()["token"]
     r = await el.hub(
         "POST",
@@ -861,20 +858,7 @@ async def test_one_async_operation_per_session(aiohttp_client, storage_root, rec
     assert (storage_root / "small2.txt").read_bytes() == b"small"
 
     # another instance is another session
-    r = await el.platform(
-        "POST",
-        "/instances",
-        body={
-            "name": "second",
-            "element": {"key": "documents"},
-            "configuration": {
-                "event.notification.enabled": True,
-                "event.notification.callback.url": rx2.url,
-                "event.notification.signature.key": "second-key",
-            },
-        },
-    )
-    assert r.status == 200, r.text
+    r = await el.create_instance("second", rx2.url, "second-key")
     instance = r.json()
     assert isinstance(instance["id"], int)
     assert instance["id"] != 1

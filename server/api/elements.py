@@ -271,12 +271,15 @@ def _metadata_routes(directory: bool) -> None:
 
 
 def _asynchronous(request: web.Request) -> bool:
+    """Whether the request asks to run asynchronously; if so, it must have somewhere to report
+    (refused before anything else is looked at)."""
     value = request.headers.get("Elements-Async-Request")
     if value is None or value.strip().lower() == "false":
         return False
-    if value.strip().lower() == "true":
-        return True
-    raise BadRequest(f"The header 'Elements-Async-Request' must be true or false, got {value!r}.")
+    if value.strip().lower() != "true":
+        raise BadRequest(f"The header 'Elements-Async-Request' must be true or false, got {value!r}.")
+    _callback_url(request)
+    return True
 
 
 def _callback_url(request: web.Request) -> str:
@@ -321,8 +324,6 @@ def _copy_route(directory: bool) -> None:
     @hub
     async def copy(request: web.Request) -> web.Response:
         asynchronous = _asynchronous(request)
-        if asynchronous:
-            _callback_url(request)  # no URL: refused before anything else is looked at
         source = await _target(request, directory)
         body = await read_json(request)
         path = field(body, "path", str, required=True)
@@ -350,8 +351,6 @@ def _delete_route(directory: bool) -> None:
     @hub
     async def delete(request: web.Request) -> web.Response:
         asynchronous = _asynchronous(request)
-        if asynchronous:
-            _callback_url(request)
         if directory:
             bool_param(request, "emptyTrash")  # accepted; this repository has no trash
         target = await _target(request, directory)
