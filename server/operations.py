@@ -393,10 +393,9 @@ class Operations:
         op.progress.stop.set()
         if op.task is not None:
             op.task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.shield(op.ended.wait()), CANCEL_WAIT_S)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CANCEL_WAIT_S):
+                await op.ended.wait()
         return op
 
     # ---- running ---------------------------------------------------------------------------
@@ -611,10 +610,11 @@ class Operations:
             if due:
                 self._expire(due)
             delay = (self._expiries[0][0] - now) / 1e9 if self._expiries else None
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+            # (asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that comes
+            # as the wait ends, and this loop would then never stop)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def _expire(self, ops: list[Operation]) -> None:
         now = time.time_ns()
