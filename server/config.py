@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 # the Laserfiche v1 repository id the sandbox answers to unless told otherwise
 DEFAULT_REPOSITORY_ID = "r-sandbox"
 # access tokens last an hour, like Laserfiche Cloud's
@@ -111,9 +113,28 @@ def _secret(value: str) -> str:
     return value
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot receive webhooks, or None: it must be an absolute http:// or https:// URL
+    with a host and a port that exist."""
+    try:
+        parsed = URL(url)
+        parsed.origin(), parsed.host  # (yarl checks the port and the host's IDNA form only when asked)
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parsed.scheme not in ("http", "https"):
+        return "must be an http:// or https:// URL"
+    host = parsed.raw_host or ""
+    if not host or not host.isprintable() or any(c.isspace() for c in host):
+        return "must name a host"
+    if not parsed.port:
+        return "must not name port 0"
+    return None
+
+
 def _callback_url(value: str) -> str:
-    if value and not value.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {value!r}")
+    problem = url_problem(value) if value else None
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}, got {value!r}")
     return value
 
 

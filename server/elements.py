@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
 from . import fsops
+from .config import url_problem
 from .errors import BadRequest, NotFound
 from .operations import Kind, Operation, Operations, Status
 from .repository import Repository, set_tags
@@ -42,6 +42,7 @@ ELEMENTS_USER = "elements"
 EVENT_KEEP_NS = 24 * 3600 * 10**9
 # what a webhook says of a delete cut off by a crash: the files it had removed are not known
 REMOVED_UNKNOWN = " The entries it removed before it stopped are not listed."
+RECORD_LOST = "The operation ended, but how is no longer known; look at the entries it concerned."
 
 
 class EventStatus(StrEnum):
@@ -60,9 +61,9 @@ ENDED = {
 
 
 def check_callback_url(url: str, where: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadRequest(f"The {where} must be an absolute http:// or https:// URL, got {url!r}.")
+    problem = url_problem(url)
+    if problem:
+        raise BadRequest(f"The {where} {problem}; got {url!r}.")
     return url
 
 
@@ -161,29 +162,31 @@ class Instances:
         return self._keep(Instance(cursor.lastrowid, name, token, configuration, now))
 
     def update(self, instance_id: int, name: str | None, configuration: dict[str, Any] | None) -> Instance:
-        """Rename and/or merge configuration keys into an instance; blocking."""
-        old = self.get(instance_id)
-        merged = old.configuration | (configuration or {})
-        new = Instance(old.id, old.name if name is None else name, old.token, merged, old.created_ns)
+        """Rename and/or merge configuration keys into an instance; blocking. Reading, writing and
+        keeping happen under the store's lock, so concurrent changes neither undo a delete nor
+        lose each other's keys."""
         with self.store.lock:
+            old = self.get(instance_id)
+            merged = old.configuration | (configuration or {})
+            new = Instance(old.id, old.name if name is None else name, old.token, merged, old.created_ns)
             self.store.conn.execute(
                 "UPDATE instances SET name = ?, configuration = ? WHERE id = ?",
                 (new.name, _dumps(merged), new.id),
             )
-        return self._keep(new)
+            return self._keep(new)
 
     def delete(self, instance_id: int) -> None:
         """Remove an instance: its token stops working, its events stay readable; blocking."""
-        old = self.get(instance_id)
-        if old.id == DEFAULT_INSTANCE_ID:
-            raise BadRequest(
-                "The default instance comes from the server's settings (--elements-token, "
-                "--callback-url, --signature-key) and cannot be deleted."
-            )
         with self.store.lock:
+            old = self.get(instance_id)
+            if old.id == DEFAULT_INSTANCE_ID:
+                raise BadRequest(
+                    "The default instance comes from the server's settings (--elements-token, "
+                    "--callback-url, --signature-key) and cannot be deleted."
+                )
             self.store.conn.execute("DELETE FROM instances WHERE id = ?", (old.id,))
-        del self._by_id[old.id]
-        del self._by_token[old.token]
+            del self._by_id[old.id]
+            del self._by_token[old.token]
 
     def _keep(self, instance: Instance) -> Instance:
         self._by_id[instance.id] = instance
@@ -193,6 +196,14 @@ class Instances:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def outcome(op: Operation) -> tuple[EventStatus, dict[str, Any] | None]:
+    """How an ended operation's event ends: its status, and the webhook's error if it failed."""
+    if op.status is Status.COMPLETED:
+        return EventStatus.COMPLETED, None
+    messages = [e.message for e in op.errors] or ["The operation was cancelled."]
+    return ENDED[op.status], {"status": op.error_status or 500, "message": " ".join(messages)}
 
 
 def event_objects(changes: list[Change]) -> list[dict[str, Any]]:
@@ -268,9 +279,9 @@ class EventHook:
         self.event_id = cursor.lastrowid
 
     def ended(self, conn: sqlite3.Connection, op: Operation) -> None:
-        if self.tags and op.kind is Kind.COPY and op.entry_id:
-            set_tags(conn, op.entry_id, self.tags)
-        self.pending = self.events.record_end(conn, self.event_id, op, op.progress.changes)
+        if self.tags and op.kind is Kind.COPY and op.status is Status.COMPLETED:
+            set_tags(conn, op.entry_id, self.tags)  # (nothing if the copy was deleted meanwhile)
+        self.pending = self.events.record_end(conn, self.event_id, *outcome(op), op.progress.changes)
 
 
 class Events:
@@ -311,20 +322,24 @@ class Events:
     # ---- ending (blocking, inside the operation's transaction) ---------------------------
 
     def record_end(
-        self, conn: sqlite3.Connection, event_id: int, op: Operation, changes: list[Change], note: str = ""
+        self,
+        conn: sqlite3.Connection,
+        event_id: int,
+        status: EventStatus,
+        error: dict[str, Any] | None,
+        changes: list[Change],
     ) -> Pending:
         """Store how the event ended and the webhook that says so; the delivery to schedule."""
         instance_id, url, key = conn.execute(
             "SELECT instance_id, callback_url, signature_key FROM events WHERE id = ?", (event_id,)
         ).fetchone()
         response: dict[str, Any] = {"events": event_objects(changes)}
-        if op.status is not Status.COMPLETED:
-            messages = [e.message for e in op.errors] or ["The operation was cancelled."]
-            response["error"] = {"status": op.error_status or 500, "message": " ".join(messages) + note}
+        if error is not None:
+            response["error"] = error
         now = time.time_ns()
         conn.execute(
             "UPDATE events SET status = ?, response = ?, updated_ns = ? WHERE id = ?",
-            (ENDED[op.status].value, _dumps(response), now, event_id),
+            (status.value, _dumps(response), now, event_id),
         )
         cursor = conn.execute(
             "INSERT INTO deliveries (event_id, url, signature_key, body, status, next_ns, created_ns)"
@@ -350,16 +365,21 @@ class Events:
             ).fetchall()
         scheduled = []
         for event_id, token in rows:
+            # (after `Operations.open`, every operation left has ended)
             op = self.operations.lookup(token)
-            if op is None or not op.done:
-                continue  # (after `Operations.open`, every operation left is done)
-            changes, note = [], ""
-            if op.kind is Kind.COPY and op.entry_id:
-                changes = copied_tree(self.repository, op.entry_id)
-            elif op.kind is Kind.DELETE and op.status is not Status.COMPLETED:
-                note = REMOVED_UNKNOWN
+            changes: list[Change] = []
+            error: dict[str, Any] | None
+            if op is None:
+                # its record expired before the event could end (an end whose record failed)
+                status, error = EventStatus.FAILED, {"status": 500, "message": RECORD_LOST}
+            else:
+                status, error = outcome(op)
+                if op.kind is Kind.COPY and op.entry_id:
+                    changes = copied_tree(self.repository, op.entry_id)
+                elif op.kind is Kind.DELETE and error is not None:
+                    error["message"] += REMOVED_UNKNOWN
             with self.store.transaction() as conn:
-                scheduled.append(self.record_end(conn, event_id, op, changes, note))
+                scheduled.append(self.record_end(conn, event_id, status, error, changes))
         return scheduled
 
     # ---- reading --------------------------------------------------------------------------

@@ -155,10 +155,12 @@ def insert_documents(
 
 
 def set_tags(conn: sqlite3.Connection, entry_id: int, tags: list[str]) -> None:
+    """Set an entry's tags; nothing if the entry is gone meanwhile."""
     if tags:
         conn.execute(
-            "INSERT OR REPLACE INTO entry_tags (entry_id, tags) VALUES (?, ?)",
-            (entry_id, orjson.dumps(tags).decode()),
+            "INSERT OR REPLACE INTO entry_tags (entry_id, tags)"
+            " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
+            (entry_id, orjson.dumps(tags).decode(), entry_id),
         )
     else:
         conn.execute("DELETE FROM entry_tags WHERE entry_id = ?", (entry_id,))

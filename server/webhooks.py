@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import heapq
 import hmac
 import logging
+import socket
 import time
-from collections import defaultdict
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .store import Store
@@ -37,6 +42,14 @@ log = logging.getLogger("server.webhooks")
 # fills its own places, never those of the others (each attempt holds a connection)
 MAX_IN_FLIGHT = 256
 MAX_IN_FLIGHT_PER_RECEIVER = 16
+# a clean stop waits this long for attempts under way, so that they are recorded, not sent twice
+CLOSE_GRACE_S = 3.0
+# a store busy past its own timeout is asked again after these pauses before an attempt is let go
+RECORD_RETRY_S = (0.5, 1.0, 2.0, 4.0)
+# the number of a delivery's last attempt (0: none yet), in a query over `deliveries d`
+LAST_ATTEMPT = "(SELECT IFNULL(MAX(number), 0) FROM attempts a WHERE a.notification_id = d.notification_id)"
+# threads that look up receivers' names (never the event loop's default executor)
+RESOLVER_THREADS = 2
 # a receiver's answer is read up to this much, for the attempt's record
 MAX_REASON = 200
 USER_AGENT = "document-ops-sandbox-webhooks"
@@ -112,10 +125,10 @@ class Deliveries:
         self._pending: dict[int, Pending] = {}
         self._delivering: set[int] = set()
         self._attempts: set[asyncio.Task[None]] = set()
+        self._records: set[asyncio.Future[bool]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self._receiver_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(MAX_IN_FLIGHT_PER_RECEIVER)
-        )
+        self._receivers: dict[str, _Slot] = {}
+        self._resolver_threads = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="webhook-dns")
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._closed = False
@@ -126,8 +139,9 @@ class Deliveries:
         """Take up the deliveries a stop left pending, and start sending."""
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-            # the places are counted here (see MAX_IN_FLIGHT), before an attempt's clock starts
-            connector=aiohttp.TCPConnector(limit=0),
+            # the places are counted here (see MAX_IN_FLIGHT), before an attempt's clock starts;
+            # names are looked up on threads of their own, so a slow DNS holds up no store call
+            connector=aiohttp.TCPConnector(limit=0, resolver=_Resolver(self._resolver_threads)),
             # a receiver's cookies are none of the next receiver's business
             cookie_jar=aiohttp.DummyCookieJar(),
         )
@@ -136,14 +150,21 @@ class Deliveries:
         self._scheduler = asyncio.create_task(self._run(), name="webhook-scheduler")
 
     async def close(self) -> None:
-        """Stop sending. Attempts under way are cut off unrecorded: the next start makes them again."""
+        """Stop sending: no new attempts; those under way get CLOSE_GRACE_S to end and be recorded,
+        then are cut off unrecorded (the next start makes them again)."""
         self._closed = True
-        tasks = [t for t in (self._scheduler, *self._attempts) if t is not None]
-        for task in tasks:
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            await asyncio.gather(self._scheduler, return_exceptions=True)
+        if self._attempts:
+            await asyncio.wait(list(self._attempts), timeout=CLOSE_GRACE_S)
+        for task in self._attempts:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._attempts, return_exceptions=True)
+        await asyncio.gather(*self._records, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        self._resolver_threads.shutdown(wait=False, cancel_futures=True)
 
     # ---- scheduling (event loop only) -------------------------------------------------------
 
@@ -190,18 +211,18 @@ class Deliveries:
                 self._attempts.add(task)
                 task.add_done_callback(self._attempts.discard)
             delay = (self._due[0][0] - now) / 1e9 if self._due else None
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
+            # (asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that comes
+            # as the wait ends, and this loop would then never stop)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     # ---- sending ------------------------------------------------------------------------
 
     async def _attempt(self, pending: Pending) -> None:
         retry = False
         try:
-            receiver = str(URL(pending.url).origin())
-            async with self._receiver_slots[receiver], self._slots:
+            async with self._receiver_slot(pending.url), self._slots:
                 attempt = await self._post(pending)
             pending.attempts = attempt.number
             delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300
@@ -214,23 +235,40 @@ class Deliveries:
             if retry:
                 # the first retry after backoff_s, then doubling (the platform's 8^n, made settable)
                 pending.due_ns = time.time_ns() + int(self.backoff_s * 2 ** (tried - 1) * 1e9)
-            await asyncio.to_thread(self._record, pending, attempt, status)
+            # what was sent is recorded even if a stop cancels this task meanwhile (see close)
+            record = asyncio.ensure_future(self._record_persistently(pending, attempt, status))
+            self._records.add(record)
+            record.add_done_callback(self._records.discard)
+            if not await asyncio.shield(record):
+                retry = False  # not recorded: it stays pending in the store, for the next start
             if not delivered:
                 log.info(
                     "webhook %d attempt %d failed (%s)%s",
                     pending.notification_id,
                     attempt.number,
-                    attempt.error or attempt.status_code,
-                    "" if retry else "; queued for redelivery",
+                    (attempt.error or str(attempt.status_code)).replace(pending.url, "<callback URL>"),
+                    "" if retry or status is DeliveryStatus.PENDING else "; queued for redelivery",
                 )
-        except Exception:
-            # the store failed to record it: try again later rather than lose it
-            log.exception("webhook %d: the attempt could not be recorded", pending.notification_id)
-            pending.due_ns, retry = time.time_ns() + int(self.backoff_s * 1e9), True
         finally:
             self._delivering.discard(pending.notification_id)
         if retry:
             self.schedule(pending)
+
+    @contextlib.asynccontextmanager
+    async def _receiver_slot(self, url: str) -> AsyncIterator[None]:
+        """One of the receiver's places (see MAX_IN_FLIGHT_PER_RECEIVER), kept only while used."""
+        receiver = _receiver(url)
+        slot = self._receivers.get(receiver)
+        if slot is None:
+            slot = self._receivers[receiver] = _Slot(asyncio.Semaphore(MAX_IN_FLIGHT_PER_RECEIVER))
+        slot.users += 1
+        try:
+            async with slot.places:
+                yield
+        finally:
+            slot.users -= 1
+            if not slot.users:
+                del self._receivers[receiver]
 
     async def _post(self, pending: Pending) -> Attempt:
         assert self._session is not None
@@ -255,13 +293,24 @@ class Deliveries:
             error = f"could not be sent: {exc or type(exc).__name__}"[:MAX_REASON]
         return Attempt(number, started_ns, (time.monotonic() - clock) * 1000, status, error)
 
+    async def _record_persistently(self, pending: Pending, attempt: Attempt, status: DeliveryStatus) -> bool:
+        """Store an attempt, trying again while the store is busy: a delivered webhook is never
+        sent again because its record failed once. False if it could not be stored at all."""
+        for wait_s in RECORD_RETRY_S:
+            try:
+                await asyncio.to_thread(self._record, pending, attempt, status)
+                return True
+            except Exception:
+                log.exception("webhook %d: attempt %d not recorded", pending.notification_id, attempt.number)
+                await asyncio.sleep(wait_s)
+        return False
+
     # ---- the store (blocking: from a thread) ------------------------------------------------
 
     def _load(self) -> list[Pending]:
         with self.store.lock:
             rows = self.store.conn.execute(
-                "SELECT d.notification_id, d.url, d.signature_key, d.body,"
-                " (SELECT COUNT(*) FROM attempts a WHERE a.notification_id = d.notification_id),"
+                f"SELECT d.notification_id, d.url, d.signature_key, d.body, {LAST_ATTEMPT},"
                 " d.next_ns, d.series_from FROM deliveries d WHERE d.status = ?",
                 (DeliveryStatus.PENDING.value,),
             ).fetchall()
@@ -294,8 +343,7 @@ class Deliveries:
         """Make a delivered or queued delivery pending again; None if it is neither."""
         with self.store.transaction() as conn:
             row = conn.execute(
-                "SELECT url, signature_key, body,"
-                " (SELECT COUNT(*) FROM attempts a WHERE a.notification_id = d.notification_id)"
+                f"SELECT url, signature_key, body, {LAST_ATTEMPT}"
                 " FROM deliveries d WHERE notification_id = ? AND status IN (?, ?)",
                 (notification_id, DeliveryStatus.DELIVERED.value, DeliveryStatus.QUEUED.value),
             ).fetchone()
@@ -324,3 +372,49 @@ class Deliveries:
         for nid, *rest in rows:
             found[nid].append(Attempt(*rest))
         return found
+
+
+@dataclass
+class _Slot:
+    places: asyncio.Semaphore
+    users: int = 0  # attempts holding or waiting for a place
+
+
+def _receiver(url: str) -> str:
+    """What counts as one receiver: scheme, host and port (the URL itself if it has none)."""
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return url
+
+
+class _Resolver(AbstractResolver):
+    """getaddrinfo on an executor of its own (aiohttp's ThreadedResolver uses the loop's default
+    one, which the server's store calls share)."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self._executor = executor
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        lookup = functools.partial(
+            socket.getaddrinfo, host, port, family=family, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+        )
+        infos = await asyncio.get_running_loop().run_in_executor(self._executor, lookup)
+        numeric = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address[0]),
+                port=int(address[1]),
+                family=found,
+                proto=proto,
+                flags=numeric,
+            )
+            for found, _, proto, _, address in infos
+            if found in (socket.AF_INET, socket.AF_INET6)
+        ]
+
+    async def close(self) -> None:
+        pass

@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -429,9 +430,13 @@ async def test_header_callback_wins_over_instance_url(aiohttp_client, storage_ro
         {"Elements-Async-Callback-Url": "/hook"},
         {"Elements-Async-Callback-Url": "not a url"},
         {"Elements-Async-Callback-Url": "javascript:alert(1)"},
+        {"Elements-Async-Callback-Url": "http://127.0.0.1:99999/hook"},
+        {"Elements-Async-Callback-Url": "http://[::1/hook"},
+        {"Elements-Async-Callback-Url": "http://127.0.0.1:0/hook"},
+        {"Elements-Async-Callback-Url": "http://xn--a.b/hook"},
         {"Elements-Async-Request": "maybe"},
     ],
-    ids=["ftp", "relative", "garbage", "javascript", "bad-async-value"],
+    ids=["ftp", "relative", "garbage", "javascript", "port", "ipv6", "port-0", "idna", "bad-async-value"],
 )
 async def test_bad_async_headers_are_400(aiohttp_client, storage_root, receivers, header):
     make_files(storage_root / "Src", 2)
@@ -1024,3 +1029,102 @@ async def test_delivered_events_are_dropped_a_day_later(storage_root, server_fac
         assert (await el.platform("GET", f"/instances/events/{old}")).status == 404
         assert (await el.platform("GET", f"/instances/events/{recent}")).status == 200
     assert await asyncio.to_thread(second.stop, signal.SIGTERM) == 0
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+async def test_bad_callback_url_in_instance_configuration_is_400(aiohttp_client, storage_root):
+    el = await open_elements(aiohttp_client, storage_root)
+    for url in ("http://[::1/x", "http://127.0.0.1:70000/x", "http://"):
+        body = {"configuration": {"event.notification.callback.url": url}}
+        r = await el.platform("PATCH", "/instances/1", body=body)
+        assert_problem(r, 400)
+        assert "callback" in r.json()["detail"]
+
+
+async def test_instances_deleted_concurrently_answer_204_once(aiohttp_client, storage_root):
+    el = await open_elements(aiohttp_client, storage_root)
+    r = await el.create_instance("doomed", "http://127.0.0.1:9/hook", KEY)
+    instance_id, token = r.json()["id"], r.json()["token"]
+    replies = await asyncio.gather(
+        *(el.platform("DELETE", f"/instances/{instance_id}") for _ in range(4)),
+        *(el.platform("PATCH", f"/instances/{instance_id}", body={"name": f"n{n}"}) for n in range(4)),
+    )
+    deletes = sorted(r.status for r in replies[:4])
+    assert deletes == [204, 404, 404, 404], [r.text for r in replies]
+    assert all(r.status in (200, 404) for r in replies[4:])
+    # whatever order they ran in, the deleted instance stays deleted
+    assert (await el.hub("GET", "/folders/contents", params={"path": "/"}, token=token)).status == 401
+    assert (await el.platform("GET", f"/instances/{instance_id}")).status == 404
+
+
+async def test_tagged_copy_deleted_while_it_runs_still_ends_its_event(
+    aiohttp_client, storage_root, receivers
+):
+    make_files(storage_root / "Src", 10)
+    rx = await receivers()
+    el = await open_elements(aiohttp_client, storage_root, pace_ms=100)
+    body = {"path": "/Dst", "tags": ["t"]}
+    event_id = await el.start("POST", "/folders/copy", params={"path": "/Src"}, body=body, callback=rx.url)
+    await wait_for(lambda: len(files_in(storage_root / "Dst")) >= 2, "two files copied", timeout=10.0)
+    r = await el.hub("DELETE", "/folders", params={"path": "/Dst"})
+    assert r.status in (200, 409), r.text  # (a folder refilled behind the delete is a 409)
+    [request] = await rx.wait_delivered(1, timeout=10.0)
+    ev = await el.wait_event(event_id, delivered_ok, "the event's end recorded")
+    assert ev["eventStatus"] in ("completed", "failed")
+    assert ev["response"] == request.json()["response"]
+
+
+async def test_clean_stop_waits_for_a_webhook_under_way(storage_root, server_factory, receivers):
+    """SIGTERM while a receiver takes its time answering: the attempt ends and is recorded
+    before the server exits, so the next start does not send it again."""
+    make_files(storage_root / "Src", 1)
+    rx = await receivers()
+    flags = _flags(rx.url, backoff=0.2)
+    first = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+    async with aiohttp.ClientSession() as session:
+        el = El(session, first.base_url)
+        rx.hang = True
+        event_id = await el.start("POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Dst"})
+        await rx.wait_requests(1)
+        first.proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        rx.release()  # answered 200 half a second into the stop
+        assert await asyncio.to_thread(first.proc.wait, 10) == 0, first.stderr()
+
+        second = await asyncio.to_thread(server_factory.start, storage_root, *flags)
+        el = El(session, second.base_url)
+        ev = await el.wait_event(event_id, delivered_ok, "delivered, as recorded before the stop")
+        await asyncio.sleep(QUIET_S + 0.5)
+    assert len(rx.requests) == 1
+    assert [a["statusCode"] for a in delivery(ev)["attempts"]] == [200]
+    assert await asyncio.to_thread(second.stop, signal.SIGTERM) == 0
+
+
+async def test_slow_name_lookups_hold_up_nothing_but_their_webhooks(
+    aiohttp_client, storage_root, receivers, monkeypatch
+):
+    """A receiver whose host name takes seconds to look up: the API goes on answering at once
+    (the lookups have threads of their own, not those the store calls use)."""
+    real = socket.getaddrinfo
+
+    def slow_for_slow_hosts(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".slow.test"):
+            time.sleep(3)
+            raise socket.gaierror(socket.EAI_NONAME, "no such host")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_for_slow_hosts)
+    make_files(storage_root / "Src", 1)
+    el = await open_elements(aiohttp_client, storage_root, session_concurrency="queue")
+    for n in range(8):
+        callback = f"http://h{n}.slow.test/hook"
+        await el.start(
+            "POST", "/folders/copy", params={"path": "/Src"}, body={"path": f"/D{n}"}, callback=callback
+        )
+    await asyncio.sleep(0.5)  # the lookups are under way
+    t0 = time.monotonic()
+    for _ in range(5):
+        assert (await el.hub("GET", "/folders/contents", params={"path": "/"})).status == 200
+    assert time.monotonic() - t0 < 1.0

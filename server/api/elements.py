@@ -358,7 +358,8 @@ def _delete_route(directory: bool) -> None:
         if asynchronous:
             session = session_of(request)
             return await _dispatch(request, [], lambda hook: operations.delete(session, target.id, hook))
-        return json({"events": event_objects(await operations.delete_now(target.id))})
+        changes = await operations.delete_now(target.id)
+        return json({"events": await asyncio.to_thread(event_objects, changes)})
 
     for route in (f"{HUB}/{kind}", f"{HUB}/{kind}/{{id}}"):
         routes.delete(route)(delete)
@@ -507,7 +508,7 @@ async def get_instance(request: web.Request) -> web.Response:
 @platform
 async def update_instance(request: web.Request) -> web.Response:
     instance_id = _instance_id(request)
-    request.app[instances_key].get(instance_id)
+    request.app[instances_key].get(instance_id)  # 404 before the body is looked at
     body = await read_json(request)
     name = field(body, "name", str)
     if name is not None:
