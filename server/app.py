@@ -44,7 +44,6 @@ def create_app(settings: Settings) -> web.Application:
     app[repository_key] = Repository(store)
     app[sessions_key] = Sessions(store, settings.users, settings.session_ttl_s)
     app[operations_key] = Operations(
-        store,
         app[repository_key],
         token_ttl_s=settings.token_ttl_s,
         concurrency=Concurrency(settings.session_concurrency),
@@ -61,7 +60,7 @@ def create_app(settings: Settings) -> web.Application:
         backoff_s=settings.webhook_backoff_s,
         timeout_s=settings.webhook_timeout_s,
     )
-    app[events_key] = Events(store, app[repository_key], app[operations_key], app[deliveries_key])
+    app[events_key] = Events(app[repository_key], app[operations_key], app[deliveries_key])
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_operations_ctx)
     app.cleanup_ctx.append(_webhooks_ctx)

@@ -173,13 +173,8 @@ def _write(
         # sleeps in steps of milliseconds
         fcntl.flock(_writer_lock, fcntl.LOCK_EX)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with store.transaction(conn, "BEGIN IMMEDIATE"):
                 change(conn, *args)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             fcntl.flock(_writer_lock, fcntl.LOCK_UN)
     except Exception as exc:
@@ -219,9 +214,28 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
+def _open_root(root: str, device: int, inode: int) -> int:
+    """The storage root the server serves, opened by its path; refused if it is another folder now."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != (device, inode):
+        os.close(fd)
+        raise RuntimeError(f"{root} is no longer the folder the server serves")
+    return fd
+
+
+def _run(batch: Callable[..., None], *args: Any) -> tuple[list[Any], BaseException | None]:
+    """Run copy_batch or unlink_batch: what it did, and what stopped it."""
+    done: list[Any] = []
+    try:
+        batch(*args, done)
+    except BaseException as exc:
+        return done, exc
+    return done, None
+
+
 def main() -> None:
-    root, device, inode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    walkers.worker_init(root, device, inode)
+    root_fd = _open_root(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
     # a worker ends only when the server closes its stdin, or is gone: a signal meant for the
     # server (systemctl stop signals every process of the service) must not cut a batch short
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -231,7 +245,7 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     # rows are written here too, beside the server's own connection: the server's process has
     # enough to do answering requests
-    store_fd, conn = store.connect_from(walkers.worker_root_fd())
+    store_fd, conn = store.connect_from(root_fd)
     global _writer_lock
     _writer_lock = os.open(
         WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=store_fd
@@ -240,14 +254,13 @@ def main() -> None:
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         if request["op"] == "copy":
-            items = [(source, name, size) for source, name, size, _ in request["items"]]
-            exts = {source: ext for source, _, _, ext in request["items"]}
-            args = (tuple(request["src"]), tuple(request["dst"]), items, request["stem"])
-            done, failure = walkers.in_worker(walkers.copy_batch, *args)
-            rows = [(final, exts[source], created) for source, final, _, created in done if final]
+            batch = [tuple(item) for item in request["items"]]
+            src, dst = tuple(request["src"]), tuple(request["dst"])
+            done, failure = _run(walkers.copy_batch, root_fd, src, dst, batch, request["stem"])
+            rows = walkers.copied_rows(batch, done)
             failure = _write(conn, failure, insert_documents, request["folder"], rows, request["creator"])
         else:
-            done, failure = walkers.in_worker(walkers.unlink_batch, tuple(request["parts"]), request["names"])
+            done, failure = _run(walkers.unlink_batch, root_fd, tuple(request["parts"]), request["names"])
             if request["folder"] is not None:
                 failure = _write(conn, failure, forget_children, request["folder"], done)
         try:

@@ -258,7 +258,7 @@ class EventHook:
     # the delivery the end created, to be scheduled once it is stored
     pending: Pending | None = None
 
-    def accepted(self, conn: sqlite3.Connection, op: Operation) -> None:
+    def accepted(self, op: Operation, conn: sqlite3.Connection) -> None:
         cursor = conn.execute(
             "INSERT INTO events (instance_id, session_id, operation, method, path, callback_url,"
             " signature_key, status, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -278,17 +278,15 @@ class EventHook:
         assert cursor.lastrowid is not None
         self.event_id = cursor.lastrowid
 
-    def ended(self, conn: sqlite3.Connection, op: Operation) -> None:
+    def ended(self, op: Operation, conn: sqlite3.Connection) -> None:
         if self.tags and op.kind is Kind.COPY and op.status is Status.COMPLETED:
             set_tags(conn, op.entry_id, self.tags)  # (nothing if the copy was deleted meanwhile)
         self.pending = self.events.record_end(conn, self.event_id, *outcome(op), op.progress.changes)
 
 
 class Events:
-    def __init__(
-        self, store: Store, repository: Repository, operations: Operations, deliveries: Deliveries
-    ) -> None:
-        self.store = store
+    def __init__(self, repository: Repository, operations: Operations, deliveries: Deliveries) -> None:
+        self.store = repository.store
         self.repository = repository
         self.operations = operations
         self.deliveries = deliveries

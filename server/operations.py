@@ -43,7 +43,6 @@ from .errors import NotFound, SandboxError, ServiceUnavailable, TooManyRequests,
 from .fsops import Stopped
 from .repository import Entry, Repository
 from .sessions import Session
-from .store import Store
 
 log = logging.getLogger("server.operations")
 
@@ -103,9 +102,9 @@ class Hook(Protocol):
     """Another record that goes with an operation's (an Elements event): written in the same
     transaction as the operation's, when it is accepted and when it ends, so neither lands alone."""
 
-    def accepted(self, conn: sqlite3.Connection, op: Operation) -> None: ...
+    def accepted(self, op: Operation, conn: sqlite3.Connection) -> None: ...
 
-    def ended(self, conn: sqlite3.Connection, op: Operation) -> None: ...
+    def ended(self, op: Operation, conn: sqlite3.Connection) -> None: ...
 
 
 @dataclass(eq=False)
@@ -123,7 +122,7 @@ class Operation:
     finished_ns: int = 0
     expires_ns: int = 0
     # the percentage shown: what the store holds, so that a crash never takes it back
-    stored_percent: int = 0
+    percent: int = 0
     progress: walkers.Progress = field(default_factory=walkers.Progress)
     cancel_requested: bool = False
     # a failed operation's HTTP status (what its last error would have been answered with)
@@ -133,10 +132,6 @@ class Operation:
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    @property
-    def percent(self) -> int:
-        return self.stored_percent
 
     @property
     def done(self) -> bool:
@@ -151,7 +146,6 @@ class Operation:
 class Operations:
     def __init__(
         self,
-        store: Store,
         repository: Repository,
         *,
         token_ttl_s: float = TOKEN_TTL_S,
@@ -160,7 +154,7 @@ class Operations:
         processes: int = 2,
         pace_s: float = 0.0,
     ) -> None:
-        self.store = store
+        self.store = repository.store
         self.repository = repository
         self.ttl_ns = int(token_ttl_s * 1e9)
         self.concurrency = concurrency
@@ -242,21 +236,17 @@ class Operations:
         """Check and accept a copy (errors are raised before any token exists), then run it."""
         # checked first (a bad request is a 400 even while another runs), on the default threads:
         # a check never queues behind copy batches
-        source, parent = await asyncio.to_thread(
-            self.repository.check_copy, source_id, parent_id, name, auto_rename
-        )
+        progress = walkers.Progress(self.pace_s)
+        walk = await self._copy_walk(session.user, source_id, parent_id, name, auto_rename, progress)
         self._admit(session)
-        op = self._new(Kind.COPY, session, hook)
-        walk = walkers.CopyWalk(
-            self.repository, source, parent, name, auto_rename, session.user, op.progress, self._workers
-        )
+        op = self._new(Kind.COPY, session, hook, progress)
         await self._begin(op, walk)
         return op
 
     async def delete(self, session: Session, entry_id: int, hook: Hook | None = None) -> Operation:
         await asyncio.to_thread(self.repository.check_delete, entry_id)
         self._admit(session)
-        op = self._new(Kind.DELETE, session, hook)
+        op = self._new(Kind.DELETE, session, hook, walkers.Progress(self.pace_s))
         op.entry_id = entry_id
         await self._begin(op, entry_id)
         return op
@@ -267,13 +257,8 @@ class Operations:
         """A synchronous copy (the create-children route, the Elements hub without
         Elements-Async-Request): the same walk, no token, no guard."""
         self._refuse_if_closing()
-        source, parent = await asyncio.to_thread(
-            self.repository.check_copy, source_id, parent_id, name, auto_rename
-        )
         progress = walkers.Progress()
-        walk = walkers.CopyWalk(
-            self.repository, source, parent, name, auto_rename, user, progress, self._workers
-        )
+        walk = await self._copy_walk(user, source_id, parent_id, name, auto_rename, progress)
         async with self._synchronous(progress, "copy"):
             await self._copy(walk, progress)
         assert walk.result is not None
@@ -288,9 +273,26 @@ class Operations:
         progress = walkers.Progress()
         walk = walkers.DeleteWalk(self.repository, target, progress, self._workers)
         async with self._synchronous(progress, "delete"):
-            await self._in_thread(walk.scan)
-            await self._drive(walk.steps(), progress, lambda: walk.width)
+            await self._delete(walk, progress)
         return progress.changes
+
+    async def _copy_walk(
+        self,
+        user: str,
+        source_id: int,
+        parent_id: int,
+        name: str,
+        auto_rename: bool,
+        progress: walkers.Progress,
+    ) -> walkers.CopyWalk:
+        """A copy's walk, once the copy is checked (errors are raised before anything starts). The
+        check runs on the default threads: it never queues behind copy batches."""
+        source, parent = await asyncio.to_thread(
+            self.repository.check_copy, source_id, parent_id, name, auto_rename
+        )
+        return walkers.CopyWalk(
+            self.repository, source, parent, name, auto_rename, user, progress, self._workers
+        )
 
     def _refuse_if_closing(self) -> None:
         if self._closing:
@@ -331,12 +333,18 @@ class Operations:
                 extra={"operationToken": running},
             )
 
-    def _new(self, kind: Kind, session: Session, hook: Hook | None) -> Operation:
+    def _new(self, kind: Kind, session: Session, hook: Hook | None, progress: walkers.Progress) -> Operation:
         now = time.time_ns()
         op = Operation(
-            str(uuid.uuid4()), kind, session.id, session.user, created_ns=now, status_ns=now, hook=hook
+            str(uuid.uuid4()),
+            kind,
+            session.id,
+            session.user,
+            created_ns=now,
+            status_ns=now,
+            progress=progress,
+            hook=hook,
         )
-        op.progress.pace_s = self.pace_s
         self._ops[op.token] = op
         self._active.setdefault(session.id, []).append(op)
         return op
@@ -416,8 +424,7 @@ class Operations:
             else:
                 target = await asyncio.to_thread(self.repository.entry, work)
                 walk = walkers.DeleteWalk(self.repository, target, op.progress, self._workers)
-                await self._in_thread(walk.scan)
-                await self._drive(walk.steps(), op.progress, lambda: walk.width)
+                await self._delete(walk, op.progress)
             if op.progress.stop.is_set():
                 raise Stopped
             outcome: tuple[Status, str | None] = (Status.COMPLETED, None)
@@ -473,8 +480,7 @@ class Operations:
         op.status_ns = time.time_ns()
 
     def _end(self, op: Operation, status: Status, error: str | None = None) -> None:
-        live = op.progress.percent if op.progress.scanned else 0
-        op.stored_percent = 100 if status is Status.COMPLETED else max(op.stored_percent, live)
+        op.percent = 100 if status is Status.COMPLETED else max(op.percent, op.progress.percent)
         if error is not None:
             op.errors.append(OperationError(op.entry_id, error))
         self._set(op, status)
@@ -523,6 +529,11 @@ class Operations:
                 scan.exception()  # retrieved: what the copy raised is what counts
             raise
         await scan  # a scan that failed (a folder gone) fails the copy
+
+    async def _delete(self, walk: walkers.DeleteWalk, progress: walkers.Progress) -> None:
+        """Scan what the delete will remove, then remove it."""
+        await self._in_thread(walk.scan)
+        await self._drive(walk.steps(), progress, lambda: walk.width)
 
     async def _drive(
         self,
@@ -578,8 +589,8 @@ class Operations:
             if not running:
                 self._running.clear()
                 continue
-            rising = [(op, op.progress.percent) for op in running if op.progress.scanned]
-            rising = [(op, p) for op, p in rising if p > op.stored_percent]
+            rising = [(op, op.progress.percent) for op in running]
+            rising = [(op, p) for op, p in rising if p > op.percent]
             if rising:
                 try:
                     await asyncio.to_thread(self._store_percents, [(p, op.token) for op, p in rising])
@@ -588,7 +599,7 @@ class Operations:
                     continue
                 for op, percent in rising:
                     if not op.done:
-                        op.stored_percent = max(op.stored_percent, percent)
+                        op.percent = max(op.percent, percent)
 
     def _store_percents(self, rows: list[tuple[int, str]]) -> None:
         with self.store.transaction() as conn:
@@ -637,7 +648,7 @@ class Operations:
         also = None
         if op.hook is not None and (accepted or ended):
             record = op.hook.ended if ended else op.hook.accepted
-            also = functools.partial(_call_with, record, op)
+            also = functools.partial(record, op)
         try:
             async with op.writing:
                 await asyncio.to_thread(self._store_op, _row(op), also, ended)
@@ -691,9 +702,7 @@ class Operations:
         with self.store.lock:
             conn = self.store.conn
             conn.executemany("UPDATE operations SET expired = 1 WHERE token = ?", [(t,) for t in tokens])
-            conn.execute(
-                "DELETE FROM operations WHERE expired = 1 AND expires_ns < ?", (now - TOMBSTONE_KEEP_NS,)
-            )
+            _drop_tombstones(conn, now)
 
     def _load(self) -> list[Operation]:
         """Read the records; those not ended were cut off by a stop: Failed (interrupted) now."""
@@ -701,9 +710,7 @@ class Operations:
         interrupted, lapsed = [], []
         with self.store.lock:
             conn = self.store.conn
-            conn.execute(
-                "DELETE FROM operations WHERE expired = 1 AND expires_ns < ?", (now - TOMBSTONE_KEEP_NS,)
-            )
+            _drop_tombstones(conn, now)
             rows = conn.execute(
                 "SELECT token, kind, session_id, user, status, percent, entry_id, errors, created_ns,"
                 " started_ns, status_ns, finished_ns, expires_ns, expired FROM operations"
@@ -713,7 +720,7 @@ class Operations:
             op = Operation(token, Kind(kind), session_id, user, Status(status), entry_id)
             op.errors = [OperationError(e["objectId"], e["errorMessage"]) for e in orjson.loads(errors)]
             op.created_ns, op.started_ns, op.status_ns, op.finished_ns, op.expires_ns = times
-            op.stored_percent = percent
+            op.percent = percent
             if expired or (op.done and op.expires_ns <= now):
                 self._tombstones[token] = (session_id, op.expires_ns)
                 if not expired:
@@ -735,10 +742,8 @@ class Operations:
         return interrupted
 
 
-def _call_with(
-    record: Callable[[sqlite3.Connection, Operation], None], op: Operation, conn: sqlite3.Connection
-) -> None:
-    record(conn, op)
+def _drop_tombstones(conn: sqlite3.Connection, now: int) -> None:
+    conn.execute("DELETE FROM operations WHERE expired = 1 AND expires_ns < ?", (now - TOMBSTONE_KEEP_NS,))
 
 
 def _row(op: Operation) -> tuple[Any, ...]:

@@ -105,6 +105,9 @@ class Entry:
         return self.name if self.ext is None else f"{self.name}.{self.ext}"
 
 
+# what the caches of stored rows are keyed by (see Repository._version)
+Version = tuple[int, int]
+
 # the stored columns of an entry, in _Row's order
 ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext"
 INSERT_ENTRY = (
@@ -240,10 +243,12 @@ class Repository:
         self._scanned: dict[int, tuple[tuple[int, int, int, int], int]] = {}
         # folder id -> its stat key right after the server's own last change to it (see _sync_children)
         self._own_change: dict[int, tuple[int, int, int, int]] = {}
-        # bumped on every change to the entries table; caches keyed by it cannot go stale
+        # bumped on every change this process makes to the entries table; with sqlite's
+        # data_version (which moves when another connection, a copy worker's, commits) it keys
+        # caches that cannot go stale
         self._generation = 0
-        self._rows_cache: dict[int, tuple[int, list[_Row]]] = {}
-        self._sorted_cache: dict[tuple[int, tuple[tuple[str, bool], ...]], tuple[int, list[_Row]]] = {}
+        self._rows_cache: dict[int, tuple[Version, list[_Row]]] = {}
+        self._sorted_cache: dict[tuple[int, tuple[tuple[str, bool], ...]], tuple[Version, list[_Row]]] = {}
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -289,22 +294,14 @@ class Repository:
                     return len(entries), entries[start:stop]
                 ordered = self._sorted_rows(folder.id, rows, order)
                 window = ordered[start:stop]
-                page = [e for r in window if (e := self._entry_at(r, folder.parts, fd))]
+                page = self._entries(folder, fd, window)
                 # rows found gone on this page were forgotten: the count follows
                 return len(ordered) - (len(window) - len(page)), page
 
     def open_document(self, entry_id: int) -> tuple[Entry, int]:
         """A document and a descriptor open on its bytes (the caller closes it)."""
-        with self.store.lock:
-            entry = self._resolve(entry_id)
-            if entry.is_dir:
-                raise BadRequest(f"Entry {entry_id} is a folder and has no electronic document.")
-            try:
-                with fsops.folder(self.store.root_fd, entry.parts[:-1]) as parent_fd:
-                    fd = fsops.open_file(parent_fd, entry.name)
-            except (fsops.Gone, FileNotFoundError):
-                self._forget(entry.id)
-                raise NotFound(f"Entry {entry_id} not found.") from None
+        with self.store.lock, self._document(entry_id, "has no electronic document") as (entry, parent_fd):
+            fd = fsops.open_file(parent_fd, entry.name)
         return replace(entry, size=os.fstat(fd).st_size), fd
 
     # ---- temporary files (imports and copies are written here first) ----------------------
@@ -323,18 +320,7 @@ class Repository:
     # ---- changing ------------------------------------------------------------------------
 
     def create_folder(self, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
-        check_name(name)
-        with self.store.lock:
-            parent = self._folder(parent_id)
-            with self._folder_fd(parent) as fd:
-                for candidate in self._allowed(parent, fd, name, True, auto_rename):
-                    try:
-                        os.mkdir(candidate, dir_fd=fd)
-                    except FileExistsError:
-                        continue
-                    self._note_own_change(parent, fd)
-                    return self._add(parent, fd, candidate, True, creator)
-            raise self._conflict(parent, name)
+        return self._create(parent_id, name, True, auto_rename, creator, _mkdir)
 
     def import_document(
         self,
@@ -346,31 +332,15 @@ class Repository:
         ext: str | None = None,
     ) -> Entry:
         """Publish a fully written temporary file (from `new_temp`) as a document in a folder."""
-        check_name(name)
-        with self.store.lock:
-            parent = self._folder(parent_id)
-            with self._folder_fd(parent) as fd:
-                for candidate in self._allowed(parent, fd, name, False, auto_rename):
-                    try:
-                        fsops.publish(self.store.tmp_fd, tmp, fd, candidate)
-                    except FileExistsError:
-                        continue
-                    self._note_own_change(parent, fd)
-                    return self._add(parent, fd, candidate, False, creator, ext)
-            raise self._conflict(parent, name)
+        publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
+        return self._create(parent_id, name, False, auto_rename, creator, publish, ext)
 
     def replace_document(self, entry_id: int, tmp: str) -> Entry:
         """Give a document the bytes of a fully written temporary file (from `new_temp`), in one
         step: readers see the old bytes or the new, and the entry keeps its id."""
         with self.store.lock:
-            entry = self._resolve(entry_id)
-            if entry.is_dir:
-                raise BadRequest(f"Entry {entry_id} is a folder; only a document's bytes can be replaced.")
-            try:
-                with fsops.folder(self.store.root_fd, entry.parts[:-1]) as fd:
-                    fsops.replace(self.store.tmp_fd, tmp, fd, entry.name)
-            except fsops.Gone:
-                raise NotFound(f"Entry {entry_id} not found.") from None
+            with self._document(entry_id, "has no bytes to replace") as (entry, fd):
+                fsops.replace(self.store.tmp_fd, tmp, fd, entry.name)
             return self._resolve(entry_id)
 
     # ---- tags (kept for the Elements dialect; a Laserfiche entry has none) --------------------
@@ -413,7 +383,8 @@ class Repository:
                         fsops.rename_noreplace(src_fd, node.name, dst_fd, candidate)
                     except FileExistsError:
                         continue
-                    self._drop_stale(parent.id, candidate)
+                    # a row left for something removed by hand must not block the name's new owner
+                    forget_children(self.store.conn, parent.id, [candidate])
                     self.store.conn.execute(
                         "UPDATE entries SET parent_id = ?, name = ?, name_key = ?, ext = ? WHERE id = ?",
                         (parent.id, candidate, candidate.casefold(), ext, node.id),
@@ -457,19 +428,18 @@ class Repository:
 
     # ---- bookkeeping for the copy and delete walkers ---------------------------------
 
-    def child_rows(self, folder_id: int | None) -> dict[str, tuple[int, bool, str | None]]:
+    def child_rows(self, folder_id: int | None) -> dict[str, tuple[int, str | None]]:
         """What the store knows of a folder's subfolders and of its documents that keep an
-        extension: name -> (id, is a folder, kept extension)."""
+        extension: name -> (id, kept extension)."""
         if folder_id is None:
             return {}
         with self.store.lock:
             rows = self.store.conn.execute(
                 # only what a walker needs: subfolders (their ids) and kept extensions
-                "SELECT name, id, is_dir, ext FROM entries"
-                " WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL)",
+                "SELECT name, id, ext FROM entries WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL)",
                 (folder_id,),
             ).fetchall()
-        return {name: (entry_id, bool(is_dir), ext) for name, entry_id, is_dir, ext in rows}
+        return {name: (entry_id, ext) for name, entry_id, ext in rows}
 
     def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
         """Give ids to documents a walker just put into a folder (see insert_documents)."""
@@ -487,12 +457,46 @@ class Repository:
             forget_children(self.store.conn, folder_id, names)
             self._changed()
 
-    def changed_elsewhere(self) -> None:
-        """A copy worker process changed entries through a connection of its own."""
-        with self.store.lock:
-            self._changed()
-
     # ---- internals (all under the lock) --------------------------------------------------
+
+    def _create(
+        self,
+        parent_id: int,
+        name: str,
+        is_dir: bool,
+        auto_rename: bool,
+        creator: str,
+        make: Callable[[int, str], None],
+        ext: str | None = None,
+    ) -> Entry:
+        """A new entry in a folder: `make(folder_fd, name)` under the first name allowed that it
+        finds free (FileExistsError: taken meanwhile, try the next)."""
+        check_name(name)
+        with self.store.lock:
+            parent = self._folder(parent_id)
+            with self._folder_fd(parent) as fd:
+                for candidate in self._allowed(parent, fd, name, is_dir, auto_rename):
+                    try:
+                        make(fd, candidate)
+                    except FileExistsError:
+                        continue
+                    self._note_own_change(parent, fd)
+                    return self._add(parent, fd, candidate, is_dir, creator, ext)
+            raise self._conflict(parent, name)
+
+    @contextmanager
+    def _document(self, entry_id: int, refusal: str) -> Iterator[tuple[Entry, int]]:
+        """A document and its folder's descriptor; a folder is refused (400, "is a folder and
+        `refusal`"), one gone from the disk is forgotten (404)."""
+        entry = self._resolve(entry_id)
+        if entry.is_dir:
+            raise BadRequest(f"Entry {entry_id} is a folder and {refusal}.")
+        try:
+            with fsops.folder(self.store.root_fd, entry.parts[:-1]) as fd:
+                yield entry, fd
+        except (fsops.Gone, FileNotFoundError):
+            self._forget(entry.id)
+            raise NotFound(f"Entry {entry_id} not found.") from None
 
     def _chain(self, entry_id: int) -> list[_Row]:
         """The rows from the root down to `entry_id` (empty if the id is unknown)."""
@@ -580,9 +584,14 @@ class Repository:
     def _changed(self) -> None:
         self._generation += 1
 
+    def _version(self) -> Version:
+        """What the entries table's caches are keyed by: changes made here, and elsewhere."""
+        return self._generation, self.store.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def _child_rows(self, folder_id: int) -> list[_Row]:
+        version = self._version()
         cached = self._rows_cache.get(folder_id)
-        if cached is not None and cached[0] == self._generation:
+        if cached is not None and cached[0] == version:
             return cached[1]
         rows = [
             _Row.of(row)
@@ -590,19 +599,20 @@ class Repository:
                 f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?", (folder_id,)
             )
         ]
-        self._rows_cache[folder_id] = (self._generation, rows)
+        self._rows_cache[folder_id] = (version, rows)
         return rows
 
     def _sorted_rows(self, folder_id: int, rows: list[_Row], order: Sequence[tuple[str, bool]]) -> list[_Row]:
         key = (folder_id, tuple(order))
+        version = self._version()
         cached = self._sorted_cache.get(key)
-        if cached is not None and cached[0] == self._generation:
+        if cached is not None and cached[0] == version:
             return cached[1]
         ordered = list(rows)
         _sort(ordered, order)
         if len(self._sorted_cache) > 64:
             self._sorted_cache.clear()
-        self._sorted_cache[key] = (self._generation, ordered)
+        self._sorted_cache[key] = (version, ordered)
         return ordered
 
     def _forget(self, entry_id: int) -> None:
@@ -610,20 +620,12 @@ class Repository:
             self.store.conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
             self._changed()
 
-    def _drop_stale(self, parent_id: int, name: str) -> None:
-        """A row left for something removed by hand must not block the name's new owner."""
-        cursor = self.store.conn.execute(
-            "DELETE FROM entries WHERE parent_id = ? AND name = ?", (parent_id, name)
-        )
-        if cursor.rowcount:
-            self._changed()
-
     def _add(
         self, parent: Entry, fd: int, name: str, is_dir: bool, creator: str, ext: str | None = None
     ) -> Entry:
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
-        self._drop_stale(parent.id, name)
+        forget_children(self.store.conn, parent.id, [name])  # (see `move`)
         cursor = self.store.conn.execute(
             INSERT_ENTRY, (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
         )
@@ -739,3 +741,7 @@ class Repository:
             if entry := self._entry_at(_Row.of(row), parent.parts, fd):
                 return entry
         return None
+
+
+def _mkdir(folder_fd: int, name: str) -> None:
+    os.mkdir(name, dir_fd=folder_fd)

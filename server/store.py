@@ -139,10 +139,32 @@ def connect_from(root_fd: int) -> tuple[int, sqlite3.Connection]:
     if found is None or fsops.kind(found) is not False:
         os.close(dir_fd)
         raise StoreUnusable(f"the store's '{DB_NAME}' is missing or not a regular file")
-    conn = sqlite3.connect(f"/proc/self/fd/{dir_fd}/{DB_NAME}", isolation_level=None)
+    return dir_fd, _connect(dir_fd)
+
+
+def _connect(dir_fd: int, shared: bool = False) -> sqlite3.Connection:
+    """The database in the store folder open at `dir_fd` (by that descriptor, so the folder cannot
+    be swapped under it); `shared`: used by many threads, one at a time (under Store.lock)."""
+    conn = sqlite3.connect(
+        f"/proc/self/fd/{dir_fd}/{DB_NAME}", check_same_thread=not shared, isolation_level=None
+    )
     conn.execute("PRAGMA foreign_keys=ON")
+    # the server and the copy worker processes write side by side: wait for the other's
+    # transaction, never fail
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    return dir_fd, conn
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[sqlite3.Connection]:
+    """One transaction: many rows cost one commit, and all or none land."""
+    conn.execute(begin)
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class StoreUnusable(RuntimeError):
@@ -166,16 +188,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The lock and one transaction: many rows cost one commit, and all or none land."""
-        with self.lock:
-            conn = self.conn
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        """The lock and one transaction (see `transaction`)."""
+        with self.lock, transaction(self.conn) as conn:
+            yield conn
 
     def open(self, creator: str, now_ns: int) -> None:
         """Create or open the database; blocking, call from a thread.
@@ -213,15 +228,9 @@ class Store:
             if found is not None and fsops.kind(found) is not False:
                 self.close()
                 raise StoreUnusable(f"{self.dir}: '{name}' must be a regular file of the sandbox's own")
-        # sqlite opens by path: through the held descriptor, so the folder cannot be swapped under it
-        conn = sqlite3.connect(
-            f"/proc/self/fd/{self.dir_fd}/{DB_NAME}", check_same_thread=False, isolation_level=None
-        )
+        conn = _connect(self.dir_fd, shared=True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        # the copy worker processes write entries too: wait for their transactions, never fail
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
             # every change so far only added tables: creating what is missing upgrades the store

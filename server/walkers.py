@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import fsops
 from .errors import Conflict, NotFound
@@ -215,7 +215,7 @@ class CopyWalk(_Walk):
                             # since: a copy never copies its own output)
                             continue
                         copy_name = _distinct(source_name, is_dir, taken)
-                        child_id, _, ext = known.get(source_name, (None, is_dir, None))
+                        child_id, ext = known.get(source_name, (None, None))
                         entries += 1
                         if is_dir:
                             self._tree.append(_Source((*node.parts, source_name), index, copy_name))
@@ -300,31 +300,26 @@ class CopyWalk(_Walk):
         self.progress.log(made.parts[:-1], [made.name], True)
         self.progress.add(entries=1)
 
-    def _copy_files(self, index: int, batch: list[tuple[str, str, int, str | None]]) -> None:
+    def _copy_files(self, index: int, batch: Batch) -> None:
         node, copy = self._tree[index], self._copies[index]
-        items = [(source_name, copy_name, size) for source_name, copy_name, size, _ in batch]
-        exts = {source_name: ext for source_name, _, _, ext in batch}
         # part names: one random stem per batch, numbered per file
         stem = f"{fsops.PART_PREFIX}{secrets.token_hex(6)}-"
         done: list[Copied] = []
         failure: BaseException | None = None
         in_worker = False
         try:
-            if self.pool is not None and all(size <= fsops.COPY_CHUNK for _, _, size in items):
+            if self.pool is not None and all(size <= fsops.COPY_CHUNK for _, _, size, _ in batch):
                 # small files: copied (and recorded) by a worker process, beside the other
                 # worker: no GIL shared with the server
                 in_worker = True
                 done, failure = self.pool.copy(node.parts, copy.parts, batch, stem, copy.id, self.creator)
             else:
-                copy_batch(self.root_fd, node.parts, copy.parts, items, stem, done, self.progress)
+                copy_batch(self.root_fd, node.parts, copy.parts, batch, stem, done, self.progress)
         except BaseException as exc:
             failure = exc
         finally:
-            if in_worker:
-                self.repository.changed_elsewhere()
-            else:
-                copied = [(final, exts[source], created) for source, final, _, created in done if final]
-                self.repository.record_documents(copy.id, copied, self.creator)
+            if not in_worker:  # (a worker process records its own rows)
+                self.repository.record_documents(copy.id, copied_rows(batch, done), self.creator)
             self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
             self.progress.log(copy.parts, [final for _, final, _, _ in done if final], False)
             if in_worker:  # (in a thread, copy_batch counted each file as it went)
@@ -366,49 +361,30 @@ class CopyWalk(_Walk):
 # away, size, created)
 Copied = tuple[str, str | None, int, int]
 
-# the storage root, as a worker process opened it (see `worker_init`)
-_worker_root_fd = -1
+# a batch of files to copy: (source name, name in the copy, size, kept extension)
+Batch = list[tuple[str, str, int, str | None]]
 
 
-def worker_init(root: str, device: int, inode: int) -> None:
-    """Runs once in each copy worker process: open the storage root the server serves."""
-    global _worker_root_fd
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    st = os.fstat(fd)
-    if (st.st_dev, st.st_ino) != (device, inode):
-        os.close(fd)
-        raise RuntimeError(f"{root} is no longer the folder the server serves")
-    _worker_root_fd = fd
-
-
-def worker_root_fd() -> int:
-    return _worker_root_fd
-
-
-def in_worker(batch: Callable[..., None], *args: Any) -> tuple[list[Any], BaseException | None]:
-    """Run copy_batch or unlink_batch in a worker process: what it did, and what stopped it."""
-    done: list[Any] = []
-    try:
-        batch(_worker_root_fd, *args, done)
-    except BaseException as exc:
-        return done, exc
-    return done, None
+def copied_rows(batch: Batch, done: list[Copied]) -> list[tuple[str, str | None, int]]:
+    """The rows (name, kept extension, created) of the files of `batch` that a copy made."""
+    exts = {source: ext for source, _, _, ext in batch}
+    return [(final, exts[source], created) for source, final, _, created in done if final]
 
 
 def copy_batch(
     root_fd: int,
     src_parts: tuple[str, ...],
     dst_parts: tuple[str, ...],
-    items: list[tuple[str, str, int]],
+    batch: Batch,
     stem: str,
     done: list[Copied],
     progress: Progress | None = None,
 ) -> None:
-    """Copy files (source name, name in the copy, size) from one folder to another, appending
-    each to `done` as it gets its name. With `progress`, stop when asked (between files and
+    """Copy files (see `Batch`; the kept extension is for the rows) from one folder to another,
+    appending each to `done` as it gets its name. With `progress`, stop when asked (between files and
     between chunks of a large file), pace, and count entries and chunks as they go."""
     with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
-        for number, (source_name, name, size) in enumerate(items):
+        for number, (source_name, name, size, _) in enumerate(batch):
             if progress is not None and progress.stop.is_set():
                 return
             created_ns = time.time_ns()
@@ -601,7 +577,7 @@ class DeleteWalk(_Walk):
                     for item in it:
                         # all goes with its folder, entry or not (a symlink is unlinked, never followed)
                         if item.is_dir(follow_symlinks=False):
-                            child_id = known.get(item.name, (None,))[0]
+                            child_id = known.get(item.name, (None, None))[0]
                             pending.append(((*parts, item.name), child_id, row_id))
                         else:
                             node.files.append(item.name)
@@ -642,9 +618,7 @@ class DeleteWalk(_Walk):
         except BaseException as exc:
             failure = exc
         finally:
-            if self.pool is not None:
-                self.repository.changed_elsewhere()
-            else:
+            if self.pool is None:  # (a worker process forgets the rows itself)
                 self.repository.forget_names(folder_id, gone)
             self.progress.log(parts, gone, False)
             if self.pool is not None:  # (in a thread, unlink_batch counted each file)
