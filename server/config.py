@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,7 @@ class Settings:
     webhook_backoff_s: float = WEBHOOK_BACKOFF_S
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
     # the name clients see as `volumeName`
-    volume_name: str = field(default="DEFAULTVOLUME")
-
-    def password_of(self, user: str) -> str | None:
-        for name, password in self.users:
-            if name == user:
-                return password
-        return None
+    volume_name: str = "DEFAULTVOLUME"
 
 
 def _user(value: str) -> tuple[str, str]:

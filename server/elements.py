@@ -229,7 +229,8 @@ class Event:
     path: str
     callback_url: str
     status: EventStatus
-    response: dict[str, Any] | None
+    # the webhook's `response`, as stored (spliced into answers as is, never parsed again)
+    response: orjson.Fragment | None
     created_ns: int
     updated_ns: int
     notification_id: int | None = None
@@ -417,7 +418,7 @@ class Events:
                 path,
                 url,
                 status=EventStatus(status),
-                response=orjson.loads(response) if response else None,
+                response=orjson.Fragment(response) if response else None,
                 created_ns=created_ns,
                 updated_ns=updated_ns,
                 notification_id=nid,

@@ -75,8 +75,8 @@ def _op(
     return op
 
 
-def _errors(*codes: str) -> dict[str, Any]:
-    return {code: ERRORS.get(code) or _problem("Error.") for code in codes}
+def _errors(*codes: str, table: dict[str, Any] = ERRORS) -> dict[str, Any]:
+    return {code: table.get(code) or _problem("Error.") for code in codes}
 
 
 def _collection(item: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +257,13 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
     return {"required": True, "content": {media: {"schema": schema}}}
 
 
+# what a download answers (one Range honoured)
+DOWNLOAD = {
+    "200": {"description": "The bytes.", "content": {"application/octet-stream": {"schema": {}}}},
+    "206": {"description": "The requested range.", "content": {"application/octet-stream": {"schema": {}}}},
+    "416": _problem("Range not satisfiable."),
+}
+
 # what starting a long operation answers, by profile
 STARTED = {
     "201": _json(_ref("AcceptedOperation"), "Accepted (sdk profile); Location: the Tasks URL."),
@@ -404,18 +411,7 @@ PATHS: dict[str, Any] = {
         method: _op(
             "Download a document (GET) or its headers (HEAD); honours one Range",
             [REPO_ID, ENTRY_ID, _param("Range", "header", {"type": "string"})],
-            {
-                "200": {
-                    "description": "The bytes.",
-                    "content": {"application/octet-stream": {"schema": {}}},
-                },
-                "206": {
-                    "description": "The requested range.",
-                    "content": {"application/octet-stream": {"schema": {}}},
-                },
-                "416": {"description": "Range not satisfiable."},
-                **_errors("400", "401", "404"),
-            },
+            {**DOWNLOAD, **_errors("400", "401", "404")},
         )
         for method in ("get", "head")
     },
@@ -465,9 +461,11 @@ PAGING = [
 def _el(
     summary: str, params: list[dict[str, Any]], responses: dict[str, Any], body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    codes = {k: v for k, v in responses.items() if not k.isdigit() or int(k) < 400}
-    errors = {k: EL_ERRORS.get(k) or _problem("Error.") for k in responses if k.isdigit() and int(k) >= 400}
-    return _op(summary, params, codes | errors, body) | {"security": ELEMENTS_AUTH}
+    return _op(summary, params, responses, body) | {"security": ELEMENTS_AUTH}
+
+
+def _el_errors(*codes: str) -> dict[str, Any]:
+    return _errors(*codes, table=EL_ERRORS)
 
 
 def _both(suffix: str, id_suffix: str, methods: dict[str, Any]) -> dict[str, Any]:
@@ -518,11 +516,11 @@ def _hub_paths() -> dict[str, Any]:
             f"/{kind}/metadata",
             f"/{kind}/{{id}}/metadata",
             {
-                "get": ("Metadata", [], {"200": EL_ENTRY, **dict.fromkeys(("400", "401", "404"))}, None),
+                "get": ("Metadata", [], {"200": EL_ENTRY, **_el_errors("400", "401", "404")}, None),
                 "patch": (
                     "Rename, move, or set tags",
                     [],
-                    {"200": EL_ENTRY, **dict.fromkeys(("400", "401", "404", "409"))},
+                    {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409")},
                     METADATA_BODY,
                 ),
             },
@@ -535,7 +533,7 @@ def _hub_paths() -> dict[str, Any]:
                     "Copy into the parent folder of body `path`, named `name` or its last segment",
                     ASYNC_HEADERS,
                     {"200": _json(_ref("ElementsEntry"), "Synchronous: the copy."), "202": DISPATCHED}
-                    | dict.fromkeys(COPY_ERRORS),
+                    | _el_errors(*COPY_ERRORS),
                     _copy_body(name=True),
                 )
             },
@@ -543,18 +541,22 @@ def _hub_paths() -> dict[str, Any]:
         delete_params = ASYNC_HEADERS + (
             [_param("emptyTrash", "query", {"type": "boolean"})] if kind == "folders" else []
         )
-        paths |= _both(
-            f"/{kind}",
-            f"/{kind}/{{id}}",
-            {
-                "delete": (
-                    "Delete",
-                    delete_params,
-                    {"200": REMOVED, "202": DISPATCHED} | dict.fromkeys(COPY_ERRORS),
-                    None,
-                )
-            },
-        )
+        methods: dict[str, Any] = {
+            "delete": (
+                "Delete",
+                delete_params,
+                {"200": REMOVED, "202": DISPATCHED} | _el_errors(*COPY_ERRORS),
+                None,
+            )
+        }
+        if kind == "files":
+            methods["get"] = (
+                "Download a file; honours one Range",
+                [_param("Range", "header", {"type": "string"})],
+                {**DOWNLOAD, **_el_errors("400", "401", "404")},
+                None,
+            )
+        paths |= _both(f"/{kind}", f"/{kind}/{{id}}", methods)
     paths |= _both(
         "/folders/contents",
         "/folders/{id}/contents",
@@ -563,27 +565,16 @@ def _hub_paths() -> dict[str, Any]:
                 "List a folder (Elements-Total-Count, Elements-Next-Page-Token)",
                 PAGING,
                 {"200": _json({"type": "array", "items": _ref("ElementsEntry")}, "A page.")}
-                | dict.fromkeys(("400", "401", "404")),
+                | _el_errors("400", "401", "404"),
                 None,
             )
         },
     )
-    download = _el(
-        "Download a file; honours one Range",
-        [PATH_Q, _param("Range", "header", {"type": "string"})],
-        {
-            "200": {"description": "The bytes.", "content": {"application/octet-stream": {"schema": {}}}},
-            "206": {"description": "The range.", "content": {"application/octet-stream": {"schema": {}}}},
-            "416": _problem("Range not satisfiable."),
-            **dict.fromkeys(("400", "401", "404")),
-        },
-    )
     paths[HUB + "/files"] |= {
-        "get": download,
         "post": _el(
             "Upload a file to `path` (multipart part `file`)",
             [PATH_Q, _param("overwrite", "query", {"type": "boolean"})],
-            {"200": EL_ENTRY, **dict.fromkeys(("400", "401", "404", "409", "413"))},
+            {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409", "413")},
             _body(
                 {
                     "type": "object",
@@ -594,12 +585,11 @@ def _hub_paths() -> dict[str, Any]:
             ),
         ),
     }
-    paths[HUB + "/files/{id}"]["get"] = download | {"parameters": [ID_P, download["parameters"][1]]}
     paths[HUB + "/folders"] = {
         "post": _el(
             "Create a folder at `path` (or in its parent, named `name`)",
             [_param("path", "query", {"type": "string"})],
-            {"200": EL_ENTRY, **dict.fromkeys(("400", "401", "404", "409"))},
+            {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409")},
             _copy_body(name=True),
         ),
         **paths[HUB + "/folders"],
@@ -627,27 +617,27 @@ PATHS |= _hub_paths() | {
         "post": _el(
             "Create an instance (a new Element token)",
             [],
-            {"200": INSTANCE, **dict.fromkeys(("400", "401"))},
+            {"200": INSTANCE, **_el_errors("400", "401")},
             INSTANCE_BODY,
         ),
         "get": _el(
             "List instances",
             [],
-            {"200": _json({"type": "array", "items": _ref("Instance")}, "All."), "401": None},
+            {"200": _json({"type": "array", "items": _ref("Instance")}, "All."), **_el_errors("401")},
         ),
     },
     EL + "/instances/{instanceId}": {
-        "get": _el("An instance", [INSTANCE_ID], {"200": INSTANCE, **dict.fromkeys(("400", "401", "404"))}),
+        "get": _el("An instance", [INSTANCE_ID], {"200": INSTANCE, **_el_errors("400", "401", "404")}),
         "patch": _el(
             "Rename an instance or merge configuration keys",
             [INSTANCE_ID],
-            {"200": INSTANCE, **dict.fromkeys(("400", "401", "404"))},
+            {"200": INSTANCE, **_el_errors("400", "401", "404")},
             INSTANCE_BODY,
         ),
         "delete": _el(
             "Delete an instance (not the default one)",
             [INSTANCE_ID],
-            {"204": {"description": "Deleted."}, **dict.fromkeys(("400", "401", "404"))},
+            {"204": {"description": "Deleted."}, **_el_errors("400", "401", "404")},
         ),
     },
     EL + "/instances/events": {
@@ -656,7 +646,7 @@ PATHS |= _hub_paths() | {
             PAGING,
             {
                 "200": _json({"type": "array", "items": _ref("Event")}, "A page."),
-                **dict.fromkeys(("400", "401")),
+                **_el_errors("400", "401"),
             },
         )
     },
@@ -664,19 +654,19 @@ PATHS |= _hub_paths() | {
         "get": _el(
             "An event and its webhook's delivery attempts",
             [EVENT_ID],
-            {"200": EVENT, **dict.fromkeys(("400", "401", "404"))},
+            {"200": EVENT, **_el_errors("400", "401", "404")},
         ),
         "delete": _el(
             "Cancel the event's operation (what was done stays)",
             [EVENT_ID],
-            {"200": EVENT, **dict.fromkeys(("400", "401", "404"))},
+            {"200": EVENT, **_el_errors("400", "401", "404")},
         ),
     },
     EL + "/instances/events/{eventId}/redeliver": {
         "post": _el(
             "Send a queued (or delivered) webhook again",
             [EVENT_ID],
-            {"202": EVENT, **dict.fromkeys(("400", "401", "404", "409"))},
+            {"202": EVENT, **_el_errors("400", "401", "404", "409")},
         )
     },
 }

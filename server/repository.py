@@ -66,6 +66,15 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def check_segments(parts: list[str], what: str) -> list[str]:
+    """The names of a path, each checked (400 naming `what` and the segment)."""
+    for part in parts:
+        problem = name_problem(part)
+        if problem:
+            raise BadRequest(f"The {what} has an invalid segment {part!r}: it {problem}.")
+    return parts
+
+
 def check_name(name: str, field: str = "name") -> str:
     problem = name_problem(name)
     if problem:

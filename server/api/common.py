@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -49,6 +50,13 @@ def authenticated_by(check: Callable[[web.Request], Session]) -> Callable[[H], H
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_bytes_response(data, status=status, headers=headers, dumps=orjson.dumps)
+
+
+async def json_built(build: Callable[[], Any], status: int = 200) -> web.Response:
+    """A JSON answer built and encoded in a thread: for bodies that can be large (events of a
+    10,000-file copy are megabytes)."""
+    body = await asyncio.to_thread(lambda: orjson.dumps(build()))
+    return web.Response(body=body, status=status, content_type="application/json")
 
 
 def problem_body(request: web.Request, status: int, title: str, detail: str) -> dict[str, Any]:

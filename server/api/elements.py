@@ -7,11 +7,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp import web
 
 from ..elements import (
     ELEMENT_KEY,
@@ -34,10 +33,11 @@ from ..keys import (
     settings_key,
 )
 from ..operations import Operation
-from ..repository import Entry, check_name, name_problem
+from ..repository import Entry, Repository, check_name, check_segments
 from ..sessions import Session
-from .common import authenticated_by, bool_param, field, int_param, json, read_json, session_of
-from .transfer import DescriptorFileResponse, check_range, content_disposition, iso, save_part
+from ..webhooks import Deliveries
+from .common import authenticated_by, bool_param, field, int_param, json, json_built, read_json, session_of
+from .transfer import iso, received, send_document
 
 BASE = "/elements/api-v2"
 HUB = BASE + "/hubs/documents"
@@ -138,23 +138,19 @@ def render(entry: Entry, tags: list[str] | None = None) -> dict[str, Any]:
     }
 
 
-async def _render_all(request: web.Request, entries: list[Entry]) -> list[dict[str, Any]]:
-    tags = await asyncio.to_thread(request.app[repository_key].tags_of, [e.id for e in entries])
+def _rendered(repository: Repository, entries: list[Entry]) -> list[dict[str, Any]]:
+    """Entries as the hub shows them, with their tags; blocking (a page takes milliseconds)."""
+    tags = repository.tags_of([e.id for e in entries])
     return [render(e, tags.get(e.id)) for e in entries]
 
 
 async def _one(request: web.Request, entry: Entry) -> web.Response:
-    return json((await _render_all(request, [entry]))[0])
+    return json((await asyncio.to_thread(_rendered, request.app[repository_key], [entry]))[0])
 
 
 def _segments(raw: str, what: str) -> list[str]:
     """A hub path ("/a/b", leading slash optional) as names, each checked."""
-    segments = [s for s in raw.split("/") if s]
-    for segment in segments:
-        problem = name_problem(segment)
-        if problem:
-            raise BadRequest(f"The {what} has an invalid segment {segment!r}: it {problem}.")
-    return segments
+    return check_segments([s for s in raw.split("/") if s], what)
 
 
 async def _at(request: web.Request, segments: list[str], what: str) -> Entry:
@@ -215,13 +211,17 @@ async def list_folder(request: web.Request) -> web.Response:
     folder = await _target(request, directory=True)
     page, size = _paging(request)
     start = (page - 1) * size
-    total, entries = await asyncio.to_thread(
-        request.app[repository_key].children, folder.id, [("name", False)], start, start + size
-    )
-    headers = {"Elements-Total-Count": str(total), "Elements-Returned-Count": str(len(entries))}
+    repository = request.app[repository_key]
+
+    def listed() -> tuple[int, list[dict[str, Any]]]:
+        total, entries = repository.children(folder.id, [("name", False)], start, start + size)
+        return total, _rendered(repository, entries)
+
+    total, rendered = await asyncio.to_thread(listed)
+    headers = {"Elements-Total-Count": str(total), "Elements-Returned-Count": str(len(rendered))}
     if start + size < total:
         headers["Elements-Next-Page-Token"] = str(page + 1)
-    return json(await _render_all(request, entries), headers=headers)
+    return json(rendered, headers=headers)
 
 
 @routes.post(HUB + "/folders")
@@ -270,16 +270,15 @@ def _metadata_routes(directory: bool) -> None:
 # ---- copy and delete, synchronous or asynchronous ------------------------------------------
 
 
-def _asynchronous(request: web.Request) -> bool:
-    """Whether the request asks to run asynchronously; if so, it must have somewhere to report
-    (refused before anything else is looked at)."""
+def _asynchronous(request: web.Request) -> str | None:
+    """Where the webhook of a request that asks to run asynchronously goes; None: synchronously.
+    One with nowhere to report is refused before anything else is looked at."""
     value = request.headers.get("Elements-Async-Request")
     if value is None or value.strip().lower() == "false":
-        return False
+        return None
     if value.strip().lower() != "true":
         raise BadRequest(f"The header 'Elements-Async-Request' must be true or false, got {value!r}.")
-    _callback_url(request)
-    return True
+    return _callback_url(request)
 
 
 def _callback_url(request: web.Request) -> str:
@@ -298,14 +297,16 @@ def _callback_url(request: web.Request) -> str:
 
 
 async def _dispatch(
-    request: web.Request, tags: list[str], start: Callable[[EventHook], Awaitable[Operation]]
+    request: web.Request,
+    url: str,
+    tags: list[str],
+    start: Callable[[Session, EventHook], Awaitable[Operation]],
 ) -> web.Response:
-    """Start an operation whose end is reported by a webhook: 202 with the event's id."""
+    """Start an operation whose end is reported by a webhook to `url`: 202 with the event's id."""
     app = request.app
-    url = _callback_url(request)
     hook = EventHook(app[events_key], request[INSTANCE], request.method, request.path_qs, url, tags)
     try:
-        op = await start(hook)
+        op = await start(session_of(request), hook)
     except TooManyRequests as exc:
         running = await asyncio.to_thread(app[events_key].of_operation, str(exc.extra.get("operationToken")))
         raise TooManyRequests(
@@ -323,7 +324,7 @@ def _copy_route(directory: bool) -> None:
 
     @hub
     async def copy(request: web.Request) -> web.Response:
-        asynchronous = _asynchronous(request)
+        callback = _asynchronous(request)
         source = await _target(request, directory)
         body = await read_json(request)
         path = field(body, "path", str, required=True)
@@ -331,10 +332,12 @@ def _copy_route(directory: bool) -> None:
         tags = _tags(body) or []
         parent, name = await _destination(request, path, field(body, "name", str))
         operations = request.app[operations_key]
-        if asynchronous:
-            session = session_of(request)
+        if callback is not None:
             return await _dispatch(
-                request, tags, lambda hook: operations.copy(session, source.id, parent.id, name, False, hook)
+                request,
+                callback,
+                tags,
+                lambda session, hook: operations.copy(session, source.id, parent.id, name, False, hook),
             )
         entry = await operations.copy_now(ELEMENTS_USER, source.id, parent.id, name, False)
         if tags:
@@ -350,16 +353,17 @@ def _delete_route(directory: bool) -> None:
 
     @hub
     async def delete(request: web.Request) -> web.Response:
-        asynchronous = _asynchronous(request)
+        callback = _asynchronous(request)
         if directory:
             bool_param(request, "emptyTrash")  # accepted; this repository has no trash
         target = await _target(request, directory)
         operations = request.app[operations_key]
-        if asynchronous:
-            session = session_of(request)
-            return await _dispatch(request, [], lambda hook: operations.delete(session, target.id, hook))
+        if callback is not None:
+            return await _dispatch(
+                request, callback, [], lambda session, hook: operations.delete(session, target.id, hook)
+            )
         changes = await operations.delete_now(target.id)
-        return json({"events": await asyncio.to_thread(event_objects, changes)})
+        return await json_built(lambda: {"events": event_objects(changes)})
 
     for route in (f"{HUB}/{kind}", f"{HUB}/{kind}/{{id}}"):
         routes.delete(route)(delete)
@@ -384,15 +388,9 @@ async def upload(request: web.Request) -> web.Response:
         raise BadRequest("The parameter 'path' is required: the new file's path, as in '/Folder/name.txt'.")
     overwrite = bool_param(request, "overwrite")
     parent, name = await _destination(request, path, None)
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("The request must be multipart/form-data with a part 'file'.")
     repository = request.app[repository_key]
-    tmp, fd = await asyncio.to_thread(repository.new_temp)
-    try:
-        try:
-            await _receive_file(request, fd, request.app[settings_key].max_document_bytes)
-        finally:
-            await asyncio.to_thread(os.close, fd)
+    # (a second part 'file' is skipped: the first one is the file)
+    async with received(request, "file", unique=False) as upload:
         existing, _ = await asyncio.to_thread(repository.by_path, [*parent.parts, name])
         if existing is not None and (existing.is_dir or not overwrite):
             raise Conflict(
@@ -400,45 +398,18 @@ async def upload(request: web.Request) -> web.Response:
                 + ("." if existing.is_dir else "; send overwrite=true to replace it.")
             )
         if existing is not None:
-            entry = await asyncio.to_thread(repository.replace_document, existing.id, tmp)
+            entry = await asyncio.to_thread(repository.replace_document, existing.id, upload.tmp)
         else:
             entry = await asyncio.to_thread(
-                repository.import_document, parent.id, name, tmp, False, ELEMENTS_USER
+                repository.import_document, parent.id, name, upload.tmp, False, ELEMENTS_USER
             )
-    finally:
-        await asyncio.to_thread(repository.discard_temp, tmp)
     return await _one(request, entry)
-
-
-async def _receive_file(request: web.Request, fd: int, limit: int) -> None:
-    try:
-        reader = await request.multipart()
-        received = False
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("Nested multipart bodies are not supported.")
-            if part.name == "file" and not received:
-                await save_part(part, fd, limit)
-                received = True
-            else:
-                await part.release()
-    except (ValueError, ClientPayloadError, ConnectionError) as exc:
-        raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
-    if not received:
-        raise BadRequest("The multipart part 'file' is required.")
 
 
 @hub
 async def download(request: web.Request) -> web.StreamResponse:
     entry = await _target(request, directory=False)
-    entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry.id)
-    try:
-        check_range(request, entry.size)
-    except BaseException:
-        os.close(fd)
-        raise
-    headers = {"Content-Disposition": content_disposition(entry.name), "Content-Type": entry.mime_type}
-    return DescriptorFileResponse(fd, headers=headers)
+    return await send_document(request, entry.id, lambda entry: entry.name)
 
 
 for _route in (HUB + "/files", HUB + "/files/{id}"):
@@ -528,6 +499,13 @@ async def delete_instance(request: web.Request) -> web.Response:
 # ---- events ---------------------------------------------------------------------------------
 
 
+def render_events(deliveries: Deliveries, events: list[Event]) -> list[dict[str, Any]]:
+    """Events with their delivery attempts; blocking (it reads the attempts)."""
+    ids = [e.notification_id for e in events if e.notification_id is not None]
+    attempts = deliveries.attempts_of(ids)
+    return [render_event(e, attempts.get(e.notification_id or 0, [])) for e in events]
+
+
 def render_event(event: Event, attempts: list[Any]) -> dict[str, Any]:
     deliveries = []
     if event.notification_id is not None:
@@ -574,9 +552,8 @@ async def _event(request: web.Request) -> Event:
 
 
 async def _event_response(request: web.Request, event: Event, status: int = 200) -> web.Response:
-    nid = event.notification_id
-    found = await asyncio.to_thread(request.app[deliveries_key].attempts_of, [] if nid is None else [nid])
-    return json(render_event(event, found.get(nid or 0, [])), status=status)
+    deliveries = request.app[deliveries_key]
+    return await json_built(lambda: render_events(deliveries, [event])[0], status)
 
 
 @routes.get(BASE + "/instances/events")
@@ -584,9 +561,8 @@ async def _event_response(request: web.Request, event: Event, status: int = 200)
 async def list_events(request: web.Request) -> web.Response:
     page, size = _paging(request)
     found = await asyncio.to_thread(request.app[events_key].recent, _scope(request), (page - 1) * size, size)
-    ids = [e.notification_id for e in found if e.notification_id is not None]
-    attempts = await asyncio.to_thread(request.app[deliveries_key].attempts_of, ids)
-    return json([render_event(e, attempts.get(e.notification_id or 0, [])) for e in found])
+    deliveries = request.app[deliveries_key]
+    return await json_built(lambda: render_events(deliveries, found))
 
 
 @routes.get(BASE + "/instances/events/{eventId}")

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from typing import Any
 from urllib.parse import quote
 
 import orjson
-from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp import BodyPartReader, web
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
 from ..keys import operations_key, repository_key, sessions_key, settings_key
 from ..operations import POLL_AFTER_S, Operation, Status
-from ..repository import Entry, check_name, extension_to_keep, name_problem
+from ..repository import Entry, check_name, check_segments, extension_to_keep
 from .common import (
     bool_param,
     field,
@@ -25,7 +24,7 @@ from .common import (
     read_json,
     session_of,
 )
-from .transfer import DescriptorFileResponse, check_range, content_disposition, iso, save_part
+from .transfer import iso, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
 # OData paging: the default page and the most a client may ask for with `Prefer: maxpagesize`
@@ -161,11 +160,7 @@ async def get_entry_by_path(request: web.Request) -> web.Response:
         raise BadRequest("The parameter 'fullPath' is required.")
     fallback = bool_param(request, "fallbackToClosestAncestor")
     trimmed = full_path.strip("\\")
-    parts = trimmed.split("\\") if trimmed else []
-    for part in parts:
-        problem = name_problem(part)
-        if problem:
-            raise BadRequest(f"The parameter 'fullPath' has an invalid segment {part!r}: it {problem}.")
+    parts = check_segments(trimmed.split("\\") if trimmed else [], "parameter 'fullPath'")
     chosen = parse_select(request)
     found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
     if found is not None:
@@ -270,11 +265,14 @@ async def list_children(request: web.Request) -> web.Response:
     chosen = parse_select(request)
     order = parse_orderby(request)
     paging = Paging(request)
-    total, entries = await asyncio.to_thread(
-        request.app[repository_key].children, entry_id, order, paging.skip, paging.stop
-    )
-    page = [render_for(request, e, chosen, paging.skip + i + 1) for i, e in enumerate(entries)]
-    return paging.response(page, total, "Laserfiche.Repository.Entry")
+
+    def page() -> tuple[int, list[dict[str, Any]]]:
+        # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
+        total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
+        return total, [render_for(request, e, chosen, paging.skip + i + 1) for i, e in enumerate(entries)]
+
+    total, rendered = await asyncio.to_thread(page)
+    return paging.response(rendered, total, "Laserfiche.Repository.Entry")
 
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
@@ -363,16 +361,8 @@ async def import_document(request: web.Request) -> web.Response:
     parent = await asyncio.to_thread(repository.entry, parent_id)
     if not parent.is_dir:
         raise BadRequest(f"Entry {parent_id} is not a folder.")
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("The request must be multipart/form-data with a part 'electronicDocument'.")
-    limit = request.app[settings_key].max_document_bytes
-    tmp, fd = await asyncio.to_thread(repository.new_temp)
-    try:
-        try:
-            size, upload_name = await _receive(request, fd, limit)
-        finally:
-            await asyncio.to_thread(os.close, fd)
-        if size == 0:
+    async with received(request, "electronicDocument", unique=True, other_part=_request_part) as upload:
+        if upload.size == 0:
             detail = "The electronic document is empty; an import needs at least one byte."
             exception = problem_body(request, 400, "Invalid request.", detail)
             exception |= {"message": detail, "statusCode": 400, "errorClass": "BadRequest"}
@@ -383,78 +373,39 @@ async def import_document(request: web.Request) -> web.Response:
             repository.import_document,
             parent_id,
             name,
-            tmp,
+            upload.tmp,
             auto_rename,
             session_of(request).user,
-            extension_to_keep(name, upload_name),
+            extension_to_keep(name, upload.upload_name),
         )
-    finally:
-        await asyncio.to_thread(repository.discard_temp, tmp)
     response = json(_import_result(request, entry.id, []), status=201)
     response.headers["Location"] = entry_url(request, entry.id)
     return response
 
 
-async def _receive(request: web.Request, fd: int, limit: int) -> tuple[int, str | None]:
-    """Stream the multipart body: the document to the file open at `fd` (never whole in memory).
-
-    Returns the document's size and the file name its part carried.
-    """
-    try:
-        return await _receive_parts(request, fd, limit)
-    except (ValueError, ClientPayloadError, ConnectionError) as exc:
-        # a malformed multipart body, or a client that went away before the body was complete
-        raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
-
-
-async def _receive_parts(request: web.Request, fd: int, limit: int) -> tuple[int, str | None]:
-    reader = await request.multipart()
-    size = -1
-    upload_name = None
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest("Nested multipart bodies are not supported.")
-        if part.name == "electronicDocument":
-            if size >= 0:
-                raise BadRequest("The part 'electronicDocument' must appear only once.")
-            size = await save_part(part, fd, limit)
-            upload_name = part.filename
-        elif part.name == "request":
-            raw = bytearray()
-            while chunk := await part.read_chunk():
-                raw += chunk
-                if len(raw) > MAX_REQUEST_PART:
-                    raise PayloadTooLarge("The 'request' part is larger than 1 MiB.")
-            if raw.strip():
-                try:
-                    metadata = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise BadRequest(f"The 'request' part is not valid JSON: {exc}.") from None
-                if not isinstance(metadata, dict):
-                    raise BadRequest("The 'request' part must be a JSON object.")
-        else:
-            await part.release()
-    if size < 0:
-        raise BadRequest("The multipart part 'electronicDocument' is required.")
-    return size, upload_name
+async def _request_part(part: BodyPartReader) -> bool:
+    """The import's `request` part: JSON metadata, checked and kept by no one here."""
+    if part.name != "request":
+        return False
+    raw = bytearray()
+    while chunk := await part.read_chunk():
+        raw += chunk
+        if len(raw) > MAX_REQUEST_PART:
+            raise PayloadTooLarge("The 'request' part is larger than 1 MiB.")
+    if raw.strip():
+        try:
+            metadata = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"The 'request' part is not valid JSON: {exc}.") from None
+        if not isinstance(metadata, dict):
+            raise BadRequest("The 'request' part must be a JSON object.")
+    return True
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
 async def download(request: web.Request) -> web.StreamResponse:
-    entry_id = entry_id_param(request)
-    entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry_id)
-    try:
-        check_range(request, entry.size)
-    except BaseException:
-        os.close(fd)
-        raise
-    return DescriptorFileResponse(
-        fd,
-        headers={
-            "Content-Disposition": content_disposition(entry.file_name),
-            "Content-Type": entry.mime_type,
-        },
-    )
+    # a document imported as `Invoice 1` from `a.pdf` is saved as `Invoice 1.pdf`
+    return await send_document(request, entry_id_param(request), lambda entry: entry.file_name)
 
 
 # ---- long operations ------------------------------------------------------------------------

@@ -4,17 +4,22 @@ a document (Range, HEAD, sendfile) from a descriptor."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import orjson
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientPayloadError, web
 from aiohttp.abc import AbstractStreamWriter
 
-from ..errors import PayloadTooLarge, RangeNotSatisfiable
+from ..errors import BadRequest, PayloadTooLarge, RangeNotSatisfiable
+from ..keys import repository_key, settings_key
+from ..repository import Entry
 from .common import problem_body
 
 # uploads reach the disk in writes of this size: few thread hops, bounded memory
@@ -24,6 +29,77 @@ WRITE_CHUNK = 1024 * 1024
 def iso(ns: int) -> str:
     stamp = datetime.fromtimestamp(ns / 1e9, UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Upload:
+    tmp: str  # the temporary file (repository.new_temp) holding the document
+    size: int
+    upload_name: str | None  # the file name its part carried
+
+
+# reads a part other than the document's; False: not one of its own (it is skipped)
+PartReader = Callable[[BodyPartReader], Awaitable[bool]]
+
+
+@contextlib.asynccontextmanager
+async def received(
+    request: web.Request, part_name: str, *, unique: bool, other_part: PartReader | None = None
+) -> AsyncIterator[Upload]:
+    """Stream the multipart body's part `part_name` to a temporary file (never whole in memory),
+    and discard that file afterwards (once published, it is gone already). A second part of that
+    name is refused if `unique`, else skipped."""
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest(f"The request must be multipart/form-data with a part '{part_name}'.")
+    repository = request.app[repository_key]
+    tmp, fd = await asyncio.to_thread(repository.new_temp)
+    try:
+        try:
+            limit = request.app[settings_key].max_document_bytes
+            size, upload_name = await _receive(request, fd, limit, part_name, unique, other_part)
+        finally:
+            await asyncio.to_thread(os.close, fd)
+        yield Upload(tmp, size, upload_name)
+    finally:
+        await asyncio.to_thread(repository.discard_temp, tmp)
+
+
+async def _receive(
+    request: web.Request, fd: int, limit: int, part_name: str, unique: bool, other_part: PartReader | None
+) -> tuple[int, str | None]:
+    size, upload_name = -1, None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("Nested multipart bodies are not supported.")
+            if part.name == part_name and size < 0:
+                size = await save_part(part, fd, limit)
+                upload_name = part.filename
+            elif part.name == part_name and unique:
+                raise BadRequest(f"The part '{part_name}' must appear only once.")
+            elif other_part is None or not await other_part(part):
+                await part.release()
+    except (ValueError, ClientPayloadError, ConnectionError) as exc:
+        # a malformed multipart body, or a client that went away before the body was complete
+        raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
+    if size < 0:
+        raise BadRequest(f"The multipart part '{part_name}' is required.")
+    return size, upload_name
+
+
+async def send_document(
+    request: web.Request, entry_id: int, name_of: Callable[[Entry], str]
+) -> web.StreamResponse:
+    """A document's bytes (one Range honoured), saved under `name_of(entry)`."""
+    entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry_id)
+    try:
+        check_range(request, entry.size)
+    except BaseException:
+        os.close(fd)
+        raise
+    headers = {"Content-Disposition": content_disposition(name_of(entry)), "Content-Type": entry.mime_type}
+    return DescriptorFileResponse(fd, headers=headers)
 
 
 async def save_part(part: BodyPartReader, fd: int, limit: int) -> int:
