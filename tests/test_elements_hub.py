@@ -29,12 +29,11 @@ from conftest import (
     sign_in,
     tree_snapshot,
 )
+from webhook_receiver import ELEMENTS, HUB
 from yarl import URL
 
 from server.app import create_app
 
-ELEMENTS = "/elements/api-v2"
-HUB = ELEMENTS + "/hubs/documents"
 # the defaults of the elements_* settings
 USER = "sandbox-user-secret"
 ORG = "sandbox-org-secret"

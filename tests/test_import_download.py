@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from urllib.parse import unquote
@@ -180,6 +181,52 @@ async def test_import_over_size_limit_is_refused(aiohttp_client, storage_root):
     assert _visible(storage_root) == []
     assert (await api.import_doc(1, "small.bin", b"s" * 500)).status == 201
     assert _visible(storage_root) == ["small.bin"]
+
+
+async def test_an_import_cut_off_never_shows_under_its_name(api, client, storage_root):
+    """The document streams into a temporary file inside the store; a client that goes away
+    mid-body leaves neither its name nor the temporary file behind."""
+    boundary = "cutoffboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="electronicDocument"; '
+        'filename="big.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode()
+    promised = 64 * 1024 * 1024
+    path = f"{api.base}/Entries/1/big.bin"
+    _, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
+            f"Authorization: Bearer {api.token}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {promised}\r\n\r\n"
+        ).encode()
+        + head
+    )
+    chunk = os.urandom(1024 * 1024)
+    for _ in range(4):
+        writer.write(chunk)
+    await writer.drain()
+    tmp = storage_root / ".sandbox" / "tmp"
+
+    def written() -> int:
+        return sum(f.stat().st_size for f in tmp.iterdir())
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while written() < 1024 * 1024:  # it streams to a temporary file, not under its name
+        assert asyncio.get_running_loop().time() < deadline, "the upload never reached the disk"
+        assert not (storage_root / "big.bin").exists()
+        await asyncio.sleep(0.01)
+    writer.close()
+    await writer.wait_closed()
+    deadline = asyncio.get_running_loop().time() + 10
+    while list(tmp.iterdir()):
+        assert asyncio.get_running_loop().time() < deadline, list(tmp.iterdir())
+        await asyncio.sleep(0.01)
+    assert _visible(storage_root) == []
+    # and the server goes on
+    assert (await api.import_doc(1, "big.bin", b"whole")).status == 201
+    assert (storage_root / "big.bin").read_bytes() == b"whole"
 
 
 async def test_import_5_mib_byte_exact(api, storage_root):

@@ -278,6 +278,8 @@ def test_help_lists_every_flag():
     assert done.returncode == 0
     flags = ("--host", "--port", "--storage-root", "--repository-id", "--user", "--session-ttl")
     flags += ("--token-ttl", "--profile", "--session-concurrency", "--pace-ms", "--copy-processes")
+    flags += ("--elements-user-secret", "--elements-org-secret", "--elements-token", "--callback-url")
+    flags += ("--signature-key", "--webhook-retries", "--webhook-backoff-s", "--webhook-timeout-s")
     for flag in (*flags, "SANDBOX_"):
         assert flag in done.stdout
 

@@ -1072,7 +1072,11 @@ async def test_tagged_copy_deleted_while_it_runs_still_ends_its_event(
     assert r.status in (200, 409), r.text  # (a folder refilled behind the delete is a 409)
     [request] = await rx.wait_delivered(1, timeout=10.0)
     ev = await el.wait_event(event_id, delivered_ok, "the event's end recorded")
-    assert ev["eventStatus"] in ("completed", "failed")
+    # the copy's folder gone under it: it failed, and says so; refilled behind the delete (409): it
+    # went on and completed
+    removed = r.status == 200
+    assert ev["eventStatus"] == ("failed" if removed else "completed"), ev
+    assert ("error" in ev["response"]) == removed, ev["response"]
     assert ev["response"] == request.json()["response"]
 
 
@@ -1128,3 +1132,20 @@ async def test_slow_name_lookups_hold_up_nothing_but_their_webhooks(
     for _ in range(5):
         assert (await el.hub("GET", "/folders/contents", params={"path": "/"})).status == 200
     assert time.monotonic() - t0 < 1.0
+
+
+async def test_an_instance_without_a_signature_key_sends_unsigned_webhooks(
+    aiohttp_client, storage_root, receivers
+):
+    make_files(storage_root / "Src", 1)
+    rx = await receivers()
+    el = await open_elements(aiohttp_client, storage_root, signature_key="")
+    event_id = await el.start(
+        "POST", "/folders/copy", params={"path": "/Src"}, body={"path": "/Dst"}, callback=rx.url
+    )
+    [request] = await rx.wait_delivered(1)
+    body = request.json()
+    assert body["eventId"] == event_id
+    assert request.headers["Elements-Webhook-Id"] == str(body["notificationId"])
+    for header in ("Elements-Webhook-Signature", "webhook-id", "webhook-timestamp", "webhook-signature"):
+        assert header not in request.headers, header
