@@ -215,12 +215,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(exc.text or "The request body is too large.") from None
     if not raw.strip():
         raise BadRequest("A JSON object is required as the request body.")
+    return json_object(raw, "request body")
+
+
+def json_object(raw: bytes | bytearray, what: str) -> dict[str, Any]:
+    """`raw` as a JSON object; 400 naming `what` otherwise."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+        raise BadRequest(f"The {what} is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadRequest(f"The {what} must be a JSON object.")
     return body
 
 

@@ -7,7 +7,6 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-import orjson
 from aiohttp import BodyPartReader, web
 
 from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
@@ -19,6 +18,7 @@ from .common import (
     field,
     int_param,
     json,
+    json_object,
     problem_body,
     public,
     read_json,
@@ -393,12 +393,7 @@ async def _request_part(part: BodyPartReader) -> bool:
         if len(raw) > MAX_REQUEST_PART:
             raise PayloadTooLarge("The 'request' part is larger than 1 MiB.")
     if raw.strip():
-        try:
-            metadata = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"The 'request' part is not valid JSON: {exc}.") from None
-        if not isinstance(metadata, dict):
-            raise BadRequest("The 'request' part must be a JSON object.")
+        json_object(raw, "'request' part")
     return True
 
 
