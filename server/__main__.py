@@ -51,6 +51,7 @@ def banner(settings: Settings, base: str) -> str:
             f"-H 'Elements-Async-Request: True' -H 'Elements-Async-Callback-URL: {callback}' "
             """-H 'Content-Type: application/json' -d '{"path": "/TestFolderCopy"}'""",
             "",
+            f"  dashboard:     {base}/  (sign in as {user}; --pace-ms 200 slows copies enough to watch)",
             f"  API described: {base}/openapi.json",
             "",
         ]

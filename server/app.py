@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import common, elements, laserfiche, meta
+from .api import common, dashboard, elements, laserfiche, meta, sandbox
 from .config import Settings
 from .elements import Events, Instances
 from .keys import (
     deliveries_key,
     events_key,
+    faults_key,
+    feed_key,
     instances_key,
     operations_key,
     repository_key,
@@ -23,6 +25,7 @@ from .keys import (
 )
 from .operations import Concurrency, Operations
 from .repository import Repository
+from .sandbox import Faults, Feed
 from .sessions import Sessions
 from .store import Store
 from .webhooks import Deliveries
@@ -61,13 +64,19 @@ def create_app(settings: Settings) -> web.Application:
         timeout_s=settings.webhook_timeout_s,
     )
     app[events_key] = Events(app[repository_key], app[operations_key], app[deliveries_key])
+    app[faults_key] = Faults()
+    app[feed_key] = Feed()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_operations_ctx)
     app.cleanup_ctx.append(_webhooks_ctx)
     app.on_shutdown.append(_stop_operations)
+    # (after the operations stop: the event streams carry how they ended, then end)
+    sandbox.install(app)
     app.add_routes(meta.routes)
     app.add_routes(laserfiche.routes)
     app.add_routes(elements.routes)
+    app.add_routes(sandbox.routes)
+    app.add_routes(dashboard.routes)
     return app
 
 

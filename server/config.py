@@ -37,6 +37,10 @@ WEBHOOK_RETRIES = 5
 WEBHOOK_BACKOFF_S = 8.0
 # one delivery attempt gives up after this long (a receiver that hangs costs no more)
 WEBHOOK_TIMEOUT_S = 10.0
+# users who see and steer every session's operations under /sandbox/ (others: their own)
+ADMIN_USERS = ("admin",)
+# an idle event stream gets a comment this often, so proxies and clients keep it open
+SSE_KEEPALIVE_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class Settings:
     webhook_retries: int = WEBHOOK_RETRIES
     webhook_backoff_s: float = WEBHOOK_BACKOFF_S
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+    # the sandbox's controls: who sees every session, and the event stream's keep-alive
+    admin_users: tuple[str, ...] = ADMIN_USERS
+    sse_keepalive_s: float = SSE_KEEPALIVE_S
     # the name clients see as `volumeName`
     volume_name: str = "DEFAULTVOLUME"
 
@@ -307,6 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long one webhook attempt waits for the receiver",
     )
+    env_admins = [u.strip() for u in os.environ.get(ENV_PREFIX + "ADMIN_USER", "").split(",") if u.strip()]
+    parser.add_argument(
+        "--admin-user",
+        action="append",
+        metavar="NAME",
+        help="a user who sees and steers every session's operations under /sandbox/ "
+        "(repeatable; default admin)",
+    )
+    parser.set_defaults(env_admins=env_admins)
+    _option(
+        parser,
+        "--sse-keepalive-s",
+        str(SSE_KEEPALIVE_S),
+        type=_positive,
+        metavar="SECONDS",
+        help="how often an idle /sandbox/events stream gets a keep-alive comment",
+    )
     _option(parser, "--log-level", "INFO", type=_one_of(LOG_LEVELS), metavar="{DEBUG,INFO,WARNING,ERROR}")
     return parser
 
@@ -336,4 +360,6 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         webhook_retries=args.webhook_retries,
         webhook_backoff_s=args.webhook_backoff_s,
         webhook_timeout_s=args.webhook_timeout_s,
+        admin_users=tuple(args.admin_user or args.env_admins or ADMIN_USERS),
+        sse_keepalive_s=args.sse_keepalive_s,
     )

@@ -329,8 +329,9 @@ class Events:
         changes: list[Change],
     ) -> Pending:
         """Store how the event ended and the webhook that says so; the delivery to schedule."""
-        instance_id, url, key = conn.execute(
-            "SELECT instance_id, callback_url, signature_key FROM events WHERE id = ?", (event_id,)
+        instance_id, url, key, session_id = conn.execute(
+            "SELECT instance_id, callback_url, signature_key, session_id FROM events WHERE id = ?",
+            (event_id,),
         ).fetchone()
         response: dict[str, Any] = {"events": event_objects(changes)}
         if error is not None:
@@ -350,7 +351,7 @@ class Events:
         webhook = {"eventId": event_id, "instanceId": instance_id, "response": response}
         body = orjson.dumps(webhook | {"notificationId": notification_id})
         conn.execute("UPDATE deliveries SET body = ? WHERE notification_id = ?", (body, notification_id))
-        return Pending(notification_id, url, key, body, 0, now)
+        return Pending(notification_id, url, key, body, 0, now, 0, event_id, instance_id, session_id)
 
     def _recover(self) -> list[Pending]:
         with self.store.lock:

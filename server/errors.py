@@ -85,6 +85,16 @@ class DiskError(SandboxError):
     title = "The storage root could not be changed."
 
 
+class InjectedFailure(SandboxError):
+    """A failure a sandbox fault asked for: any status, the fault's message."""
+
+    title = "Injected failure."
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+
+
 def from_os_error(exc: OSError) -> SandboxError:
     """What a failed disk operation means to a client; the detail never names a path."""
     reason = exc.strerror or type(exc).__name__

@@ -8,6 +8,7 @@ from .config import Settings
 from .elements import Events, Instance, Instances
 from .operations import Operations
 from .repository import Repository
+from .sandbox import Faults, Feed
 from .sessions import Session, Sessions
 from .store import Store
 from .webhooks import Deliveries
@@ -20,6 +21,8 @@ operations_key = web.AppKey("operations", Operations)
 instances_key = web.AppKey("instances", Instances)
 events_key = web.AppKey("events", Events)
 deliveries_key = web.AppKey("deliveries", Deliveries)
+faults_key = web.AppKey("faults", Faults)
+feed_key = web.AppKey("feed", Feed)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -34,6 +37,8 @@ __all__ = [
     "Session",
     "deliveries_key",
     "events_key",
+    "faults_key",
+    "feed_key",
     "instances_key",
     "operations_key",
     "repository_key",

@@ -50,6 +50,19 @@ AUTO_RENAME = _param(
     description="On a name conflict pick `name (2)`… instead of answering 409.",
 )
 SELECT = _param("$select", "query", {"type": "string"}, description="Comma-separated entry fields.")
+WAIT = _param(
+    "wait",
+    "query",
+    {"type": "string", "pattern": "^[0-9]{1,9}(\\.[0-9]{1,9})?$"},
+    description="Sandbox long poll: answer once the operation has ended, or after this many seconds "
+    "(at most 60).",
+)
+PACE = _param(
+    "Sandbox-Pace-Ms",
+    "header",
+    {"type": "string", "pattern": "^[0-9]{1,9}(\\.[0-9]{1,9})?$"},
+    description="Sandbox: milliseconds added per entry copied or deleted (0 to 60000), for this operation.",
+)
 ODATA = [
     SELECT,
     _param("$orderby", "query", {"type": "string"}, description="e.g. `name desc, creationTime`"),
@@ -119,6 +132,21 @@ ENTRY_PROPERTIES: dict[str, Any] = {
     "isCheckedOut": {"type": "boolean"},
     "isUnderVersionControl": {"type": "boolean"},
     "isRecord": {"type": "boolean"},
+}
+
+# an operation's states, and its errors (Laserfiche's OperationProgress)
+OPERATION_STATUS = {
+    "type": "string",
+    "enum": ["NotStarted", "InProgress", "Completed", "Failed", "Cancelled"],
+}
+OPERATION_TYPE = {"type": "string", "enum": ["CopyEntry", "DeleteEntry"]}
+DELIVERY_STATUS = {"type": "string", "enum": ["pending", "delivering", "delivered", "queued"]}
+ERROR_ITEMS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"objectId": {"type": "integer"}, "errorMessage": {"type": "string"}},
+    },
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -204,19 +232,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["operationToken", "operationType", "percentComplete", "status", "errors"],
         "properties": {
             "operationToken": {"type": "string"},
-            "operationType": {"type": "string", "enum": ["CopyEntry", "DeleteEntry"]},
+            "operationType": OPERATION_TYPE,
             "percentComplete": {"type": "integer", "minimum": 0, "maximum": 100},
-            "status": {
-                "type": "string",
-                "enum": ["NotStarted", "InProgress", "Completed", "Failed", "Cancelled"],
-            },
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"objectId": {"type": "integer"}, "errorMessage": {"type": "string"}},
-                },
-            },
+            "status": OPERATION_STATUS,
+            "errors": ERROR_ITEMS,
             "redirectUri": {"type": ["string", "null"]},
             "entryId": {"type": "integer"},
             "startTimestamp": {"type": ["string", "null"], "format": "date-time"},
@@ -321,7 +340,7 @@ PATHS: dict[str, Any] = {
         ),
         "delete": _op(
             "Delete an entry (a long operation): returns a token",
-            [REPO_ID, ENTRY_ID],
+            [REPO_ID, ENTRY_ID, PACE],
             {**STARTED, **_errors("400", "401", "404", "429", "503")},
             {
                 "required": False,
@@ -333,7 +352,7 @@ PATHS: dict[str, Any] = {
         LF + "/Entries/{entryId}/Laserfiche.Repository.Folder" + route: {
             "post": _op(
                 "Copy an entry into this folder (a long operation): returns a token",
-                [REPO_ID, ENTRY_ID, AUTO_RENAME],
+                [REPO_ID, ENTRY_ID, AUTO_RENAME, PACE],
                 {**STARTED, **_errors("400", "401", "404", "409", "429", "503")},
                 _body(_ref("CopyAsyncRequest")),
             )
@@ -343,7 +362,7 @@ PATHS: dict[str, Any] = {
     LF + "/Tasks/{operationToken}": {
         "get": _op(
             "An operation's progress; a completed copy redirects to its new entry",
-            [REPO_ID, TOKEN],
+            [REPO_ID, TOKEN, WAIT],
             {
                 "200": _json(_ref("OperationProgress"), "Ended: a delete completed, failed or cancelled."),
                 "201": _json(
@@ -353,7 +372,7 @@ PATHS: dict[str, Any] = {
                 "302": _json(
                     _ref("OperationProgress"), "A completed copy (docs profile); Location: the entry."
                 ),
-                **_errors("401", "404"),
+                **_errors("400", "401", "404"),
             },
         ),
         "delete": _op(
@@ -365,8 +384,8 @@ PATHS: dict[str, Any] = {
     LF + "/Tasks/{operationToken}/status": {
         "get": _op(
             "Status monitor (Operation-Location) in the REST-guidelines vocabulary",
-            [REPO_ID, TOKEN],
-            {"200": _json(_ref("OperationStatusMonitor"), "The status."), **_errors("401", "404")},
+            [REPO_ID, TOKEN, WAIT],
+            {"200": _json(_ref("OperationStatusMonitor"), "The status."), **_errors("400", "401", "404")},
         )
     },
     LF + "/Entries/{entryId}/Laserfiche.Repository.Folder/children": {
@@ -380,7 +399,7 @@ PATHS: dict[str, Any] = {
         ),
         "post": _op(
             "Create a folder, or copy an entry synchronously",
-            [REPO_ID, ENTRY_ID, AUTO_RENAME],
+            [REPO_ID, ENTRY_ID, AUTO_RENAME, PACE],
             {"201": _json(_ref("Entry"), "Created."), **_errors("400", "401", "404", "409")},
             _body(_ref("PostEntryChildrenRequest")),
         ),
@@ -450,6 +469,7 @@ ASYNC_HEADERS = [
         "Elements-Async-Request", "header", {"type": "string", "enum": ["true", "false", "True", "False"]}
     ),
     _param("Elements-Async-Callback-URL", "header", {"type": "string", "format": "uri"}),
+    PACE,
 ]
 PAGING = [
     _param("page", "query", {"type": "integer", "minimum": 1}),
@@ -756,16 +776,238 @@ SCHEMAS |= {
                     "type": "object",
                     "properties": {
                         "notificationId": {"type": "integer"},
-                        "status": {
-                            "type": "string",
-                            "enum": ["pending", "delivering", "delivered", "queued"],
-                        },
+                        "status": DELIVERY_STATUS,
                         "attempts": {"type": "array", "items": {"type": "object"}},
                         "nextAttemptDate": {"type": ["string", "null"], "format": "date-time"},
                     },
                 },
             },
         },
+    },
+}
+
+
+# ---- the sandbox's own routes --------------------------------------------------------------
+
+# /sandbox/* takes either dialect's credentials
+EITHER_AUTH: list[dict[str, list[str]]] = [{"bearer": []}, {"elements": []}]
+SANDBOX_ERRORS = {
+    **ERRORS,
+    "401": _problem("Missing or invalid credentials (a Laserfiche bearer, or Elements User and Element)."),
+    "404": _problem("Nothing there that the caller may see."),
+    "409": _problem("The operation is still running (its token cannot expire yet)."),
+}
+OP_TOKEN = _param("operationToken", "path", {"type": "string"}, True)
+SCHEMAS |= {
+    "SandboxOperation": {
+        "type": "object",
+        "required": ["operationToken", "operationType", "status", "percentComplete", "sessionId", "user"],
+        "properties": {
+            "operationToken": {"type": "string"},
+            "operationType": OPERATION_TYPE,
+            "status": OPERATION_STATUS,
+            "percentComplete": {"type": "integer", "minimum": 0, "maximum": 100},
+            "entriesDone": {"type": "integer"},
+            "entriesTotal": {"type": "integer"},
+            "paceMs": {"type": "number"},
+            "sessionId": {"type": "string"},
+            "user": {"type": "string"},
+            "entryId": {"type": "integer"},
+            "label": {"type": "string"},
+            "eventId": {"type": ["integer", "null"]},
+            "errors": ERROR_ITEMS,
+            "createdTimestamp": {"type": "string", "format": "date-time"},
+            "startTimestamp": {"type": ["string", "null"], "format": "date-time"},
+            "statusTimestamp": {"type": "string", "format": "date-time"},
+        },
+    },
+    "SandboxDelivery": {
+        "type": "object",
+        "required": ["notificationId", "eventId", "url", "status", "attempts"],
+        "properties": {
+            "notificationId": {"type": "integer"},
+            "eventId": {"type": "integer"},
+            "instanceId": {"type": "integer"},
+            "url": {"type": "string"},
+            "status": DELIVERY_STATUS,
+            "sessionId": {"type": "string"},
+            "attempts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "number": {"type": "integer"},
+                        "startedTimestamp": {"type": "string", "format": "date-time"},
+                        "durationMs": {"type": "number"},
+                        "statusCode": {"type": ["integer", "null"]},
+                        "error": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    },
+    "FaultRequest": {
+        "type": "object",
+        "description": "operation-failure: the session's next operation(s) fail after afterEntries "
+        "entries; webhook-failure: attempts to url fail unsent with status; webhook-delay: deliveries "
+        "to url are held delayMs; expire-token: an ended operation's token (operationToken), or the "
+        "session's access token, expires now.",
+        "required": ["kind"],
+        "properties": {
+            "kind": {
+                "type": "string",
+                "enum": ["operation-failure", "webhook-failure", "webhook-delay", "expire-token"],
+            },
+            "times": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "sessionId": {"type": "string"},
+            "afterEntries": {"type": "integer", "minimum": 0},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "message": {"type": "string", "minLength": 1, "maxLength": 1000},
+            "operationType": OPERATION_TYPE,
+            "url": {"type": "string", "format": "uri"},
+            "delayMs": {"type": "number", "exclusiveMinimum": 0, "maximum": 600000},
+            "operationToken": {"type": "string"},
+        },
+    },
+    "Fault": {
+        "type": "object",
+        "required": ["id", "kind", "sessionId", "user", "remaining"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"type": "string", "enum": ["operation-failure", "webhook-failure", "webhook-delay"]},
+            "sessionId": {"type": "string"},
+            "user": {"type": "string"},
+            "remaining": {"type": "integer"},
+            "created": {"type": "string", "format": "date-time"},
+            "afterEntries": {"type": "integer"},
+            "status": {"type": "integer"},
+            "message": {"type": "string"},
+            "operationType": {"type": ["string", "null"]},
+            "url": {"type": "string"},
+            "delayMs": {"type": "number"},
+        },
+    },
+}
+
+
+def _sandbox(
+    summary: str, params: list[dict[str, Any]], responses: dict[str, Any], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _op(summary, params, responses, body) | {"security": EITHER_AUTH}
+
+
+def _sandbox_errors(*codes: str) -> dict[str, Any]:
+    return _errors(*codes, table=SANDBOX_ERRORS)
+
+
+TOP = _param("$top", "query", {"type": "integer", "minimum": 1}, description="At most this many (1000).")
+NO_CONTENT = {"204": {"description": "Done."}}
+PATHS |= {
+    "/": {
+        "get": _op(
+            "The dashboard (HTML)",
+            [],
+            {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            secure=False,
+        )
+    },
+    "/dashboard/{name}": {
+        "get": _op(
+            "The dashboard's script and style",
+            [_param("name", "path", {"type": "string", "enum": ["dashboard.js", "dashboard.css"]}, True)],
+            {"200": {"description": "The file."}, **_errors("404")},
+            secure=False,
+        )
+    },
+    "/sandbox/faults": {
+        "get": _sandbox(
+            "The armed faults the caller can see",
+            [],
+            {
+                "200": _json(_collection(_ref("Fault")), "Armed faults, oldest first."),
+                **_sandbox_errors("401"),
+            },
+        ),
+        "post": _sandbox(
+            "Arm a fault (201), or expire a token now (200)",
+            [],
+            {
+                "200": _json({"type": "object"}, "Expired."),
+                "201": _json(_ref("Fault"), "Armed."),
+                **_sandbox_errors("400", "401", "404", "409"),
+            },
+            _body(_ref("FaultRequest")),
+        ),
+        "delete": _sandbox(
+            "Disarm every fault the caller can see", [], {**NO_CONTENT, **_sandbox_errors("401")}
+        ),
+    },
+    "/sandbox/faults/{faultId}": {
+        "delete": _sandbox(
+            "Disarm a fault",
+            [_param("faultId", "path", {"type": "string"}, True)],
+            {**NO_CONTENT, **_sandbox_errors("401", "404")},
+        )
+    },
+    "/sandbox/operations": {
+        "get": _sandbox(
+            "Operations (of the caller's user; an admin: all), newest first",
+            [
+                _param("sessionId", "query", {"type": "string"}),
+                _param("user", "query", {"type": "string"}),
+                _param("status", "query", OPERATION_STATUS),
+                _param("type", "query", OPERATION_TYPE),
+                TOP,
+            ],
+            {
+                "200": _json(_collection(_ref("SandboxOperation")), "The operations."),
+                **_sandbox_errors("400", "401"),
+            },
+        )
+    },
+    "/sandbox/operations/{operationToken}": {
+        "get": _sandbox(
+            "One operation",
+            [OP_TOKEN],
+            {"200": _json(_ref("SandboxOperation"), "The operation."), **_sandbox_errors("401", "404")},
+        )
+    },
+    "/sandbox/operations/{operationToken}/cancel": {
+        "post": _sandbox(
+            "Cancel an operation of any of the caller's sessions",
+            [OP_TOKEN],
+            {"200": _json(_ref("SandboxOperation"), "As it ended."), **_sandbox_errors("401", "404")},
+        )
+    },
+    "/sandbox/deliveries": {
+        "get": _sandbox(
+            "Webhook deliveries with their attempts, newest first",
+            [
+                _param("eventId", "query", {"type": "integer", "minimum": 1}),
+                _param("status", "query", DELIVERY_STATUS),
+                TOP,
+            ],
+            {
+                "200": _json(_collection(_ref("SandboxDelivery")), "The deliveries."),
+                **_sandbox_errors("400", "401"),
+            },
+        )
+    },
+    "/sandbox/events": {
+        "get": _sandbox(
+            "Server-sent events: `operation` (progress, in order, the terminal one last) and `delivery`",
+            [
+                _param("operationToken", "query", {"type": "string"}, description="Only this operation."),
+                _param("Last-Event-ID", "header", {"type": "string"}, description="Replay after this id."),
+            ],
+            {
+                "200": {
+                    "description": "The stream; ends when the server stops.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **_sandbox_errors("401"),
+            },
+        )
     },
 }
 

@@ -39,7 +39,14 @@ import orjson
 
 from . import walkers
 from .copyworker import Workers
-from .errors import NotFound, SandboxError, ServiceUnavailable, TooManyRequests, from_os_error
+from .errors import (
+    Conflict,
+    NotFound,
+    SandboxError,
+    ServiceUnavailable,
+    TooManyRequests,
+    from_os_error,
+)
 from .fsops import Stopped
 from .repository import Entry, Repository
 from .sessions import Session
@@ -128,6 +135,8 @@ class Operation:
     # a failed operation's HTTP status (what its last error would have been answered with)
     error_status: int = 0
     hook: Hook | None = None
+    # what it does, in words ("Copy /A → /B/A"); not stored: "" after a restart
+    label: str = ""
     task: asyncio.Task[None] | None = None
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -178,6 +187,10 @@ class Operations:
         self._writes: set[asyncio.Task[None]] = set()
         # synchronous copies under way (their requests wait on them)
         self._sync: set[walkers.Progress] = set()
+        # the sandbox's controls: arms an operation's fault as it is accepted; hears of every change
+        # of state and every rise of percentComplete (on the event loop, in order)
+        self.arm: Callable[[Operation], None] | None = None
+        self.listeners: list[Callable[[Operation], None]] = []
         self._closing = False
         self._closed = False
 
@@ -232,45 +245,60 @@ class Operations:
         name: str,
         auto_rename: bool,
         hook: Hook | None = None,
+        pace_s: float | None = None,
     ) -> Operation:
-        """Check and accept a copy (errors are raised before any token exists), then run it."""
+        """Check and accept a copy (errors are raised before any token exists), then run it.
+        `pace_s` (seconds per entry) overrides the server's pace for this one."""
         # checked first (a bad request is a 400 even while another runs), on the default threads:
         # a check never queues behind copy batches
-        progress = walkers.Progress(self.pace_s)
+        progress = self._progress(pace_s)
         walk = await self._copy_walk(session.user, source_id, parent_id, name, auto_rename, progress)
         self._admit(session)
-        op = self._new(Kind.COPY, session, hook, progress)
+        label = f"Copy {walk.source.path} → {walk.parent.child_path(walk.name)}"
+        op = self._new(Kind.COPY, session, hook, progress, label)
         await self._begin(op, walk)
         return op
 
-    async def delete(self, session: Session, entry_id: int, hook: Hook | None = None) -> Operation:
-        await asyncio.to_thread(self.repository.check_delete, entry_id)
+    async def delete(
+        self, session: Session, entry_id: int, hook: Hook | None = None, pace_s: float | None = None
+    ) -> Operation:
+        target = await asyncio.to_thread(self.repository.check_delete, entry_id)
         self._admit(session)
-        op = self._new(Kind.DELETE, session, hook, walkers.Progress(self.pace_s))
+        label = f"Delete {target.path if target else f'entry {entry_id}'}"
+        op = self._new(Kind.DELETE, session, hook, self._progress(pace_s), label)
         op.entry_id = entry_id
         await self._begin(op, entry_id)
         return op
 
+    def _progress(self, pace_s: float | None) -> walkers.Progress:
+        return walkers.Progress(self.pace_s if pace_s is None else pace_s)
+
     async def copy_now(
-        self, user: str, source_id: int, parent_id: int, name: str, auto_rename: bool
+        self,
+        user: str,
+        source_id: int,
+        parent_id: int,
+        name: str,
+        auto_rename: bool,
+        pace_s: float | None = None,
     ) -> Entry:
         """A synchronous copy (the create-children route, the Elements hub without
         Elements-Async-Request): the same walk, no token, no guard."""
         self._refuse_if_closing()
-        progress = walkers.Progress()
+        progress = self._progress(pace_s)
         walk = await self._copy_walk(user, source_id, parent_id, name, auto_rename, progress)
         async with self._synchronous(progress, "copy"):
             await self._copy(walk, progress)
         assert walk.result is not None
         return await asyncio.to_thread(self.repository.entry, walk.result.id)
 
-    async def delete_now(self, entry_id: int) -> list[walkers.Change]:
+    async def delete_now(self, entry_id: int, pace_s: float | None = None) -> list[walkers.Change]:
         """A synchronous delete (the Elements hub without Elements-Async-Request): the same walk,
         no token, no guard. Returns what it removed."""
         self._refuse_if_closing()
         await asyncio.to_thread(self.repository.check_delete, entry_id)
         target = await asyncio.to_thread(self.repository.entry, entry_id)
-        progress = walkers.Progress()
+        progress = self._progress(pace_s)
         walk = walkers.DeleteWalk(self.repository, target, progress, self._workers)
         async with self._synchronous(progress, "delete"):
             await self._delete(walk, progress)
@@ -333,7 +361,9 @@ class Operations:
                 extra={"operationToken": running},
             )
 
-    def _new(self, kind: Kind, session: Session, hook: Hook | None, progress: walkers.Progress) -> Operation:
+    def _new(
+        self, kind: Kind, session: Session, hook: Hook | None, progress: walkers.Progress, label: str
+    ) -> Operation:
         now = time.time_ns()
         op = Operation(
             str(uuid.uuid4()),
@@ -344,10 +374,20 @@ class Operations:
             status_ns=now,
             progress=progress,
             hook=hook,
+            label=label,
         )
+        if self.arm is not None:
+            self.arm(op)
         self._ops[op.token] = op
         self._active.setdefault(session.id, []).append(op)
         return op
+
+    def _changed(self, op: Operation) -> None:
+        for listener in self.listeners:
+            try:
+                listener(op)
+            except Exception:
+                log.exception("a listener failed on operation %s", op.token)
 
     async def _begin(self, op: Operation, work: walkers.CopyWalk | int) -> None:
         try:
@@ -357,6 +397,7 @@ class Operations:
             self._ops.pop(op.token, None)
             self._leave_active(op)
             raise
+        self._changed(op)
         if self._closing:
             op.error_status = STOPPED_STATUS
             self._end(op, Status.FAILED, SHUT_DOWN)
@@ -389,6 +430,27 @@ class Operations:
             )
         raise NotFound(f"No operation with token {token!r} in this session.", title="Operation not found.")
 
+    def visible(self) -> list[Operation]:
+        """Every operation whose token has not expired, oldest first."""
+        return list(self._ops.values())
+
+    async def wait(self, op: Operation, timeout_s: float) -> None:
+        """Until the operation has ended (its final state stored), or `timeout_s` has passed."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await op.ended.wait()
+
+    def expire_now(self, op: Operation) -> None:
+        """Expire an ended operation's token at once (a sandbox control); a running one never expires."""
+        if not op.done:
+            raise Conflict(
+                f"Operation {op.token} is still {op.status.value}; tokens expire only after their "
+                "operation ends.",
+                title="The operation is still running.",
+            )
+        op.expires_ns = time.time_ns()
+        self._expire([op])
+
     async def cancel(self, session: Session, token: str) -> Operation:
         """Stop an operation and wait (a little) for it to end; an ended one is left as it is."""
         return await self.stop_operation(self.get(session, token))
@@ -417,7 +479,9 @@ class Operations:
             self._set(op, Status.IN_PROGRESS)
             op.started_ns = op.status_ns
             self._running.set()
+            self._changed(op)
             await self._write(op)
+            op.progress.check()  # a fault armed to fail after no entries at all
             if isinstance(work, walkers.CopyWalk):
                 walk = work
                 await self._copy(walk, op.progress, lambda: self._note_top(op, work))
@@ -462,6 +526,8 @@ class Operations:
         into it: after a crash, the interrupted operation shows where its partial copy is."""
         if walk.result is not None and op.entry_id != walk.result.id:
             op.entry_id = walk.result.id
+            # the name it got (autoRename may have changed it)
+            op.label = f"{op.label.rpartition(' → ')[0]} → {walk.result.path}"
             await self._write(op)
 
     def _result(self, op: Operation, walk: walkers.CopyWalk | walkers.DeleteWalk | None) -> None:
@@ -598,8 +664,9 @@ class Operations:
                     log.exception("could not store the operations' progress")
                     continue
                 for op, percent in rising:
-                    if not op.done:
-                        op.percent = max(op.percent, percent)
+                    if not op.done and percent > op.percent:
+                        op.percent = percent
+                        self._changed(op)
 
     def _store_percents(self, rows: list[tuple[int, str]]) -> None:
         with self.store.transaction() as conn:
@@ -653,8 +720,9 @@ class Operations:
             async with op.writing:
                 await asyncio.to_thread(self._store_op, _row(op), also, ended)
         finally:
-            if ended:
+            if ended and not op.ended.is_set():
                 op.ended.set()  # even if the store failed: nobody may wait on it forever
+                self._changed(op)
 
     def _write_soon(self, op: Operation, ended: bool = False) -> asyncio.Task[None]:
         task = asyncio.create_task(self._write(op, ended))

@@ -102,6 +102,14 @@ class Entry:
         return _extension(self.name) if self.ext is None else self.ext
 
     @property
+    def path(self) -> str:
+        """Its place, for people to read: /A/B (the dialects each have their own form)."""
+        return "/" + "/".join(self.parts)
+
+    def child_path(self, name: str) -> str:
+        return "/" + "/".join((*self.parts, name))
+
+    @property
     def mime_type(self) -> str:
         if self.is_dir:
             return ""
@@ -420,20 +428,21 @@ class Repository:
                         raise self._conflict(parent, name)
         return source, parent
 
-    def check_delete(self, entry_id: int) -> None:
+    def check_delete(self, entry_id: int) -> Entry | None:
         """Refuse at once what a delete can never do: the root (400), an id never issued (404).
-        An id that was issued but is gone now is left for the operation to report."""
+        An id that was issued but is gone now is left for the operation to report (None)."""
         if entry_id == ROOT_ID:
             raise BadRequest("The root folder cannot be deleted.")
         with self.store.lock:
             try:
-                self._resolve(entry_id)
+                return self._resolve(entry_id)
             except NotFound:
                 row = self.store.conn.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name = 'entries'"
                 ).fetchone()
                 if row is None or not ROOT_ID < entry_id <= row[0]:
                     raise
+                return None
 
     # ---- bookkeeping for the copy and delete walkers ---------------------------------
 

@@ -85,6 +85,26 @@ class Sessions:
             raise Unauthorized("The access token has expired; sign in again.")
         return session
 
+    def user_of(self, session_id: str) -> str | None:
+        """The user of a live session, by its id; None if there is none."""
+        now = time.time_ns()
+        for session in self._live.values():
+            if session.id == session_id and session.expires_ns > now:
+                return session.user
+        return None
+
+    def expire(self, session_id: str) -> None:
+        """End a session now (a sandbox control): its token is refused from here on as expired;
+        blocking (it persists), call from a thread."""
+        now = time.time_ns()
+        for digest, session in list(self._live.items()):
+            if session.id == session_id:
+                self._live[digest] = Session(session.id, session.user, now)
+                with self._store.lock:
+                    self._store.conn.execute(
+                        "UPDATE sessions SET expires_ns = ? WHERE token_hash = ?", (now, digest)
+                    )
+
     @property
     def ttl_s(self) -> int:
         return round(self._ttl_ns / 1e9)

@@ -74,6 +74,9 @@ class Progress:
         self.stop = threading.Event()
         # seconds added per entry done, so that a small copy runs long enough to watch and cancel
         self.pace_s = pace_s
+        # a sandbox fault: raised once this many entries are done (None: none armed)
+        self.fail_after: int | None = None
+        self.failure: Exception | None = None
         self._lock = threading.Lock()
         self.entries_total = self.bytes_total = 0
         self.entries_done = self.bytes_done = 0
@@ -88,12 +91,30 @@ class Progress:
     def plan(self, entries: int, size: int) -> None:
         self.entries_total, self.bytes_total, self.scanned = entries, size, True
 
+    def arm(self, after_entries: int, failure: Exception) -> None:
+        """Fail the walk with `failure` once `after_entries` entries are done (a sandbox fault)."""
+        self.fail_after, self.failure = after_entries, failure
+
+    @property
+    def exact(self) -> bool:
+        """Each entry must be counted as it is done (paced, or a fault armed): no worker processes,
+        whose batches are counted whole."""
+        return bool(self.pace_s) or self.failure is not None
+
     def add(self, entries: int = 0, size: int = 0) -> None:
         with self._lock:
             self.entries_done += entries
             self.bytes_done += size
-        if entries and self.pace_s:
-            self.stop.wait(self.pace_s * entries)  # a cancel cuts the pause short
+        if entries:
+            self.check()
+            if self.pace_s:
+                self.stop.wait(self.pace_s * entries)  # a cancel cuts the pause short
+
+    def check(self) -> None:
+        """Raise the armed failure once its entries are done (called between entries: what was
+        done stays whole and recorded)."""
+        if self.failure is not None and self.fail_after is not None and self.entries_done >= self.fail_after:
+            raise self.failure
 
     @property
     def percent(self) -> int:
@@ -135,7 +156,7 @@ class _Walk:
         self.pool: Workers | None = None  # None: everything runs in threads
 
     def _use_workers(self, small_files: int) -> None:
-        if self.pool is None and small_files >= WORKER_MIN_FILES and not self.progress.pace_s:
+        if self.pool is None and small_files >= WORKER_MIN_FILES and not self.progress.exact:
             self.pool = self._workers()
 
     @property

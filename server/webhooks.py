@@ -25,10 +25,11 @@ import hmac
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -55,6 +56,8 @@ RESOLVER_THREADS = 2
 # a receiver's answer is read up to this much, for the attempt's record
 MAX_REASON = 200
 USER_AGENT = "document-ops-sandbox-webhooks"
+# an attempt a sandbox fault failed (see Deliveries.intercept): recorded, never sent
+INJECTED = "failed by a sandbox fault with {status}; not sent"
 
 
 def sign(key: str, body: bytes) -> str:
@@ -103,6 +106,19 @@ class Attempt:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery as the sandbox's introspection shows it."""
+
+    notification_id: int
+    event_id: int
+    instance_id: int
+    url: str
+    status: DeliveryStatus
+    session_id: str
+    attempts: list[Attempt]
+
+
 @dataclass
 class Pending:
     """A delivery waiting for its next attempt: what it needs to send, without a store read."""
@@ -114,11 +130,23 @@ class Pending:
     attempts: int  # made so far
     due_ns: int
     series_from: int = 0  # attempts made before this series (see `redeliver`)
+    # whose it is: the event, its instance, and the session that made the request
+    event_id: int = 0
+    instance_id: int = 0
+    session_id: str = ""
+
+
+# what a sandbox fault makes of an attempt about to be made: the status to fail it with without
+# sending it (None: send it), and how long to hold it first
+Interception = tuple[int | None, float]
 
 
 class Deliveries:
     def __init__(self, store: Store, *, retries: int, backoff_s: float, timeout_s: float) -> None:
         self.store = store
+        # the sandbox's faults, asked before each attempt; and who hears of each attempt made
+        self.intercept: Callable[[Pending], Interception] | None = None
+        self.listeners: list[Callable[[Pending, Attempt, DeliveryStatus], None]] = []
         self.retries = retries
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
@@ -194,8 +222,8 @@ class Deliveries:
         row = await asyncio.to_thread(self._restart, notification_id, now)
         if row is None:
             return False
-        url, key, body, attempts = row
-        self.schedule(Pending(notification_id, url, key, body, attempts, now, series_from=attempts))
+        url, key, body, attempts, *whose = row
+        self.schedule(Pending(notification_id, url, key, body, attempts, now, attempts, *whose))
         return True
 
     async def _run(self) -> None:
@@ -224,8 +252,16 @@ class Deliveries:
     async def _attempt(self, pending: Pending) -> None:
         retry = False
         try:
-            async with self._receiver_slot(pending.url), self._slots:
-                attempt = await self._post(pending)
+            injected, delay_s = self.intercept(pending) if self.intercept is not None else (None, 0.0)
+            if delay_s:
+                await asyncio.sleep(delay_s)  # the webhook arrives late (holding no place meanwhile)
+            if injected is not None:
+                attempt = Attempt(
+                    pending.attempts + 1, time.time_ns(), 0.0, injected, INJECTED.format(status=injected)
+                )
+            else:
+                async with self._receiver_slot(pending.url), self._slots:
+                    attempt = await self._post(pending)
             pending.attempts = attempt.number
             delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300
             tried = attempt.number - pending.series_from
@@ -243,6 +279,8 @@ class Deliveries:
             record.add_done_callback(self._records.discard)
             if not await asyncio.shield(record):
                 retry = False  # not recorded: it stays pending in the store, for the next start
+            for listener in self.listeners:
+                listener(pending, attempt, status)
             if not delivered:
                 log.info(
                     "webhook %d attempt %d failed (%s)%s",
@@ -315,7 +353,8 @@ class Deliveries:
         with self.store.lock:
             rows = self.store.conn.execute(
                 f"SELECT d.notification_id, d.url, d.signature_key, d.body, {LAST_ATTEMPT},"
-                " d.next_ns, d.series_from FROM deliveries d WHERE d.status = ?",
+                " d.next_ns, d.series_from, d.event_id, e.instance_id, e.session_id"
+                " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ?",
                 (DeliveryStatus.PENDING.value,),
             ).fetchall()
         return [Pending(nid, url, key, bytes(body), *rest) for nid, url, key, body, *rest in rows]
@@ -343,23 +382,50 @@ class Deliveries:
                 ),
             )
 
-    def _restart(self, notification_id: int, now: int) -> tuple[str, str, bytes, int] | None:
-        """Make a delivered or queued delivery pending again; None if it is neither."""
+    def _restart(self, notification_id: int, now: int) -> tuple[Any, ...] | None:
+        """Make a delivered or queued delivery pending again: (url, key, body, attempts, event id,
+        instance id, session id), or None if it is neither."""
         with self.store.transaction() as conn:
             row = conn.execute(
-                f"SELECT url, signature_key, body, {LAST_ATTEMPT}"
-                " FROM deliveries d WHERE notification_id = ? AND status IN (?, ?)",
+                f"SELECT d.url, d.signature_key, d.body, {LAST_ATTEMPT}, d.event_id, e.instance_id,"
+                " e.session_id FROM deliveries d JOIN events e ON e.id = d.event_id"
+                " WHERE d.notification_id = ? AND d.status IN (?, ?)",
                 (notification_id, DeliveryStatus.DELIVERED.value, DeliveryStatus.QUEUED.value),
             ).fetchone()
             if row is None:
                 return None
-            count = row[3]
             conn.execute(
                 "UPDATE deliveries SET status = ?, next_ns = ?, series_from = ? WHERE notification_id = ?",
-                (DeliveryStatus.PENDING.value, now, count, notification_id),
+                (DeliveryStatus.PENDING.value, now, row[3], notification_id),
             )
-        url, key, body, count = row
-        return url, key, bytes(body), count
+        url, key, body, *rest = row
+        return (url, key, bytes(body), *rest)
+
+    def listing(self, event_id: int | None, status: str | None, limit: int) -> list[Delivery]:
+        """The latest deliveries (of one event, in one status), newest first, with their attempts;
+        blocking."""
+        where: list[str] = []
+        args: list[Any] = []
+        if event_id is not None:
+            where.append("d.event_id = ?")
+            args.append(event_id)
+        if status is not None and status != DeliveryStatus.DELIVERING:
+            where.append("d.status = ?")
+            args.append(status)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT d.notification_id, d.event_id, e.instance_id, d.url, d.status, e.session_id"
+                f" FROM deliveries d JOIN events e ON e.id = d.event_id {clause}"
+                " ORDER BY d.notification_id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        attempts = self.attempts_of([row[0] for row in rows])
+        found = [
+            Delivery(nid, event, instance, url, self.status_of(nid, stored), session, attempts[nid])
+            for nid, event, instance, url, stored, session in rows
+        ]
+        return [d for d in found if status is None or d.status == status]
 
     def attempts_of(self, notification_ids: list[int]) -> dict[int, list[Attempt]]:
         """The recorded attempts of some deliveries; blocking."""

@@ -29,6 +29,8 @@ for _p in (str(PROJECT_ROOT), str(TESTS_DIR)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from webhook_receiver import Receiver  # noqa: E402
+
 from server.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.fsops import PART_PREFIX  # noqa: E402
@@ -106,6 +108,21 @@ def storage_root(tmp_path: Path) -> Path:
     root = tmp_path / "root"
     root.mkdir()
     return root
+
+
+@pytest.fixture
+async def receivers():
+    """`await receivers(port=0, **options)` starts a webhook Receiver; all are stopped at the end."""
+    made: list[Receiver] = []
+
+    async def make(port: int = 0, **options: Any) -> Receiver:
+        rx = Receiver(**options)
+        made.append(rx)
+        return await rx.start(port)
+
+    yield make
+    for rx in made:
+        await rx.stop()
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ from webhook_receiver import (
     ORG_SECRET,
     USER_SECRET,
     Received,
-    Receiver,
     closed_port,
     elements_signature,
     hub_auth,
@@ -201,21 +200,6 @@ async def open_elements(aiohttp_client, storage_root: Path, **overrides: Any) ->
     settings = make_settings(storage_root, **{**ELEMENTS_SETTINGS, **FAST, **overrides})
     client = await aiohttp_client(create_app(settings))
     return El(client.session, str(client.make_url("/")).rstrip("/"))
-
-
-@pytest.fixture
-async def receivers():
-    """`await receivers(port=0, **options)` starts a Receiver; all are stopped at the end."""
-    made: list[Receiver] = []
-
-    async def make(port: int = 0, **options: Any) -> Receiver:
-        rx = Receiver(**options)
-        made.append(rx)
-        return await rx.start(port)
-
-    yield make
-    for rx in made:
-        await rx.stop()
 
 
 def assert_problem(r: Reply, status: int) -> dict:

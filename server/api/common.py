@@ -167,7 +167,7 @@ def auth_middleware(repository_id: str) -> Any:
         # no such route (404/405) is answered as such, signed in or not
         unmatched = isinstance(match_info, MatchInfoError)
         if not unmatched and not getattr(match_info.handler, "public", False):
-            check = getattr(match_info.handler, "authenticate", _authenticate)
+            check = getattr(match_info.handler, "authenticate", bearer_session)
             request[SESSION] = check(request)
         repo = request.match_info.get("repoId")
         if repo is not None and repo != repository_id:
@@ -177,7 +177,8 @@ def auth_middleware(repository_id: str) -> Any:
     return middleware
 
 
-def _authenticate(request: web.Request) -> Session:
+def bearer_session(request: web.Request) -> Session:
+    """The session of the request's Laserfiche bearer token; 401 without a valid one."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(
@@ -264,6 +265,36 @@ def _in_range(number: int, what: str, minimum: int) -> int:
     if not minimum <= number <= MAX_INT32:
         raise BadRequest(f"The {what} must be between {minimum} and {MAX_INT32}.")
     return number
+
+
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
+# the most a request may slow its operation down by, per entry (a minute)
+MAX_PACE_MS = 60_000
+PACE_HEADER = "Sandbox-Pace-Ms"
+
+
+def pace_s(request: web.Request) -> float | None:
+    """The pace a request asks for its operation (`Sandbox-Pace-Ms`), in seconds per entry; None
+    if it asks for none (the server's `--pace-ms` then)."""
+    raw = request.headers.get(PACE_HEADER)
+    if raw is None:
+        return None
+    if not _DECIMAL.fullmatch(raw.strip()) or float(raw) > MAX_PACE_MS:
+        raise BadRequest(
+            f"The header '{PACE_HEADER}' must be a number of milliseconds from 0 to {MAX_PACE_MS}, "
+            f"got {raw!r}."
+        )
+    return float(raw) / 1000
+
+
+def seconds_param(request: web.Request, name: str, most: float) -> float | None:
+    """A number of seconds from the query (at most `most`: more is taken as `most`), or None."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not _DECIMAL.fullmatch(raw):
+        raise BadRequest(f"The parameter '{name}' must be a number of seconds, got {raw!r}.")
+    return min(float(raw), most)
 
 
 def bool_param(request: web.Request, name: str, default: bool = False) -> bool:

@@ -36,7 +36,17 @@ from ..operations import Operation
 from ..repository import Entry, Repository, check_name, check_segments
 from ..sessions import Session
 from ..webhooks import Deliveries
-from .common import authenticated_by, bool_param, field, int_param, json, json_built, read_json, session_of
+from .common import (
+    authenticated_by,
+    bool_param,
+    field,
+    int_param,
+    json,
+    json_built,
+    pace_s,
+    read_json,
+    session_of,
+)
 from .transfer import iso, received, send_document
 
 BASE = "/elements/api-v2"
@@ -324,6 +334,7 @@ def _copy_route(directory: bool) -> None:
 
     @hub
     async def copy(request: web.Request) -> web.Response:
+        pace = pace_s(request)
         callback = _asynchronous(request)
         source = await _target(request, directory)
         body = await read_json(request)
@@ -337,9 +348,9 @@ def _copy_route(directory: bool) -> None:
                 request,
                 callback,
                 tags,
-                lambda session, hook: operations.copy(session, source.id, parent.id, name, False, hook),
+                lambda session, hook: operations.copy(session, source.id, parent.id, name, False, hook, pace),
             )
-        entry = await operations.copy_now(ELEMENTS_USER, source.id, parent.id, name, False)
+        entry = await operations.copy_now(ELEMENTS_USER, source.id, parent.id, name, False, pace)
         if tags:
             await asyncio.to_thread(request.app[repository_key].set_tags, entry.id, tags)
         return await _one(request, entry)
@@ -353,6 +364,7 @@ def _delete_route(directory: bool) -> None:
 
     @hub
     async def delete(request: web.Request) -> web.Response:
+        pace = pace_s(request)
         callback = _asynchronous(request)
         if directory:
             bool_param(request, "emptyTrash")  # accepted; this repository has no trash
@@ -360,9 +372,9 @@ def _delete_route(directory: bool) -> None:
         operations = request.app[operations_key]
         if callback is not None:
             return await _dispatch(
-                request, callback, [], lambda session, hook: operations.delete(session, target.id, hook)
+                request, callback, [], lambda session, hook: operations.delete(session, target.id, hook, pace)
             )
-        changes = await operations.delete_now(target.id)
+        changes = await operations.delete_now(target.id, pace)
         return await json_built(lambda: {"events": event_objects(changes)})
 
     for route in (f"{HUB}/{kind}", f"{HUB}/{kind}/{{id}}"):

@@ -19,9 +19,11 @@ from .common import (
     int_param,
     json,
     json_object,
+    pace_s,
     problem_body,
     public,
     read_json,
+    seconds_param,
     session_of,
 )
 from .transfer import iso, received, send_document
@@ -277,6 +279,7 @@ async def list_children(request: web.Request) -> web.Response:
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
 async def create_child(request: web.Request) -> web.Response:
+    pace = pace_s(request)
     parent_id = entry_id_param(request)
     auto_rename = bool_param(request, "autoRename")
     body = await read_json(request)
@@ -290,7 +293,7 @@ async def create_child(request: web.Request) -> web.Response:
         if source_id is None:
             raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
         operations = request.app[operations_key]
-        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename)
+        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename, pace)
     elif entry_type == "Folder":
         entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
     elif entry_type in ("Shortcut", "RecordSeries", "Document"):
@@ -420,13 +423,16 @@ def _started(request: web.Request, op: Operation) -> web.Response:
 
 
 async def copy_async(request: web.Request) -> web.Response:
+    pace = pace_s(request)
     parent_id = entry_id_param(request)
     auto_rename = bool_param(request, "autoRename")
     body = await read_json(request)
     source_id = field(body, "sourceId", int, required=True)
     name = field(body, "name", str, required=True)
     assert source_id is not None and name is not None
-    op = await request.app[operations_key].copy(session_of(request), source_id, parent_id, name, auto_rename)
+    op = await request.app[operations_key].copy(
+        session_of(request), source_id, parent_id, name, auto_rename, pace_s=pace
+    )
     return _started(request, op)
 
 
@@ -437,13 +443,14 @@ for _route in ("/Laserfiche.Repository.Folder/CopyAsync", "/Laserfiche.Repositor
 
 @routes.delete(BASE + "/Entries/{entryId}")
 async def delete_entry(request: web.Request) -> web.Response:
+    pace = pace_s(request)
     entry_id = entry_id_param(request)
     if request.body_exists and (await request.read()).strip():
         # optional, and kept by no one here: this repository has no audit trail
         body = await read_json(request)
         field(body, "auditReasonId", int)
         field(body, "comment", str)
-    op = await request.app[operations_key].delete(session_of(request), entry_id)
+    op = await request.app[operations_key].delete(session_of(request), entry_id, pace_s=pace)
     return _started(request, op)
 
 
@@ -461,13 +468,23 @@ def render_progress(request: web.Request, op: Operation) -> dict[str, Any]:
     }
 
 
-def _operation(request: web.Request) -> Operation:
-    return request.app[operations_key].get(session_of(request), request.match_info["operationToken"])
+# the longest a status request waits (`?wait=`) for its operation to end, like Google's WaitOperation
+MAX_WAIT_S = 60.0
+
+
+async def _operation(request: web.Request) -> Operation:
+    """The request's operation; with `?wait=SECONDS`, once it has ended or the wait is over."""
+    wait_s = seconds_param(request, "wait", MAX_WAIT_S)
+    operations = request.app[operations_key]
+    op = operations.get(session_of(request), request.match_info["operationToken"])
+    if wait_s:
+        await operations.wait(op, wait_s)
+    return op
 
 
 @routes.get(BASE + "/Tasks/{operationToken}")
 async def get_task(request: web.Request) -> web.Response:
-    op = _operation(request)
+    op = await _operation(request)
     body = render_progress(request, op)
     if not op.done:
         return json(body, status=202, headers={"Retry-After": str(POLL_AFTER_S)})
@@ -497,7 +514,7 @@ MONITOR_STATUS = {
 
 @routes.get(BASE + "/Tasks/{operationToken}/status")
 async def get_task_monitor(request: web.Request) -> web.Response:
-    op = _operation(request)
+    op = await _operation(request)
     body: dict[str, Any] = {
         "id": op.token,
         "status": MONITOR_STATUS[op.status],

@@ -1,0 +1,468 @@
+"""`/sandbox/*`: the controls and introspection no public service has (`server.sandbox`).
+
+Either dialect's credentials are accepted. A caller sees and steers the operations of every session
+of its own user (the Elements dialect's callers all share one user); users named by `--admin-user`
+see every session's. What a caller may not see answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..config import url_problem
+from ..elements import ELEMENTS_USER, EventHook
+from ..errors import BadRequest, NotFound
+from ..keys import (
+    deliveries_key,
+    faults_key,
+    feed_key,
+    operations_key,
+    sessions_key,
+    settings_key,
+)
+from ..operations import Kind, Operation, Status
+from ..sandbox import Fault, FaultKind, Message, Subscription
+from ..sessions import Session
+from ..webhooks import Attempt, Delivery, DeliveryStatus, Pending
+from . import elements
+from .common import (
+    authenticated_by,
+    bearer_session,
+    field,
+    int_param,
+    json,
+    json_built,
+    read_json,
+    session_of,
+)
+from .transfer import iso
+
+routes = web.RouteTableDef()
+
+# at most this many operations or deliveries in one listing
+DEFAULT_TOP = 200
+MAX_TOP = 1000
+# a fault is used this many times at most
+MAX_TIMES = 1000
+# the longest a webhook can be held (10 minutes)
+MAX_DELAY_MS = 600_000
+MAX_MESSAGE = 1000
+_ELEMENTS_SESSION = re.compile(r"el-[0-9a-f]{16}")
+
+
+def _authenticate(request: web.Request) -> Session:
+    """A Laserfiche bearer, else the Elements hub's `User …, Element …`."""
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return bearer_session(request)
+    return elements.hub_auth(request)
+
+
+either_dialect = authenticated_by(_authenticate)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    session: Session
+    admin: bool
+
+    def sees(self, user: str) -> bool:
+        return self.admin or user == self.session.user
+
+
+def viewer_of(request: web.Request) -> Viewer:
+    session = session_of(request)
+    is_elements = session.id.startswith("el-")
+    return Viewer(session, not is_elements and session.user in request.app[settings_key].admin_users)
+
+
+# ---- rendering --------------------------------------------------------------------------
+
+
+def render_operation(op: Operation) -> dict[str, Any]:
+    progress = op.progress
+    return {
+        "operationToken": op.token,
+        "operationType": op.kind.value,
+        "status": op.status.value,
+        "percentComplete": op.percent,
+        "entriesDone": progress.entries_done,
+        "entriesTotal": progress.entries_total,
+        "paceMs": round(progress.pace_s * 1000, 3),
+        "sessionId": op.session_id,
+        "user": op.user,
+        "entryId": op.entry_id,
+        "label": op.label,
+        "eventId": op.hook.event_id if isinstance(op.hook, EventHook) and op.hook.event_id else None,
+        "errors": [{"objectId": e.object_id, "errorMessage": e.message} for e in op.errors],
+        "createdTimestamp": iso(op.created_ns),
+        "startTimestamp": iso(op.started_ns) if op.started_ns else None,
+        "statusTimestamp": iso(op.status_ns),
+    }
+
+
+def render_attempt(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "startedTimestamp": iso(attempt.started_ns),
+        "durationMs": round(attempt.duration_ms, 1),
+        "statusCode": attempt.status_code,
+        "error": attempt.error,
+    }
+
+
+def render_delivery(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "notificationId": delivery.notification_id,
+        "eventId": delivery.event_id,
+        "instanceId": delivery.instance_id,
+        "url": delivery.url,
+        "status": delivery.status.value,
+        "sessionId": delivery.session_id,
+        "attempts": [render_attempt(a) for a in delivery.attempts],
+    }
+
+
+def render_fault(fault: Fault) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": fault.id,
+        "kind": fault.kind.value,
+        "sessionId": fault.session_id,
+        "user": fault.user,
+        "remaining": fault.remaining,
+        "created": iso(fault.created_ns),
+    }
+    if fault.kind is FaultKind.OPERATION_FAILURE:
+        body |= {
+            "afterEntries": fault.after_entries,
+            "status": fault.status,
+            "message": fault.message,
+            "operationType": fault.operation_type.value if fault.operation_type else None,
+        }
+    else:
+        body["url"] = fault.url
+        if fault.kind is FaultKind.WEBHOOK_FAILURE:
+            body["status"] = fault.status
+        else:
+            body["delayMs"] = fault.delay_ms
+    return body
+
+
+# ---- wiring: faults into the engine, what happens into the feed ----------------------------
+
+
+def install(app: web.Application) -> None:
+    """Arm operations and deliveries with the faults, and publish what they do to the feed."""
+    faults, feed = app[faults_key], app[feed_key]
+    operations, deliveries = app[operations_key], app[deliveries_key]
+    operations.arm = faults.arm
+    deliveries.intercept = faults.intercept
+
+    def operation_changed(op: Operation) -> None:
+        feed.publish("operation", op.user, op.token, render_operation(op))
+
+    def attempted(pending: Pending, attempt: Attempt, status: DeliveryStatus) -> None:
+        delivery = Delivery(
+            pending.notification_id,
+            pending.event_id,
+            pending.instance_id,
+            pending.url,
+            status,
+            pending.session_id,
+            [attempt],
+        )
+        feed.publish("delivery", ELEMENTS_USER, "", render_delivery(delivery))
+
+    operations.listeners.append(operation_changed)
+    deliveries.listeners.append(attempted)
+
+    async def end_streams(app: web.Application) -> None:
+        feed.close()
+
+    app.on_shutdown.append(end_streams)
+
+
+# ---- faults ----------------------------------------------------------------------------------
+
+# the fields each kind takes (besides kind, times and sessionId)
+_FIELDS = {
+    FaultKind.OPERATION_FAILURE: {"afterEntries", "status", "message", "operationType"},
+    FaultKind.WEBHOOK_FAILURE: {"url", "status"},
+    FaultKind.WEBHOOK_DELAY: {"url", "delayMs"},
+    "expire-token": {"operationToken"},
+}
+
+
+@routes.post("/sandbox/faults")
+@either_dialect
+async def create_fault(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    body = await read_json(request)
+    kind_name = field(body, "kind", str, required=True)
+    kind: FaultKind | str = FaultKind(kind_name) if kind_name in set(FaultKind) else str(kind_name)
+    if kind not in _FIELDS:
+        known = ", ".join([*FaultKind, "expire-token"])
+        raise BadRequest(f"The field 'kind' must be one of {known}, got {kind_name!r}.")
+    allowed = _FIELDS[kind] | {"kind", "sessionId"} | ({"times"} if kind != "expire-token" else set())
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(
+            f"A {kind} fault takes no field {unknown[0]!r}; it takes {', '.join(sorted(allowed))}."
+        )
+    session_id, user = _target_session(request, viewer, field(body, "sessionId", str))
+    if kind == "expire-token":
+        return await _expire(request, viewer, body, session_id)
+    assert isinstance(kind, FaultKind)
+    fault = Fault(kind, session_id, user, _bounded(body, "times", 1, 1, MAX_TIMES), time.time_ns())
+    if kind is FaultKind.OPERATION_FAILURE:
+        fault.after_entries = _bounded(body, "afterEntries", 0, 0, None)
+        fault.status = _bounded(body, "status", 500, 400, 599)
+        message = field(body, "message", str)
+        if message is not None and not 0 < len(message) <= MAX_MESSAGE:
+            raise BadRequest(f"The field 'message' must hold 1 to {MAX_MESSAGE} characters.")
+        fault.message = message or f"Injected failure (sandbox fault {fault.id})."
+        operation_type = field(body, "operationType", str)
+        if operation_type is not None and operation_type not in set(Kind):
+            raise BadRequest(
+                f"The field 'operationType' must be CopyEntry or DeleteEntry, got {operation_type!r}."
+            )
+        fault.operation_type = Kind(operation_type) if operation_type else None
+    else:
+        url = field(body, "url", str, required=True)
+        assert url is not None
+        problem = url_problem(url)
+        if problem:
+            raise BadRequest(f"The field 'url' {problem}.")
+        fault.url = url
+        if kind is FaultKind.WEBHOOK_FAILURE:
+            fault.status = _bounded(body, "status", 503, 400, 599)
+        else:
+            fault.delay_ms = _delay(body)
+    request.app[faults_key].add(fault)
+    return json(render_fault(fault), status=201)
+
+
+def _bounded(body: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
+    value = field(body, name, int)
+    if value is None:
+        return default
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(f"The field '{name}' must be {bounds}, got {value}.")
+    return value
+
+
+def _delay(body: dict[str, Any]) -> float:
+    value = body.get("delayMs")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_DELAY_MS:
+        raise BadRequest(
+            f"The field 'delayMs' must be a number of milliseconds above 0, at most {MAX_DELAY_MS}."
+        )
+    return float(value)
+
+
+def _target_session(request: web.Request, viewer: Viewer, session_id: str | None) -> tuple[str, str]:
+    """The session a fault is for, and its user: the caller's own unless it names another of its
+    user's (an admin: anyone's)."""
+    if session_id is None or session_id == viewer.session.id:
+        return viewer.session.id, viewer.session.user
+    if _ELEMENTS_SESSION.fullmatch(session_id):
+        user: str | None = ELEMENTS_USER
+    else:
+        user = request.app[sessions_key].user_of(session_id)
+    if user is None or not viewer.sees(user):
+        raise NotFound(f"No session {session_id!r} that you can see.", title="Session not found.")
+    return session_id, user
+
+
+async def _expire(
+    request: web.Request, viewer: Viewer, body: dict[str, Any], session_id: str
+) -> web.Response:
+    token = field(body, "operationToken", str)
+    if token is not None:
+        op = _visible_operation(request, viewer, token)
+        request.app[operations_key].expire_now(op)
+        return json({"kind": "expire-token", "operationToken": token})
+    if session_id.startswith("el-"):
+        raise BadRequest(
+            "Elements credentials do not expire: the Element token lasts as long as its instance "
+            "(delete the instance instead).",
+        )
+    await asyncio.to_thread(request.app[sessions_key].expire, session_id)
+    return json({"kind": "expire-token", "sessionId": session_id})
+
+
+@routes.get("/sandbox/faults")
+@either_dialect
+async def list_faults(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    faults = [render_fault(f) for f in request.app[faults_key].all() if viewer.sees(f.user)]
+    return json({"value": faults})
+
+
+@routes.delete("/sandbox/faults")
+@either_dialect
+async def clear_faults(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    faults = request.app[faults_key]
+    for fault in faults.all():
+        if viewer.sees(fault.user):
+            faults.remove(fault.id)
+    return web.Response(status=204)
+
+
+@routes.delete("/sandbox/faults/{faultId}")
+@either_dialect
+async def delete_fault(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    faults = request.app[faults_key]
+    fault = faults.get(request.match_info["faultId"])
+    if fault is None or not viewer.sees(fault.user):
+        raise NotFound(f"No armed fault {request.match_info['faultId']!r}.", title="Fault not found.")
+    faults.remove(fault.id)
+    return web.Response(status=204)
+
+
+# ---- operations and deliveries --------------------------------------------------------------
+
+
+def _choice(request: web.Request, name: str, options: type[Status] | type[Kind]) -> str | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    if value not in {o.value for o in options}:
+        raise BadRequest(
+            f"The parameter '{name}' must be one of {', '.join(o.value for o in options)}, got {value!r}."
+        )
+    return value
+
+
+def _top(request: web.Request) -> int:
+    raw = request.query.get("$top")
+    return DEFAULT_TOP if raw is None else min(int_param(raw, "$top", 1), MAX_TOP)
+
+
+@routes.get("/sandbox/operations")
+@either_dialect
+async def list_operations(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    status, kind = _choice(request, "status", Status), _choice(request, "type", Kind)
+    session_id, user = request.query.get("sessionId"), request.query.get("user")
+    found = [
+        op
+        for op in request.app[operations_key].visible()
+        if viewer.sees(op.user)
+        and (status is None or op.status == status)
+        and (kind is None or op.kind == kind)
+        and (session_id is None or op.session_id == session_id)
+        and (user is None or op.user == user)
+    ]
+    found.sort(key=lambda op: op.created_ns, reverse=True)
+    return json({"value": [render_operation(op) for op in found[: _top(request)]]})
+
+
+def _visible_operation(request: web.Request, viewer: Viewer, token: str) -> Operation:
+    op = request.app[operations_key].lookup(token)
+    if op is None or not viewer.sees(op.user):
+        raise NotFound(f"No operation with token {token!r} that you can see.", title="Operation not found.")
+    return op
+
+
+@routes.get("/sandbox/operations/{operationToken}")
+@either_dialect
+async def get_operation(request: web.Request) -> web.Response:
+    op = _visible_operation(request, viewer_of(request), request.match_info["operationToken"])
+    return json(render_operation(op))
+
+
+@routes.post("/sandbox/operations/{operationToken}/cancel")
+@either_dialect
+async def cancel_operation(request: web.Request) -> web.Response:
+    op = _visible_operation(request, viewer_of(request), request.match_info["operationToken"])
+    await request.app[operations_key].stop_operation(op)
+    return json(render_operation(op))
+
+
+@routes.get("/sandbox/deliveries")
+@either_dialect
+async def list_deliveries(request: web.Request) -> web.Response:
+    viewer = viewer_of(request)
+    raw_event = request.query.get("eventId")
+    event_id = int_param(raw_event, "eventId", 1) if raw_event is not None else None
+    status = request.query.get("status")
+    if status is not None and status not in set(DeliveryStatus):
+        known = ", ".join(DeliveryStatus)
+        raise BadRequest(f"The parameter 'status' must be one of {known}, got {status!r}.")
+    if not viewer.sees(ELEMENTS_USER):
+        return json({"value": []})  # (only the Elements dialect sends webhooks)
+    deliveries = request.app[deliveries_key]
+    top = _top(request)
+    return await json_built(
+        lambda: {"value": [render_delivery(d) for d in deliveries.listing(event_id, status, top)]}
+    )
+
+
+# ---- the event stream -------------------------------------------------------------------------
+
+
+@routes.get("/sandbox/events")
+@either_dialect
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: `operation` and `delivery` messages as they happen (see server.sandbox)."""
+    viewer = viewer_of(request)
+    token = request.query.get("operationToken")
+    last_id = request.headers.get("Last-Event-ID", "")
+    subscription = request.app[feed_key].subscribe(int(last_id) if last_id.isdigit() else None)
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                # proxies must pass each message on as it comes
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        await _stream(request, response, subscription, viewer, token)
+        return response
+    finally:
+        request.app[feed_key].unsubscribe(subscription)
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    subscription: Subscription,
+    viewer: Viewer,
+    token: str | None,
+) -> None:
+    keepalive_s = request.app[settings_key].sse_keepalive_s
+    # (the retry field: how long a client waits before reconnecting)
+    await response.write(b"retry: 1000\n\n")
+    try:
+        while True:
+            try:
+                message = await subscription.next(keepalive_s)
+            except EOFError:
+                return
+            if message is None:
+                await response.write(b": keepalive\n\n")
+            elif _wanted(message, viewer, token):
+                await response.write(_encode(message))
+    except ConnectionResetError:
+        return  # the client went away
+
+
+def _wanted(message: Message, viewer: Viewer, token: str | None) -> bool:
+    if token is not None and message.token != token:
+        return False
+    return viewer.sees(message.user)
+
+
+def _encode(message: Message) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (message.id, message.event.encode(), message.data)
