@@ -1,0 +1,437 @@
+"""The dashboard (GET /) in a real headless Chromium, against a real `python -m server`.
+
+The browser is the system's Chromium (/usr/bin/chromium, which .ci/run installs); the tests are
+skipped with a visible reason where it is missing. Everything waits with Playwright's auto-waiting
+`expect` / `wait_for_function`, never with fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import REPO_ID, ServerFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+)
+
+async_api = pytest.importorskip("playwright.async_api", reason="the 'playwright' package is not installed")
+expect = async_api.expect
+
+WAIT_MS = 30_000  # generous: CI machines are slow, and nothing here waits longer than it must
+CHILDREN = "Laserfiche.Repository.Folder/children"
+
+
+# --------------------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with async_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser) -> AsyncIterator[Any]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    await context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def start_server(server_factory: ServerFactory, root: Path, *extra: str) -> str:
+    return server_factory.start(root, *extra).base_url
+
+
+class Client:
+    """A Laserfiche caller of the same server, to set the scene beside the browser."""
+
+    def __init__(self, http: aiohttp.ClientSession, base_url: str):
+        self.http = http
+        self.base_url = base_url
+        self.api = f"{base_url}/v1/Repositories/{REPO_ID}"
+        self.token = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def sign_in(self, user: str = "admin", password: str = "admin") -> Client:
+        form = {"grant_type": "password", "username": user, "password": password}
+        async with self.http.post(f"{self.api}/Token", data=form) as resp:
+            assert resp.status == 200, await resp.text()
+            self.token = (await resp.json())["access_token"]
+        return self
+
+    async def entry_id(self, path: str) -> int:
+        url = f"{self.api}/Entries/ByPath"
+        async with self.http.get(url, params={"fullPath": path}, headers=self.auth) as resp:
+            assert resp.status == 200, await resp.text()
+            return int((await resp.json())["entry"]["id"])
+
+    async def copy_async(self, source_id: int, dest_id: int, name: str, pace_ms: int = 0) -> str:
+        url = f"{self.api}/Entries/{dest_id}/Laserfiche.Repository.Folder/CopyAsync"
+        headers = {**self.auth, "Sandbox-Pace-Ms": str(pace_ms)}
+        body = {"sourceId": source_id, "name": name}
+        async with self.http.post(url, params={"autoRename": "true"}, json=body, headers=headers) as resp:
+            assert resp.status in (201, 202), await resp.text()
+            return str((await resp.json())["token"])
+
+    async def operations(self) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.base_url}/sandbox/operations", headers=self.auth) as resp:
+            assert resp.status == 200, await resp.text()
+            return list((await resp.json())["value"])
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def sign_in_page(page, base_url: str, user: str = "admin", password: str = "admin") -> None:
+    await page.goto(base_url + "/")
+    await page.fill("#username", user)
+    await page.fill("#password", password)
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#tree")).to_be_visible()
+    await expect(page.locator("#stream-state")).to_have_text("live")
+
+
+def row(page, token: str):
+    return page.locator(f'#operations tr[data-token="{token}"]')
+
+
+def make_files(folder: Path, count: int, per_folder: int = 10) -> None:
+    """`count` small files spread over subfolders of `per_folder` files each."""
+    for i in range(count):
+        sub = folder / f"part{i // per_folder}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"file{i:03}.txt").write_text(f"file {i}\n")
+
+
+# --------------------------------------------------------------------------- tests
+
+
+async def test_the_page_is_served_with_the_repository_id(server_factory, tmp_path, http):
+    root = tmp_path / "root"
+    root.mkdir()
+    base = start_server(server_factory, root, "--repository-id", "r-<dash>")
+    async with http.get(base + "/") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/html"
+        text = await resp.text()
+    assert '<meta name="repository-id" content="r-&lt;dash&gt;">' in text
+    assert "{{REPOSITORY_ID}}" not in text
+    for asset, kind in (("dashboard.js", "text/javascript"), ("dashboard.css", "text/css")):
+        async with http.get(f"{base}/dashboard/{asset}") as resp:
+            assert resp.status == 200
+            assert resp.content_type == kind
+
+
+async def test_sign_in_failure_shows_the_error_and_a_401_signs_out(server_factory, tmp_path, page, http):
+    root = tmp_path / "root"
+    (root / "Docs").mkdir(parents=True)
+    base = start_server(server_factory, root)
+
+    await page.goto(base + "/")
+    await page.fill("#username", "admin")
+    await page.fill("#password", "wrong")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#signin-error")).to_be_visible()
+    await expect(page.locator("#signin-error")).to_contain_text("incorrect")
+    await expect(page.locator("#app")).to_be_hidden()
+
+    await sign_in_page(page, base)
+    assert await page.evaluate("sessionStorage.length") == 1
+    # the page's own token expires: its next request answers 401 and the page asks to sign in again
+    token = await page.evaluate("JSON.parse(sessionStorage.getItem(sessionStorage.key(0))).token")
+    async with http.post(
+        f"{base}/sandbox/faults", json={"kind": "expire-token"}, headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    await page.click("#tree-refresh")
+    await expect(page.locator("#signin-form")).to_be_visible()
+    await expect(page.locator("#signin-error")).to_contain_text("expired")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+    # and signing out by hand
+    await sign_in_page(page, base)
+    await page.click("#signout")
+    await expect(page.locator("#signin-form")).to_be_visible()
+    await expect(page.locator("#signin-error")).to_be_hidden()
+
+
+async def test_tree_lists_the_root_and_expands_a_folder(server_factory, tmp_path, page):
+    root = tmp_path / "root"
+    (root / "Alpha" / "Deep").mkdir(parents=True)
+    (root / "Alpha" / "inner.txt").write_bytes(b"x" * 2048)
+    (root / "Beta").mkdir()
+    (root / "top.txt").write_text("top")
+    base = start_server(server_factory, root)
+    await sign_in_page(page, base)
+
+    tree = page.locator("#tree")
+    names = tree.locator(":scope > li > ul > li > .node > .name")
+    await expect(names).to_have_text(["Alpha", "Beta", "top.txt"])  # folders first
+    alpha = tree.locator('li[data-path="\\\\Alpha"]')
+    twisty = alpha.locator(":scope > .node > .twisty")
+    await expect(twisty).to_have_attribute("aria-expanded", "false")
+    await expect(alpha.locator(":scope > ul")).to_be_hidden()
+
+    await twisty.click()
+    await expect(twisty).to_have_attribute("aria-expanded", "true")
+    await expect(alpha.locator(":scope > ul > li > .node > .name")).to_have_text(["Deep", "inner.txt"])
+    await expect(alpha.locator('li[data-path="\\\\Alpha\\\\inner.txt"] .size')).to_have_text("2.0 KB")
+
+    # clicking entries fills the copy form
+    await alpha.locator('li[data-path="\\\\Alpha\\\\inner.txt"] .name').click()
+    await expect(page.locator("#copy-source")).to_have_value("\\Alpha\\inner.txt")
+    beta = tree.locator('li[data-path="\\\\Beta"]')
+    await beta.locator(".node").hover()
+    await beta.locator(".dest").click()
+    await expect(page.locator("#copy-dest")).to_have_value("\\Beta")
+
+    await twisty.click()
+    await expect(alpha.locator(":scope > ul")).to_be_hidden()
+
+
+async def test_paced_copy_from_the_form_shows_progress_and_cancels(server_factory, tmp_path, page):
+    root = tmp_path / "root"
+    make_files(root / "Big", 30)
+    (root / "Target").mkdir()
+    base = start_server(server_factory, root)
+    await sign_in_page(page, base)
+
+    # a path typed with slashes is fine too
+    await page.fill("#copy-source", "/Big")
+    await page.fill("#copy-dest", "\\Target")
+    await page.fill("#copy-name", "Big copy")
+    await page.fill("#copy-pace", "150")
+    await page.click("#copy-form button[type=submit]")
+    await expect(page.locator("#copy-error")).to_be_hidden()
+    await expect(page.locator("#copy-ok")).to_be_visible()
+
+    rows = page.locator("#operations tr[data-token]")
+    await expect(rows).to_have_count(1)
+    op = rows.first
+    await expect(op.locator("td").first).to_contain_text("Big")
+    await expect(op.locator("td").nth(1)).to_have_text("CopyEntry")
+    token = await op.get_attribute("data-token")
+    assert token == await page.get_attribute("#copy-form", "data-last-token")
+
+    # the bar advances while the copy runs
+    await page.wait_for_function(
+        """(token) => {
+            const row = document.querySelector(`#operations tr[data-token="${token}"]`);
+            const bar = row?.querySelector('.bar[role="progressbar"]');
+            return row?.querySelector('.status').textContent === 'InProgress'
+                && Number(bar.getAttribute('aria-valuenow')) > 0;
+        }""",
+        arg=token,
+        timeout=WAIT_MS,
+    )
+    pct = int(await op.locator(".bar").get_attribute("aria-valuenow"))
+    assert 0 < pct < 100
+    await expect(op.locator(".cancel")).to_be_visible()
+
+    await op.locator(".cancel").click()
+    await expect(op.locator(".status")).to_have_text("Cancelled")
+    await expect(op.locator(".cancel")).to_be_hidden()
+    assert int(await op.locator(".bar").get_attribute("aria-valuenow")) < 100
+    assert (root / "Target" / "Big copy").is_dir()
+
+    # the tree refreshes when an operation ends: open Target and see the partial copy
+    target = page.locator('#tree li[data-path="\\\\Target"]')
+    await target.locator(":scope > .node > .twisty").click()
+    await expect(target.locator(":scope > ul > li > .node > .name")).to_have_text(["Big copy"])
+
+    shot = tmp_path / "dashboard.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.exists() and shot.stat().st_size > 0
+
+
+async def test_two_hundred_operations_and_rows_updated_in_place(server_factory, tmp_path, page, http):
+    root = tmp_path / "root"
+    (root / "Copies").mkdir(parents=True)
+    (root / "one.txt").write_text("one")
+    make_files(root / "Small", 6, per_folder=3)
+    base = start_server(server_factory, root, "--session-concurrency", "queue")
+
+    client = await Client(http, base).sign_in()
+    one = await client.entry_id("\\one.txt")
+    copies = await client.entry_id("\\Copies")
+    for i in range(200):
+        await client.copy_async(one, copies, f"c{i}.txt")
+    deadline = time.monotonic() + 90
+    while True:
+        ops = await client.operations()
+        if len(ops) == 200 and all(o["status"] == "Completed" for o in ops):
+            break
+        assert time.monotonic() < deadline, "the 200 tiny copies did not finish"
+        await asyncio.sleep(0.1)
+
+    await sign_in_page(page, base)
+    rows = page.locator("#operations tr[data-token]")
+    await expect(rows).to_have_count(200, timeout=WAIT_MS)
+    await expect(page.locator('#operations tr[data-status="Completed"]')).to_have_count(200)
+    # newest on top
+    tokens = await rows.evaluate_all("rows => rows.map(r => r.dataset.token)")
+    assert tokens == [o["operationToken"] for o in ops]
+
+    await page.evaluate(
+        """() => {
+            const tbody = document.getElementById('operations');
+            window.__rows = [...tbody.querySelectorAll('tr[data-token]')];
+            window.__rows.forEach((row, i) => { row.__mark = i; });
+            window.__added = [];
+            window.__removed = [];
+            new MutationObserver((records) => {
+                for (const r of records) {
+                    for (const n of r.addedNodes) window.__added.push(n.dataset?.token ?? n.nodeName);
+                    for (const n of r.removedNodes) window.__removed.push(n.dataset?.token ?? n.nodeName);
+                }
+            }).observe(tbody, { childList: true });
+        }"""
+    )
+
+    small = await client.entry_id("\\Small")
+    token = await client.copy_async(small, copies, "Small copy", pace_ms=60)
+    new_row = row(page, token)
+    await expect(new_row).to_have_attribute("data-status", "Completed", timeout=WAIT_MS)
+    await expect(new_row.locator(".bar")).to_have_attribute("aria-valuenow", "100")
+    await expect(new_row.locator(".status")).to_have_text("Completed")
+    await expect(rows).to_have_count(201)
+
+    result = await page.evaluate(
+        """(token) => {
+            const rows = [...document.querySelectorAll('#operations tr[data-token]')];
+            return {
+                first: rows[0].dataset.token,
+                same: rows.slice(1).every((row, i) => row === window.__rows[i] && row.__mark === i),
+                connected: window.__rows.every((row) => row.isConnected),
+                added: window.__added,
+                removed: window.__removed,
+            };
+        }""",
+        token,
+    )
+    assert result["first"] == token
+    assert result["same"] and result["connected"], "earlier rows were re-created or moved"
+    assert result["added"] == [token]
+    assert result["removed"] == []
+
+
+def op_message(event_id: int, token: str, status: str, percent: int, second: int, eol: str = "\n") -> str:
+    """One `operation` message of a scripted stream (the op's shape as /sandbox/operations gives it)."""
+    created = f"2030-01-01T00:00:{second:02}Z"
+    op = {
+        "operationToken": token, "operationType": "CopyEntry", "status": status,
+        "percentComplete": percent, "entriesDone": percent, "entriesTotal": 100, "paceMs": 0,
+        "sessionId": "s", "user": "admin", "entryId": 2, "label": f"Copy {token}", "eventId": None,
+        "errors": [], "createdTimestamp": created, "startTimestamp": created, "statusTimestamp": created,
+    }  # fmt: skip
+    # indented JSON: its lines become several `data:` lines, joined again with newlines
+    data = json.dumps(op, indent=1).replace("\n", f"{eol}data: ")
+    return f"id: {event_id}{eol}event: operation{eol}data: {data}{eol}{eol}"
+
+
+async def test_stream_parsing_merging_and_reconnecting_with_last_event_id(server_factory, tmp_path, page):
+    """A scripted stream (the browser's request answered by the test): CRLF and LF lines, comments,
+    data split over lines, messages out of order; then the stream ends and the page comes back
+    with Last-Event-ID."""
+    root = tmp_path / "root"
+    root.mkdir()
+    base = start_server(server_factory, root)
+    one, two = "fake-1", "fake-2"
+    script = (
+        "retry: 1000\r\n\r\n"
+        + op_message(7, one, "InProgress", 50, 1, eol="\r\n")
+        + ": keepalive\n\n"
+        + op_message(8, one, "InProgress", 30, 1)  # late: the percent does not go back
+        + op_message(9, one, "Cancelled", 55, 1)
+        + op_message(10, one, "InProgress", 60, 1)  # late: a terminal status stays
+        + op_message(11, two, "NotStarted", 0, 2)
+        + 'id: 12\nevent: operation\ndata: {"unfinished'  # cut off: never dispatched
+    )
+    seen: list[str | None] = []
+
+    async def events(route, request):
+        seen.append(request.headers.get("last-event-id"))
+        body = script if len(seen) == 1 else ": keepalive\n\n"
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    def reconnect(request) -> bool:
+        return request.url.endswith("/sandbox/events") and request.headers.get("last-event-id") == "11"
+
+    await page.route("**/sandbox/events*", events)
+    await page.goto(base + "/")
+    await page.fill("#username", "admin")
+    await page.fill("#password", "admin")
+    async with page.expect_request(reconnect):
+        await page.click("#signin-form button[type=submit]")
+
+    first = row(page, one)
+    await expect(first.locator(".status")).to_have_text("Cancelled")
+    await expect(first.locator(".bar")).to_have_attribute("aria-valuenow", "55")
+    await expect(first.locator(".cancel")).to_be_hidden()
+    await expect(row(page, two).locator(".status")).to_have_text("NotStarted")
+    rows = page.locator("#operations tr[data-token]")
+    assert await rows.evaluate_all("rs => rs.map(r => r.dataset.token)") == [two, one]  # newest on top
+    assert seen[0] is None
+
+
+async def test_delivery_log_and_copy_errors(server_factory, tmp_path, page, http):
+    root = tmp_path / "root"
+    (root / "Src").mkdir(parents=True)
+    (root / "Src" / "a.txt").write_text("a")
+    base = start_server(server_factory, root, "--webhook-retries", "1", "--webhook-backoff-s", "0.1")
+    await sign_in_page(page, base)
+
+    # a path that does not exist: the problem's title and detail, inline
+    await page.fill("#copy-source", "\\Nope")
+    await page.fill("#copy-dest", "\\")
+    await page.click("#copy-form button[type=submit]")
+    await expect(page.locator("#copy-error")).to_contain_text("Source:")
+    await expect(page.locator("#copy-error")).to_contain_text("Nope")
+    await expect(page.locator("#operations tr[data-token]")).to_have_count(0)
+
+    # an Elements copy whose webhook cannot be delivered: each attempt listed in one row
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/webhook"
+    headers = {
+        "Authorization": "User sandbox-user-secret, Element sandbox-element-token",
+        "Elements-Async-Request": "True",
+        "Elements-Async-Callback-Url": dead,
+    }
+    url = f"{base}/elements/api-v2/hubs/documents/folders/copy"
+    async with http.post(url, params={"path": "/Src"}, json={"path": "/Src copy"}, headers=headers) as resp:
+        assert resp.status == 202, await resp.text()
+    deliveries = page.locator("#deliveries tr[data-notification]")
+    await expect(deliveries).to_have_count(1)
+    delivery = deliveries.first
+    await expect(delivery.locator(".status")).to_have_text("queued")
+    await expect(delivery.locator(".attempts li")).to_have_count(2)
+    await expect(delivery.locator(".attempts li").first).to_contain_text("#1")
+    await expect(delivery.locator(".url")).to_have_text(dead)
+    # the Elements operation is listed too (the admin sees every user's)
+    await expect(page.locator('#operations tr[data-status="Completed"] td.user')).to_have_text("elements")
