@@ -13,7 +13,14 @@ from aiohttp import web
 
 from .api.common import AccessLogger
 from .app import create_app
-from .config import Settings, settings_from_args
+from .config import (
+    ELEMENTS_ORG_SECRET,
+    ELEMENTS_TOKEN,
+    ELEMENTS_USER_SECRET,
+    SIGNATURE_KEY,
+    Settings,
+    settings_from_args,
+)
 from .store import StoreUnusable
 
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -22,8 +29,19 @@ SHUTDOWN_TIMEOUT_S = 5.0
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 
+def _shown(value: str, default: str, placeholder: str) -> str:
+    """A credential for the banner: the sandbox's public default as it is, one of the user's own
+    as a placeholder (stdout ends up in CI logs)."""
+    return value if value == default else placeholder
+
+
 def banner(settings: Settings, base: str) -> str:
     user, password = settings.users[0]
+    password = _shown(f"{user}:{password}", "admin:admin", "<password>").rpartition(":")[2]
+    user_secret = _shown(settings.elements_user_secret, ELEMENTS_USER_SECRET, "<user secret>")
+    org_secret = _shown(settings.elements_org_secret, ELEMENTS_ORG_SECRET, "<organization secret>")
+    token = _shown(settings.elements_token, ELEMENTS_TOKEN, "<element token>")
+    key = _shown(settings.signature_key, SIGNATURE_KEY, "(as set by --signature-key)")
     repo = settings.repository_id
     # the curl line's webhook goes where the instance says, else to a URL the user fills in
     callback = settings.callback_url or "http://127.0.0.1:9000/webhook"
@@ -38,16 +56,16 @@ def banner(settings: Settings, base: str) -> str:
             f"{base}/v1/Repositories/{repo}/Entries/1/Laserfiche.Repository.Folder/children",
             "",
             "  Elements documents hub (asynchronous requests, signed webhooks):",
-            f"    User secret:   {settings.elements_user_secret}",
-            f"    Organization:  {settings.elements_org_secret}",
-            f"    Element token: {settings.elements_token}",
+            f"    User secret:   {user_secret}",
+            f"    Organization:  {org_secret}",
+            f"    Element token: {token}",
             f"    callback URL:  {settings.callback_url or '(none: send Elements-Async-Callback-URL)'}",
-            f"    signature key: {settings.signature_key or '(none: webhooks unsigned)'}",
+            f"    signature key: {key if settings.signature_key else '(none: webhooks unsigned)'}",
             f"    webhooks:      {settings.webhook_retries} retries, first after "
             f"{settings.webhook_backoff_s:g} s, doubling; {settings.webhook_timeout_s:g} s per attempt",
             f"    copy a folder: curl -s -X POST '{base}/elements/api-v2/hubs/documents/folders/copy"
             "?path=/TestFolderCreate' "
-            f"-H 'Authorization: User {settings.elements_user_secret}, Element {settings.elements_token}' "
+            f"-H 'Authorization: User {user_secret}, Element {token}' "
             f"-H 'Elements-Async-Request: True' -H 'Elements-Async-Callback-URL: {callback}' "
             """-H 'Content-Type: application/json' -d '{"path": "/TestFolderCopy"}'""",
             "",

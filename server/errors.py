@@ -54,6 +54,16 @@ class PayloadTooLarge(SandboxError):
     title = "Request entity too large."
 
 
+class URITooLong(SandboxError):
+    status = 414
+    title = "URI too long."
+
+
+class HeaderFieldsTooLarge(SandboxError):
+    status = 431
+    title = "Request header fields too large."
+
+
 class RangeNotSatisfiable(SandboxError):
     status = 416
     title = "Range not satisfiable."

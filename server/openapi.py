@@ -993,6 +993,34 @@ PATHS |= {
             },
         )
     },
+    "/sandbox/stats": {
+        "get": _sandbox(
+            "The process's tasks, open files, threads and RSS (admins only)",
+            [],
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "integer"}
+                            for name in (
+                                "asyncioTasks",
+                                "openFiles",
+                                "threads",
+                                "rssBytes",
+                                "operations",
+                                "runningOperations",
+                                "feedSubscribers",
+                                "pendingDeliveries",
+                            )
+                        },
+                    },
+                    "The counts.",
+                ),
+                **_sandbox_errors("401", "404"),
+            },
+        )
+    },
     "/sandbox/events": {
         "get": _sandbox(
             "Server-sent events: `operation` (progress, in order, the terminal one last) and `delivery`",

@@ -430,6 +430,11 @@ class Operations:
             )
         raise NotFound(f"No operation with token {token!r} in this session.", title="Operation not found.")
 
+    @property
+    def running(self) -> int:
+        """Operations accepted and not yet ended (queued ones included)."""
+        return sum(len(active) for active in self._active.values())
+
     def visible(self) -> list[Operation]:
         """Every operation whose token has not expired, oldest first."""
         return list(self._ops.values())

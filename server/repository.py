@@ -33,6 +33,9 @@ from .store import ROOT_ID, STORE_DIR, Store
 
 # a name is one path segment of at most this many bytes in UTF-8 (the common filesystem limit)
 MAX_NAME_BYTES = 255
+# folders nest at most this deep below the root: deep enough for any real tree, and a bound on
+# what a hostile client can make every later walk descend through
+MAX_DEPTH = 64
 # a folder's scan is trusted only when it started this long after the folder last changed: a change
 # within the same timestamp tick would otherwise go unseen ("racy" entries, as in git). Filesystems
 # with nanosecond timestamps tick at most every few ms; ones with whole seconds (FAT, some network
@@ -73,6 +76,14 @@ def check_segments(parts: list[str], what: str) -> list[str]:
         if problem:
             raise BadRequest(f"The {what} has an invalid segment {part!r}: it {problem}.")
     return parts
+
+
+def check_depth(depth: int, what: str) -> None:
+    """Refuse (400) a folder that would be `depth` levels below the root, past MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise BadRequest(
+            f"{what} would put a folder {depth} levels below the root; folders nest at most {MAX_DEPTH} deep."
+        )
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -389,6 +400,9 @@ class Repository:
                 raise BadRequest(f"Entry {node.id} cannot be moved into itself or one of its subfolders.")
             if parent.id == node.parent_id and new_name == node.name:
                 return node
+            if node.is_dir and parent.id != node.parent_id:
+                levels = 1 + self._height(node, MAX_DEPTH - len(parent.parts))
+                check_depth(len(parent.parts) + levels, "The move")
             ext = kept_extension(new_name, node.ext)
             with (
                 fsops.folder(self.store.root_fd, node.parts[:-1]) as src_fd,
@@ -421,6 +435,9 @@ class Repository:
             parent = self._folder(parent_id)
             if source.id == ROOT_ID or (source.is_dir and parent.parts[: len(source.parts)] == source.parts):
                 raise BadRequest(f"Entry {source.id} cannot be copied into itself or one of its subfolders.")
+            if source.is_dir:  # (and the copy's scan checks again, as folders may appear meanwhile)
+                levels = 1 + self._height(source, MAX_DEPTH - len(parent.parts))
+                check_depth(len(parent.parts) + levels, "The copy")
             if not auto_rename:
                 with self._folder_fd(parent) as fd:
                     allowed = self._allowed(parent, fd, name, source.is_dir, False)
@@ -492,6 +509,8 @@ class Repository:
         check_name(name)
         with self.store.lock:
             parent = self._folder(parent_id)
+            if is_dir:
+                check_depth(len(parent.parts) + 1, "The new folder")
             with self._folder_fd(parent) as fd:
                 for candidate in self._allowed(parent, fd, name, is_dir, auto_rename):
                     try:
@@ -501,6 +520,20 @@ class Repository:
                     self._note_own_change(parent, fd)
                     return self._add(parent, fd, candidate, is_dir, creator, ext)
             raise self._conflict(parent, name)
+
+    def _height(self, folder: Entry, enough: int) -> int:
+        """How many levels of folders are below `folder` (counting stops past `enough`)."""
+        height = 0
+        level = [folder.parts]
+        while level and height <= enough:
+            below: list[tuple[str, ...]] = []
+            for parts in level:
+                with fsops.folder(self.store.root_fd, parts) as fd:
+                    below += [(*parts, item.name) for item, is_dir in fsops.items(fd, None) if is_dir]
+            if below:
+                height += 1
+            level = below
+        return height
 
     @contextmanager
     def _document(self, entry_id: int, refusal: str) -> Iterator[tuple[Entry, int]]:

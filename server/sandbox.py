@@ -167,6 +167,10 @@ class Feed:
         self._subscribers.add(subscriber)
         return subscriber
 
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
     def unsubscribe(self, subscriber: Subscription) -> None:
         self._subscribers.discard(subscriber)
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import fsops
 from .errors import Conflict, NotFound
-from .repository import Entry, Repository, candidates, kept_extension, name_problem
+from .repository import Entry, Repository, candidates, check_depth, kept_extension, name_problem
 
 if TYPE_CHECKING:
     from .copyworker import Workers
@@ -239,6 +239,8 @@ class CopyWalk(_Walk):
                         child_id, ext = known.get(source_name, (None, None))
                         entries += 1
                         if is_dir:
+                            depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
+                            check_depth(depth, f"Copying the folder '{_path((*node.parts, source_name))}'")
                             self._tree.append(_Source((*node.parts, source_name), index, copy_name))
                             child_fd = None
                             if len(pending) < MAX_OPEN_FOLDERS:

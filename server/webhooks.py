@@ -210,6 +210,11 @@ class Deliveries:
             return DeliveryStatus.DELIVERING
         return DeliveryStatus(stored)
 
+    @property
+    def pending(self) -> int:
+        """Deliveries waiting for an attempt or under way."""
+        return len(self._pending) + len(self._delivering)
+
     def busy(self, notification_id: int) -> bool:
         return notification_id in self._pending or notification_id in self._delivering
 

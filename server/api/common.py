@@ -18,13 +18,26 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_urldispatcher import MatchInfoError
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge, SandboxError, Unauthorized, from_os_error
+from ..errors import (
+    BadRequest,
+    HeaderFieldsTooLarge,
+    NotFound,
+    PayloadTooLarge,
+    SandboxError,
+    Unauthorized,
+    URITooLong,
+    from_os_error,
+)
 from ..keys import REQUEST_ID, SESSION, sessions_key
 from ..sessions import Session
 
 log = logging.getLogger("server")
 # ids, counts and offsets are 32-bit in the Laserfiche API
 MAX_INT32 = 2**31 - 1
+# no route needs more: a query string or a header longer than these is refused before anything
+# reads it (aiohttp's parser itself stops at 8 KiB, with a bare 400)
+MAX_QUERY_BYTES = 4096
+MAX_HEADER_BYTES = 4096
 _DIGITS = re.compile(r"[0-9]+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -110,6 +123,7 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         request_id = secrets.token_hex(16)
     request[REQUEST_ID] = request_id
     try:
+        _check_sizes(request)
         response = await handler(request)
     except SandboxError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers, extra=exc.extra)
@@ -153,6 +167,16 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         )
     response.headers["X-RequestId"] = request_id
     return response
+
+
+def _check_sizes(request: web.Request) -> None:
+    if len(request.rel_url.raw_query_string) > MAX_QUERY_BYTES:
+        raise URITooLong(f"The query string is longer than {MAX_QUERY_BYTES} bytes.")
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            raise HeaderFieldsTooLarge(
+                f"The header '{name.decode('latin-1')[:64]}' is longer than {MAX_HEADER_BYTES} bytes."
+            )
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:

@@ -8,6 +8,7 @@ see every session's. What a caller may not see answers 404, as if it did not exi
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -405,6 +406,46 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return await json_built(
         lambda: {"value": [render_delivery(d) for d in deliveries.listing(event_id, status, top)]}
     )
+
+
+# ---- the server's own resources ------------------------------------------------------------
+
+
+@routes.get("/sandbox/stats")
+@either_dialect
+async def stats(request: web.Request) -> web.Response:
+    """What the process holds (admins only): for load runs that check nothing leaks."""
+    if not viewer_of(request).admin:
+        raise NotFound("Only an --admin-user may read the server's stats.", title="Not found.")
+    operations = request.app[operations_key]
+    return json(
+        {
+            "asyncioTasks": len(asyncio.all_tasks()),
+            "openFiles": _count_in("/proc/self/fd"),
+            "threads": _count_in("/proc/self/task"),
+            "rssBytes": _rss_bytes(),
+            "operations": len(operations.visible()),
+            "runningOperations": operations.running,
+            "feedSubscribers": request.app[feed_key].subscribers,
+            "pendingDeliveries": request.app[deliveries_key].pending,
+        }
+    )
+
+
+def _count_in(folder: str) -> int:
+    """Entries of a /proc folder (-1 where there is no /proc)."""
+    try:
+        return len(os.listdir(folder))
+    except OSError:
+        return -1
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return -1
 
 
 # ---- the event stream -------------------------------------------------------------------------
