@@ -496,6 +496,7 @@ class Operations:
                 await self._delete(walk, op.progress)
             if op.progress.stop.is_set():
                 raise Stopped
+            op.progress.check(ended=True)  # a fault armed for more entries than there were
             outcome: tuple[Status, str | None] = (Status.COMPLETED, None)
         except (asyncio.CancelledError, Stopped):
             outcome = self._stopped(op)

@@ -88,7 +88,8 @@ class Sessions:
     def user_of(self, session_id: str) -> str | None:
         """The user of a live session, by its id; None if there is none."""
         now = time.time_ns()
-        for session in self._live.values():
+        # (a copy: sign-ins add to the dict from worker threads meanwhile)
+        for session in list(self._live.values()):
             if session.id == session_id and session.expires_ns > now:
                 return session.user
         return None

@@ -110,10 +110,12 @@ class Progress:
             if self.pace_s:
                 self.stop.wait(self.pace_s * entries)  # a cancel cuts the pause short
 
-    def check(self) -> None:
+    def check(self, ended: bool = False) -> None:
         """Raise the armed failure once its entries are done (called between entries: what was
-        done stays whole and recorded)."""
-        if self.failure is not None and self.fail_after is not None and self.entries_done >= self.fail_after:
+        done stays whole and recorded), or, `ended`, at the end of a walk that had fewer."""
+        if self.failure is None or self.fail_after is None:
+            return
+        if ended or self.entries_done >= self.fail_after:
             raise self.failure
 
     @property

@@ -285,7 +285,10 @@ class Deliveries:
             if not await asyncio.shield(record):
                 retry = False  # not recorded: it stays pending in the store, for the next start
             for listener in self.listeners:
-                listener(pending, attempt, status)
+                try:
+                    listener(pending, attempt, status)
+                except Exception:
+                    log.exception("a listener failed on webhook %d", pending.notification_id)
             if not delivered:
                 log.info(
                     "webhook %d attempt %d failed (%s)%s",

@@ -1479,3 +1479,80 @@ async def test_event_stream_throttles_progress_messages(aiohttp_client, storage_
     assert len({d["percentComplete"] for d in progress}) >= 2, mine
     # "at most about every 50 ms": generously, twice that rate, plus the start and a final one
     assert len(progress) <= 2 * ran / 0.05 + 3, (len(progress), ran)
+
+
+# --------------------------------------------------------------------------- found in review
+
+
+async def test_failure_fault_beyond_the_entries_fails_at_the_end(aiohttp_client, storage_root):
+    """A fault armed for more entries than the operation has still fires (at its end), rather than
+    being used up by an operation that then completes."""
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    make_files(storage_root / "Src", 3)
+    src = await admin.by_path("\\Src")
+    await env.arm(admin, kind="operation-failure", afterEntries=100, message="never reached")
+    _, resp, body = await wait_done(admin, await paced_copy(admin, src["id"], "Dst"))
+    assert resp.status == 200 and body["status"] == "Failed", body
+    assert body["errors"][-1]["errorMessage"] == "never reached"
+    assert entries_under(storage_root / "Dst") == 4  # everything was done first
+    assert await env.faults(admin) == []
+
+
+async def test_keepalive_reaches_a_filtered_stream_while_others_are_busy(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root, sse_keepalive_s=0.2)
+    admin = await env.login()
+    make_files(storage_root / "Src", 10)
+    src = await admin.by_path("\\Src")
+    token = await paced_copy(admin, src["id"], "Dst", 100)  # ~1.1 s of progress messages
+    async with env.stream(admin, {"operationToken": "no-such-operation"}) as stream:
+        await wait_for(lambda: len(stream.comments) >= 2, "keep-alives on a filtered stream", timeout=3)
+        assert (await env.op(admin, token))["status"] == "InProgress"
+
+
+async def test_a_stream_ends_once_its_access_token_expires(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root, sse_keepalive_s=0.1)
+    admin = await env.login()
+    async with env.stream(admin) as stream:
+        await env.ok("POST", "/sandbox/faults", admin, body={"kind": "expire-token"})
+        await wait_for(lambda: stream._task.done(), "the stream's end", timeout=3)
+
+
+@pytest.mark.parametrize("last_id", ["²", "-1", "1e3", " ", "9" * 40])
+async def test_odd_last_event_ids_replay_nothing(aiohttp_client, storage_root, last_id):
+    env = await open_env(aiohttp_client, storage_root, sse_keepalive_s=0.1)
+    admin = await env.login()
+    async with env.stream(admin, headers={"Last-Event-ID": last_id}) as stream:
+        assert await stream.quiet(0.2) == []
+
+
+async def test_head_on_the_event_stream_is_405(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    r = await env.call("HEAD", "/sandbox/events", admin)
+    assert r.status == 405
+
+
+async def test_an_unknown_elements_session_cannot_be_a_fault_target(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    for who in (admin, HUB_AUTH):
+        r = await env.call(
+            "POST",
+            "/sandbox/faults",
+            who,
+            body={"kind": "operation-failure", "sessionId": "el-0123456789abcdef"},
+        )
+        assert r.status == 404, r.text
+    assert await env.faults(admin) == []
+
+
+async def test_a_bad_pace_header_does_not_stop_a_folder_create(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    resp = await admin.post(
+        "/Entries/1/Laserfiche.Repository.Folder/children",
+        json={"entryType": "Folder", "name": "F"},
+        headers={PACE: "abc"},
+    )
+    assert resp.status == 201, await resp.text()

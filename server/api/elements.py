@@ -98,7 +98,7 @@ def _instance_of(request: web.Request, credentials: dict[str, str]) -> Instance:
     return instance
 
 
-def _session(user_secret: str, instance: Instance | None) -> Session:
+def session_for(user_secret: str, instance: Instance | None) -> Session:
     """One session per User secret and Element token: the one-operation-at-a-time scope."""
     scope = f"{user_secret}\0{instance.token if instance else ''}"
     return Session("el-" + hashlib.sha256(scope.encode()).hexdigest()[:16], ELEMENTS_USER, NEVER_NS)
@@ -106,7 +106,7 @@ def _session(user_secret: str, instance: Instance | None) -> Session:
 
 def hub_auth(request: web.Request) -> Session:
     credentials = _check_user(request, "Element <instance token>")
-    return _session(credentials["user"], _instance_of(request, credentials))
+    return session_for(credentials["user"], _instance_of(request, credentials))
 
 
 def platform_auth(request: web.Request) -> Session:
@@ -116,14 +116,14 @@ def platform_auth(request: web.Request) -> Session:
             "An 'Authorization: User <user secret>, Organization <organization secret>' header is required.",
             title="Invalid or missing credentials.",
         )
-    return _session(credentials["user"], None)
+    return session_for(credentials["user"], None)
 
 
 def events_auth(request: web.Request) -> Session:
     """The organization sees every event; an instance's token sees that instance's."""
     credentials = _check_user(request, "Organization <organization secret> or Element <instance token>")
     if "element" in credentials:
-        return _session(credentials["user"], _instance_of(request, credentials))
+        return session_for(credentials["user"], _instance_of(request, credentials))
     return platform_auth(request)
 
 

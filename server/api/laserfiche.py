@@ -279,7 +279,6 @@ async def list_children(request: web.Request) -> web.Response:
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
 async def create_child(request: web.Request) -> web.Response:
-    pace = pace_s(request)
     parent_id = entry_id_param(request)
     auto_rename = bool_param(request, "autoRename")
     body = await read_json(request)
@@ -293,7 +292,7 @@ async def create_child(request: web.Request) -> web.Response:
         if source_id is None:
             raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
         operations = request.app[operations_key]
-        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename, pace)
+        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename, pace_s(request))
     elif entry_type == "Folder":
         entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
     elif entry_type in ("Shortcut", "RecordSeries", "Document"):

@@ -18,11 +18,12 @@ from aiohttp import web
 
 from ..config import url_problem
 from ..elements import ELEMENTS_USER, EventHook
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest, NotFound, TooManyRequests, Unauthorized
 from ..keys import (
     deliveries_key,
     faults_key,
     feed_key,
+    instances_key,
     operations_key,
     sessions_key,
     settings_key,
@@ -54,7 +55,9 @@ MAX_TIMES = 1000
 # the longest a webhook can be held (10 minutes)
 MAX_DELAY_MS = 600_000
 MAX_MESSAGE = 1000
-_ELEMENTS_SESSION = re.compile(r"el-[0-9a-f]{16}")
+# faults armed at once, in all: each is matched by a scan, and one a session never uses stays
+MAX_ARMED = 1000
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 def _authenticate(request: web.Request) -> Session:
@@ -219,6 +222,8 @@ async def create_fault(request: web.Request) -> web.Response:
     if kind == "expire-token":
         return await _expire(request, viewer, body, session_id)
     assert isinstance(kind, FaultKind)
+    if len(request.app[faults_key].all()) >= MAX_ARMED:
+        raise TooManyRequests(f"{MAX_ARMED} faults are armed already; delete some (DELETE /sandbox/faults).")
     fault = Fault(kind, session_id, user, _bounded(body, "times", 1, 1, MAX_TIMES), time.time_ns())
     if kind is FaultKind.OPERATION_FAILURE:
         fault.after_entries = _bounded(body, "afterEntries", 0, 0, None)
@@ -272,7 +277,9 @@ def _target_session(request: web.Request, viewer: Viewer, session_id: str | None
     user's (an admin: anyone's)."""
     if session_id is None or session_id == viewer.session.id:
         return viewer.session.id, viewer.session.user
-    if _ELEMENTS_SESSION.fullmatch(session_id):
+    secret = request.app[settings_key].elements_user_secret
+    instances = request.app[instances_key].all()
+    if any(elements.session_for(secret, instance).id == session_id for instance in instances):
         user: str | None = ELEMENTS_USER
     else:
         user = request.app[sessions_key].user_of(session_id)
@@ -451,14 +458,14 @@ def _rss_bytes() -> int:
 # ---- the event stream -------------------------------------------------------------------------
 
 
-@routes.get("/sandbox/events")
+@routes.get("/sandbox/events", allow_head=False)
 @either_dialect
 async def event_stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: `operation` and `delivery` messages as they happen (see server.sandbox)."""
     viewer = viewer_of(request)
     token = request.query.get("operationToken")
-    last_id = request.headers.get("Last-Event-ID", "")
-    subscription = request.app[feed_key].subscribe(int(last_id) if last_id.isdigit() else None)
+    last_id = request.headers.get("Last-Event-ID", "").strip()
+    subscription = request.app[feed_key].subscribe(int(last_id) if _EVENT_ID.fullmatch(last_id) else None)
     try:
         response = web.StreamResponse(
             headers={
@@ -483,20 +490,29 @@ async def _stream(
     token: str | None,
 ) -> None:
     keepalive_s = request.app[settings_key].sse_keepalive_s
+    loop = asyncio.get_running_loop()
     # (the retry field: how long a client waits before reconnecting)
     await response.write(b"retry: 1000\n\n")
+    written = loop.time()
     try:
         while True:
             try:
-                message = await subscription.next(keepalive_s)
+                message = await subscription.next(max(0.0, written + keepalive_s - loop.time()))
             except EOFError:
                 return
-            if message is None:
-                await response.write(b": keepalive\n\n")
-            elif _wanted(message, viewer, token):
+            if message is not None and _wanted(message, viewer, token):
                 await response.write(_encode(message))
-    except ConnectionResetError:
-        return  # the client went away
+                written = loop.time()
+            elif loop.time() >= written + keepalive_s:
+                # quiet for this stream (if not for others): a keep-alive, once the client is
+                # known to be there still and its credentials still good
+                if request.transport is None or request.transport.is_closing():
+                    return
+                _authenticate(request)
+                await response.write(b": keepalive\n\n")
+                written = loop.time()
+    except (ConnectionResetError, Unauthorized):
+        return  # the client went away, or its credentials expired
 
 
 def _wanted(message: Message, viewer: Viewer, token: str | None) -> bool:
