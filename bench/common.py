@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -21,6 +22,12 @@ def rss_kib(pid: int, field: str = "VmRSS") -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"{field} not found for {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class PeakSampler(threading.Thread):
@@ -85,10 +92,18 @@ def make_file(path: Path, mib: int) -> None:
             out.write(block)
 
 
-def print_table(rows: list[tuple[str, float, float, str]]) -> None:
-    print(f"\n{'case':<58} {'sandbox s':>10} {'baseline s':>11} {'ratio':>8}  notes")
+def print_table(
+    rows: list[tuple[str, float, float, str]],
+    columns: tuple[str, str] = ("sandbox s", "baseline s"),
+    digits: int = 4,
+) -> None:
+    """One row per case: its figure, the figure it is compared with, their ratio and a note. A
+    baseline of NaN (nothing to compare with) shows as `-`; so does a ratio to NaN or 0."""
+    print(f"\n{'case':<58} {columns[0]:>10} {columns[1]:>11} {'ratio':>8}  notes")
     for name, ours, base, note in rows:
-        print(f"{name:<58} {ours:>10.4f} {base:>11.4f} {ours / base:>8.2f}  {note}")
+        shown = f"{'-':>11}" if math.isnan(base) else f"{base:>11.{digits}f}"
+        ratio = f"{ours / base:>8.2f}" if base and not math.isnan(base) else f"{'-':>8}"
+        print(f"{name:<58} {ours:>10.{digits}f} {shown} {ratio}  {note}")
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -499,7 +499,8 @@ class Operations:
             op.progress.check(ended=True)  # a fault armed for more entries than there were
             outcome: tuple[Status, str | None] = (Status.COMPLETED, None)
         except (asyncio.CancelledError, Stopped):
-            outcome = self._stopped(op)
+            # a cancel that came as the last entry was done stopped nothing: the work is complete
+            outcome = (Status.COMPLETED, None) if op.progress.complete else self._stopped(op)
         except SandboxError as exc:
             op.error_status = exc.status
             if isinstance(exc, NotFound) and op.kind is Kind.DELETE and walk is None:

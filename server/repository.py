@@ -33,6 +33,8 @@ from .store import ROOT_ID, STORE_DIR, Store
 
 # a name is one path segment of at most this many bytes in UTF-8 (the common filesystem limit)
 MAX_NAME_BYTES = 255
+# folders whose rows are cached at most (the cache is pruned of stale folders past this)
+ROWS_CACHE_FOLDERS = 1024
 # folders nest at most this deep below the root: deep enough for any real tree, and a bound on
 # what a hostile client can make every later walk descend through
 MAX_DEPTH = 64
@@ -644,6 +646,9 @@ class Repository:
         cached = self._rows_cache.get(folder_id)
         if cached is not None and cached[0] == version:
             return cached[1]
+        if len(self._rows_cache) > ROWS_CACHE_FOLDERS:
+            # (most are stale after any change anyway: the version keys them all)
+            self._rows_cache = {k: v for k, v in self._rows_cache.items() if v[0] == version}
         rows = [
             _Row.of(row)
             for row in self.store.conn.execute(

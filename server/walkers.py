@@ -119,6 +119,13 @@ class Progress:
             raise self.failure
 
     @property
+    def complete(self) -> bool:
+        """Everything the scan found is done (a stop that came after the last entry stopped nothing)."""
+        with self._lock:
+            done = self.entries_done >= self.entries_total and self.bytes_done >= self.bytes_total
+        return self.scanned and done
+
+    @property
     def percent(self) -> int:
         """0 to 99 while the work runs (100 is for the operation to claim when it completes)."""
         total = self.entries_total * ENTRY_WEIGHT + self.bytes_total

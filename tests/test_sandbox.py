@@ -1556,3 +1556,43 @@ async def test_a_bad_pace_header_does_not_stop_a_folder_create(aiohttp_client, s
         headers={PACE: "abc"},
     )
     assert resp.status == 201, await resp.text()
+
+
+@pytest.mark.parametrize("kind", ["copy", "delete"])
+async def test_a_cancel_after_the_last_entry_leaves_the_operation_completed(
+    aiohttp_client, storage_root, kind
+):
+    """Cancel stops the work between entries; one that comes while the last entry's pace runs
+    stopped nothing, so the operation reports what happened: Completed (found under load)."""
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    make_files(storage_root / "Src", 1)
+    src = await admin.by_path("\\Src")
+    if kind == "copy":
+        token = await paced_copy(admin, src["id"], "Dst", 600)
+    else:
+        resp = await admin.request("DELETE", f"/Entries/{src['id']}", headers={PACE: "600"})
+        token = await token_of(resp)
+    # the last entry is done, and its pause has begun
+    await wait_for_op(
+        env, admin, token, lambda op: op["entriesTotal"] and op["entriesDone"] == op["entriesTotal"]
+    )
+    assert (await admin.request("DELETE", f"/Tasks/{token}")).status == 204
+    _, _, body = await wait_done(admin, token, "CopyEntry" if kind == "copy" else "DeleteEntry")
+    assert body["status"] == "Completed", body
+    assert body["percentComplete"] == 100
+    if kind == "copy":
+        assert entries_under(storage_root / "Dst") == 2
+    else:
+        assert not (storage_root / "Src").exists()
+
+
+async def wait_for_op(env: Env, who: Any, token: str, pred: Any, timeout: float = 5.0) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        op = await env.op(who, token)
+        if pred(op):
+            return op
+        assert loop.time() < deadline, f"operation never reached the state: {op}"
+        await asyncio.sleep(0.01)
