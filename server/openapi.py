@@ -278,8 +278,9 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
 
 # what a download answers (one Range honoured)
 DOWNLOAD = {
-    "200": {"description": "The bytes.", "content": {"application/octet-stream": {"schema": {}}}},
-    "206": {"description": "The requested range.", "content": {"application/octet-stream": {"schema": {}}}},
+    # (as the document's own type: text/plain, image/png…)
+    "200": {"description": "The bytes.", "content": {"*/*": {"schema": {}}}},
+    "206": {"description": "The requested range.", "content": {"*/*": {"schema": {}}}},
     "416": _problem("Range not satisfiable."),
 }
 
@@ -410,7 +411,13 @@ PATHS: dict[str, Any] = {
             [REPO_ID, ENTRY_ID, _param("fileName", "path", {"type": "string"}, True), AUTO_RENAME],
             {
                 "201": _json(_ref("CreateEntryResult"), "Imported."),
-                "400": _json(_ref("CreateEntryResult"), "Empty document, or a problem."),
+                "400": {
+                    "description": "An empty document (the result, with its exception), or a problem.",
+                    "content": {
+                        "application/json": {"schema": _ref("CreateEntryResult")},
+                        "application/problem+json": {"schema": _ref("ProblemDetails")},
+                    },
+                },
                 **_errors("401", "404", "409", "413"),
             },
             _body(
