@@ -1164,51 +1164,42 @@ async def test_deliveries_list(aiohttp_client, storage_root, receivers):
 # --------------------------------------------------------------------------- 6. long poll
 
 
+async def long_poll(api: Api, path: str, wait: str) -> tuple[Any, dict, float]:
+    """GET `path?wait=…`: the response, its body and how long it took."""
+    t0 = time.monotonic()
+    resp = await api.get(path, params={"wait": wait}, allow_redirects=False)
+    body = await resp.json()
+    return resp, body, time.monotonic() - t0
+
+
 async def test_long_poll_answers_when_the_operation_ends(aiohttp_client, storage_root):
     env = await open_env(aiohttp_client, storage_root)
     admin = await env.login()
     make_files(storage_root / "Src", N_FILES)
     src = await admin.by_path("\\Src")
     pace = 45  # ~0.5 s
-
-    t0 = time.monotonic()
-    token = await paced_copy(admin, src["id"], "Dst", pace)
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}/status", params={"wait": "5"}, allow_redirects=False)
-    body = await resp.json()
-    now = time.monotonic()
-    assert resp.status == 200, body
-    assert body["status"] == "Succeeded", body
-    assert body["percentComplete"] == 100
-    assert now - t0 >= ENTRIES * pace / 1000, "answered before the copy could have ended"
-    assert now - t1 < 4.0, "the long poll did not answer when the copy ended"
-    mresp, plain = await monitor(admin, token)
-    assert mresp.status == 200
-    assert plain == body
-
-    # the Tasks route: 302 once the copy has ended
-    t0 = time.monotonic()
-    token = await paced_copy(admin, src["id"], "Dst2", pace)
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}", params={"wait": "5"}, allow_redirects=False)
-    body = await resp.json()
-    now = time.monotonic()
-    assert resp.status == 302, body
-    assert body["status"] == "Completed"
-    assert now - t0 >= ENTRIES * pace / 1000
-    assert now - t1 < 4.0
-    plain_resp, plain = await task(admin, token)
-    assert plain_resp.status == 302
-    assert plain == body
-    assert plain_resp.headers["Location"] == resp.headers["Location"]
+    # the status monitor (200 Succeeded) and the Tasks route (302 to the copy), each on its own copy
+    for n, (suffix, status, state, read) in enumerate(
+        [("/status", 200, "Succeeded", monitor), ("", 302, "Completed", task)]
+    ):
+        t0 = time.monotonic()
+        token = await paced_copy(admin, src["id"], f"Dst{n}", pace)
+        resp, body, took = await long_poll(admin, f"/Tasks/{token}{suffix}", "5")
+        assert resp.status == status, body
+        assert body["status"] == state, body
+        assert body["percentComplete"] == 100
+        assert time.monotonic() - t0 >= ENTRIES * pace / 1000, "answered before the copy could have ended"
+        assert took < 4.0, "the long poll did not answer when the copy ended"
+        plain_resp, plain = await read(admin, token)
+        assert plain_resp.status == status
+        assert plain == body
+        assert plain_resp.headers.get("Location") == resp.headers.get("Location")
 
     # a terminal operation answers at once, whatever the wait (over 60 means 60)
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}", params={"wait": "100"}, allow_redirects=False)
-    assert resp.status == 302, await resp.text()
-    resp = await admin.get(f"/Tasks/{token}/status", params={"wait": "0"})
-    assert resp.status == 200, await resp.text()
-    assert time.monotonic() - t1 < 2.0
+    resp, _, took = await long_poll(admin, f"/Tasks/{token}", "100")
+    assert resp.status == 302 and took < 2.0
+    resp, _, took = await long_poll(admin, f"/Tasks/{token}/status", "0")
+    assert resp.status == 200 and took < 2.0
 
 
 async def test_long_poll_times_out_with_the_running_state(aiohttp_client, storage_root):
@@ -1220,30 +1211,16 @@ async def test_long_poll_times_out_with_the_running_state(aiohttp_client, storag
 
     t0 = time.monotonic()
     token = await paced_copy(admin, src["id"], "Dst", pace)
+    resp, _, took = await long_poll(admin, f"/Tasks/{token}", "0")
+    assert resp.status == 202 and took < 1.0
 
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}", params={"wait": "0"}, allow_redirects=False)
-    assert resp.status == 202, await resp.text()
-    assert time.monotonic() - t1 < 1.0
+    for suffix, status, state in (("/status", 200, "Running"), ("", 202, "InProgress")):
+        resp, body, took = await long_poll(admin, f"/Tasks/{token}{suffix}", "0.3")
+        assert resp.status == status, body
+        assert body["status"] == state, body
+        assert 0.3 - 0.005 <= took < 2.0, took
 
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}/status", params={"wait": "0.3"})
-    body = await resp.json()
-    took = time.monotonic() - t1
-    assert resp.status == 200, body
-    assert body["status"] == "Running", body
-    assert 0.3 - 0.005 <= took < 2.0, took
-
-    t1 = time.monotonic()
-    resp = await admin.get(f"/Tasks/{token}", params={"wait": "0.3"}, allow_redirects=False)
-    body = await resp.json()
-    took = time.monotonic() - t1
-    assert resp.status == 202, body
-    assert body["status"] == "InProgress", body
-    assert 0.3 - 0.005 <= took < 2.0, took
-
-    resp = await admin.get(f"/Tasks/{token}", params={"wait": "10"}, allow_redirects=False)
-    body = await resp.json()
+    resp, body, _ = await long_poll(admin, f"/Tasks/{token}", "10")
     assert resp.status == 302, body
     assert body["status"] == "Completed"
     assert time.monotonic() - t0 >= ENTRIES * pace / 1000
