@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import sqlite3
 
 
 class SandboxError(Exception):
@@ -103,6 +104,19 @@ class InjectedFailure(SandboxError):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+
+
+def from_store_error(exc: sqlite3.Error) -> SandboxError | None:
+    """What a failed write to the store means to a client, where it is the disk's doing (full, read
+    only, failing); None for anything else (a bug)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+        return InsufficientStorage("The storage root is full: the sandbox's store could not be written.")
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+        return Forbidden("The storage root refused a change to the sandbox's store (read-only).")
+    if code is not None and code & 0xFF == sqlite3.SQLITE_IOERR:
+        return DiskError("The storage root failed while the sandbox's store was written.")
+    return None
 
 
 def from_os_error(exc: OSError) -> SandboxError:

@@ -46,6 +46,7 @@ from .errors import (
     ServiceUnavailable,
     TooManyRequests,
     from_os_error,
+    from_store_error,
 )
 from .fsops import Stopped
 from .repository import Entry, Repository
@@ -514,10 +515,16 @@ class Operations:
             error = from_os_error(exc)
             op.error_status = error.status
             outcome = (Status.FAILED, error.detail)
-        except Exception:
-            op.error_status = 500
-            log.exception("operation %s failed unexpectedly", op.token)
-            outcome = (Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
+        except Exception as exc:
+            # the store's disk full or read-only is the disk's doing; anything else is a bug
+            stored = from_store_error(exc) if isinstance(exc, sqlite3.Error) else None
+            if stored is not None:
+                op.error_status = stored.status
+                outcome = (Status.FAILED, stored.detail)
+            else:
+                op.error_status = 500
+                log.exception("operation %s failed unexpectedly", op.token)
+                outcome = (Status.FAILED, f"The operation failed unexpectedly; quote token {op.token}.")
         self._result(op, walk)
         self._end(op, *outcome)
         try:
@@ -646,6 +653,8 @@ class Operations:
         except BaseException:
             progress.stop.set()
             await _settle(list(running))
+            for waiter in running.values():  # (their errors are not this walk's to raise)
+                waiter.add_done_callback(_retrieved)
             raise
 
     async def _in_thread(self, call: Any, *args: Any) -> Any:
@@ -860,10 +869,21 @@ async def _first_done(
         await asyncio.sleep(timeout or 0)
         return
     await asyncio.wait(running.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    failure: BaseException | None = None
     for future, waiter in list(running.items()):
         if waiter.done():
             del running[future]
-            waiter.result()
+            # every failed step's error is retrieved (side by side, several fail alike: a full
+            # disk); the first is what the walk raises
+            error = None if waiter.cancelled() else waiter.exception()
+            failure = failure or error
+    if failure is not None:
+        raise failure
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _settle(running: list[concurrent.futures.Future[None]]) -> None:

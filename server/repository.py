@@ -29,7 +29,7 @@ import orjson
 
 from . import fsops
 from .errors import BadRequest, Conflict, NotFound
-from .store import ROOT_ID, STORE_DIR, Store
+from .store import ROOT_ID, STORE_DIR, Store, transaction
 
 # a name is one path segment of at most this many bytes in UTF-8 (the common filesystem limit)
 MAX_NAME_BYTES = 255
@@ -746,12 +746,12 @@ class Repository:
         skip = STORE_DIR if folder.id == ROOT_ID else None
         on_disk = {n: d for n, d in fsops.scan(fd, skip).items() if name_problem(n) is None}
         conn = self.store.conn
-        rows = conn.execute(
-            "SELECT id, name, is_dir FROM entries WHERE parent_id = ?", (folder.id,)
-        ).fetchall()
         known = set()
-        with self.store.transaction():
-            for entry_id, name, is_dir in rows:
+        # the rows are read once the write lock is held: a copy worker that put files into this
+        # folder meanwhile and recorded them has committed, or waits for this to commit
+        with self.store.lock, transaction(conn, "BEGIN IMMEDIATE"):
+            rows = conn.execute("SELECT id, name, is_dir FROM entries WHERE parent_id = ?", (folder.id,))
+            for entry_id, name, is_dir in rows.fetchall():
                 if on_disk.get(name) is bool(is_dir):
                     known.add(name)
                 else:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import secrets
+import sqlite3
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from ..errors import (
     Unauthorized,
     URITooLong,
     from_os_error,
+    from_store_error,
 )
 from ..keys import REQUEST_ID, SESSION, sessions_key
 from ..sessions import Session
@@ -151,22 +153,33 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
             raise
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         response = problem(request, exc.status, exc.reason, detail, headers=_kept_headers(exc))
+    except sqlite3.Error as exc:
+        if (stored := from_store_error(exc)) is None:
+            response = _unexpected(request, request_id)
+        else:
+            log.warning("store error in %s %s [%s]: %s", request.method, request.path, request_id, exc)
+            response = problem(request, stored.status, stored.title, stored.detail)
     except Exception:
-        log.error(
-            "unhandled error in %s %s [%s]\n%s",
-            request.method,
-            request.path,
-            request_id,
-            traceback.format_exc(),
-        )
-        response = problem(
-            request,
-            500,
-            "An unexpected error occurred.",
-            f"The server failed to handle the request; quote trace id {request_id}.",
-        )
+        response = _unexpected(request, request_id)
     response.headers["X-RequestId"] = request_id
     return response
+
+
+def _unexpected(request: web.Request, request_id: str) -> web.Response:
+    """A 500 for an error that is the server's own; logged with its traceback."""
+    log.error(
+        "unhandled error in %s %s [%s]\n%s",
+        request.method,
+        request.path,
+        request_id,
+        traceback.format_exc(),
+    )
+    return problem(
+        request,
+        500,
+        "An unexpected error occurred.",
+        f"The server failed to handle the request; quote trace id {request_id}.",
+    )
 
 
 def _check_sizes(request: web.Request) -> None:
