@@ -1047,6 +1047,20 @@ PATHS |= {
 }
 
 
+# what any route may answer before its handler runs (see api/common.py): documented on all
+ANY_ROUTE = {
+    "414": _problem("The query string is over 4 KiB."),
+    "431": _problem("A request header is over 4 KiB."),
+}
+
+
+def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
+    return {
+        path: {method: op | {"responses": {**op["responses"], **ANY_ROUTE}} for method, op in methods.items()}
+        for path, methods in paths.items()
+    }
+
+
 def document(version: str) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -1056,7 +1070,7 @@ def document(version: str) -> dict[str, Any]:
             "description": "A local stand-in for the Laserfiche Repository API v1 and the Cloud Elements "
             "documents hub (asynchronous requests, signed webhooks) over a folder on disk.",
         },
-        "paths": PATHS,
+        "paths": _with_limits(PATHS),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {
