@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from .api.common import AccessLogger
+from .api.common import AccessLogger, MalformedRequests
 from .app import create_app
 from .config import (
     ELEMENTS_ORG_SECRET,
@@ -118,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("aiohttp.access").setLevel(settings.log_level)
+    logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
     try:
         asyncio.run(serve(settings))
     except StoreUnusable as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -186,3 +188,18 @@ async def test_secrets_never_reach_the_log(server_factory, tmp_path, receivers):
     for what, secret in SECRETS.items():
         assert secret not in log, f"the {what} reached the log"
     assert token not in log, "an access token reached the log"
+
+
+def test_a_malformed_request_is_a_400_and_one_log_line(server_factory, tmp_path):
+    """Bytes aiohttp's parser refuses (here a header value with a control byte) are answered 400
+    and logged as the client's, in one line: no ERROR, no traceback."""
+    sp = server_factory.start(tmp_path / "root")
+    where = urlsplit(sp.base_url)
+    with socket.create_connection((where.hostname, where.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nRange: \xa2\x10{\x93\r\n\r\n")
+        answer = sock.recv(4096)
+    assert answer.split(b" ", 2)[1] == b"400", answer
+    assert sp.stop() == 0
+    log = sp.stderr()
+    assert "malformed request answered 400" in log, log[-2000:]
+    assert "Traceback" not in log and " ERROR " not in log, log[-2000:]

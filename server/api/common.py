@@ -225,6 +225,19 @@ def bearer_session(request: web.Request) -> Session:
     return request.app[sessions_key].authenticate(token.strip())
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp logs a request its parser cannot read (a bad header byte, a line too long) as an
+    ERROR with a traceback, though it is the client's and answered 400: one INFO line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 400) < 500:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "malformed request answered %s: %s", (error.code, error.message)
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line per request: no headers, so no tokens or passwords reach the log."""
 
