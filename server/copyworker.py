@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from . import fsops, store, walkers
-from .errors import SandboxError, ServiceUnavailable
+from . import errors, fsops, store, walkers
+from .errors import SandboxError, ServiceUnavailable, from_store_error
 from .repository import forget_children, insert_documents
 
 # how often a worker checks that the server is still there
@@ -187,8 +187,11 @@ def _describe(failure: BaseException | None) -> dict[str, Any] | None:
         return None
     if isinstance(failure, fsops.Gone):
         return {"kind": "gone", "depth": failure.depth}
+    if isinstance(failure, sqlite3.Error):
+        # the store's disk full or read-only is the disk's doing, told as the server would tell it
+        failure = from_store_error(failure) or failure
     if isinstance(failure, SandboxError):
-        return {"kind": "sandbox", "message": failure.detail}
+        return {"kind": "sandbox", "class": type(failure).__name__, "message": failure.detail}
     if isinstance(failure, OSError) and failure.errno is not None:
         return {"kind": "os", "errno": failure.errno, "strerror": failure.strerror or ""}
     return {"kind": "other", "message": f"{type(failure).__name__}: {failure}"}
@@ -200,7 +203,11 @@ def _error(described: dict[str, Any] | None) -> BaseException | None:
     if described["kind"] == "gone":
         return fsops.Gone(described["depth"])
     if described["kind"] == "sandbox":
-        return SandboxError(described["message"])
+        # the same class (and so status) as in the worker; a bare SandboxError if it is not one of ours
+        kind = getattr(errors, described.get("class", ""), SandboxError)
+        if not (isinstance(kind, type) and issubclass(kind, SandboxError)) or kind is errors.InjectedFailure:
+            kind = SandboxError
+        return kind(described["message"])
     if described["kind"] == "os":
         return OSError(described["errno"], described["strerror"])
     return RuntimeError(described["message"])

@@ -33,7 +33,7 @@ from .store import ROOT_ID, STORE_DIR, Store, transaction
 
 # a name is one path segment of at most this many bytes in UTF-8 (the common filesystem limit)
 MAX_NAME_BYTES = 255
-# folders whose rows are cached at most (the cache is pruned of stale folders past this)
+# folders whose rows are cached at most (the cache starts afresh past this)
 ROWS_CACHE_FOLDERS = 1024
 # folders nest at most this deep below the root: deep enough for any real tree, and a bound on
 # what a hostile client can make every later walk descend through
@@ -86,6 +86,25 @@ def check_depth(depth: int, what: str) -> None:
         raise BadRequest(
             f"{what} would put a folder {depth} levels below the root; folders nest at most {MAX_DEPTH} deep."
         )
+
+
+def _height(root_fd: int, parts: tuple[str, ...], enough: int) -> int:
+    """How many levels of folders are below the folder at `parts` (counting stops past `enough`).
+    Read from the disk alone (no lock held), depth first, holding one descriptor per level; folders
+    that go away meanwhile are skipped."""
+    height = 0
+    try:
+        # (leaving the loop early drops the walk, which closes its descriptors then and there)
+        with fsops.folder(root_fd, parts) as fd:
+            for path, folders, _, _ in os.fwalk(".", dir_fd=fd):
+                folders[:] = [name for name in folders if name_problem(name) is None]
+                if folders:
+                    height = max(height, path.count("/") + 1)  # ("." is 0 deep, "./a" 1…)
+                    if height > enough:
+                        break
+    except (fsops.Gone, FileNotFoundError, NotADirectoryError):
+        pass  # (gone with its contents: nothing to measure)
+    return height
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -392,6 +411,8 @@ class Repository:
     def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
         if name is not None:
             check_name(name)
+        if parent_id is not None:
+            self._check_move_depth(entry_id, parent_id)
         with self.store.lock:
             node = self._resolve(entry_id)
             if node.id == ROOT_ID:
@@ -402,9 +423,6 @@ class Repository:
                 raise BadRequest(f"Entry {node.id} cannot be moved into itself or one of its subfolders.")
             if parent.id == node.parent_id and new_name == node.name:
                 return node
-            if node.is_dir and parent.id != node.parent_id:
-                levels = 1 + self._height(node, MAX_DEPTH - len(parent.parts))
-                check_depth(len(parent.parts) + levels, "The move")
             ext = kept_extension(new_name, node.ext)
             with (
                 fsops.folder(self.store.root_fd, node.parts[:-1]) as src_fd,
@@ -437,15 +455,25 @@ class Repository:
             parent = self._folder(parent_id)
             if source.id == ROOT_ID or (source.is_dir and parent.parts[: len(source.parts)] == source.parts):
                 raise BadRequest(f"Entry {source.id} cannot be copied into itself or one of its subfolders.")
-            if source.is_dir:  # (and the copy's scan checks again, as folders may appear meanwhile)
-                levels = 1 + self._height(source, MAX_DEPTH - len(parent.parts))
-                check_depth(len(parent.parts) + levels, "The copy")
             if not auto_rename:
                 with self._folder_fd(parent) as fd:
                     allowed = self._allowed(parent, fd, name, source.is_dir, False)
                     if not any(fsops.lstat_at(fd, c) is None for c in allowed):
                         raise self._conflict(parent, name)
+        if source.is_dir:  # (and the copy's scan checks again, as folders may appear meanwhile)
+            height = _height(self.store.root_fd, source.parts, MAX_DEPTH - len(parent.parts))
+            check_depth(len(parent.parts) + 1 + height, "The copy")
         return source, parent
+
+    def _check_move_depth(self, entry_id: int, parent_id: int) -> None:
+        """Refuse a move that would put folders past MAX_DEPTH. Only a move deeper than where the
+        folder is now needs its subtree measured, and that is done without the store's lock."""
+        with self.store.lock:
+            node = self._resolve(entry_id)
+            parent = self._folder(parent_id)
+        if node.is_dir and len(parent.parts) + 1 > len(node.parts):
+            height = _height(self.store.root_fd, node.parts, MAX_DEPTH - len(parent.parts))
+            check_depth(len(parent.parts) + 1 + height, "The move")
 
     def check_delete(self, entry_id: int) -> Entry | None:
         """Refuse at once what a delete can never do: the root (400), an id never issued (404).
@@ -522,20 +550,6 @@ class Repository:
                     self._note_own_change(parent, fd)
                     return self._add(parent, fd, candidate, is_dir, creator, ext)
             raise self._conflict(parent, name)
-
-    def _height(self, folder: Entry, enough: int) -> int:
-        """How many levels of folders are below `folder` (counting stops past `enough`)."""
-        height = 0
-        level = [folder.parts]
-        while level and height <= enough:
-            below: list[tuple[str, ...]] = []
-            for parts in level:
-                with fsops.folder(self.store.root_fd, parts) as fd:
-                    below += [(*parts, item.name) for item, is_dir in fsops.items(fd, None) if is_dir]
-            if below:
-                height += 1
-            level = below
-        return height
 
     @contextmanager
     def _document(self, entry_id: int, refusal: str) -> Iterator[tuple[Entry, int]]:
@@ -647,8 +661,7 @@ class Repository:
         if cached is not None and cached[0] == version:
             return cached[1]
         if len(self._rows_cache) > ROWS_CACHE_FOLDERS:
-            # (most are stale after any change anyway: the version keys them all)
-            self._rows_cache = {k: v for k, v in self._rows_cache.items() if v[0] == version}
+            self._rows_cache.clear()  # (a listing costs one query to cache again)
         rows = [
             _Row.of(row)
             for row in self.store.conn.execute(
