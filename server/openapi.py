@@ -1052,11 +1052,19 @@ ANY_ROUTE = {
     "414": _problem("The query string is over 4 KiB."),
     "431": _problem("A request header is over 4 KiB."),
 }
+# and a request aiohttp's HTTP parser itself refuses (a header with bytes no header may hold, a line
+# over 8 KiB) is answered 400 in plain text, before the application sees it
+PARSER_400 = {"text/plain": {"schema": {"type": "string"}}}
 
 
 def _with_limits(paths: dict[str, Any]) -> dict[str, Any]:
+    def limited(responses: dict[str, Any]) -> dict[str, Any]:
+        bad = responses.get("400", {"description": "The request could not be parsed.", "content": {}})
+        bad = bad | {"content": {**bad.get("content", {}), **PARSER_400}}
+        return {**responses, "400": bad, **ANY_ROUTE}
+
     return {
-        path: {method: op | {"responses": {**op["responses"], **ANY_ROUTE}} for method, op in methods.items()}
+        path: {method: op | {"responses": limited(op["responses"])} for method, op in methods.items()}
         for path, methods in paths.items()
     }
 
