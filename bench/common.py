@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -46,6 +51,28 @@ class PeakSampler(threading.Thread):
         self._done.set()
         self.join()
         return self.peak
+
+
+SHM = Path("/dev/shm")
+
+
+def add_dir_option(parser: argparse.ArgumentParser, default: Path | None = SHM) -> None:
+    """--dir: where the work folder goes (in memory by default, so that the disk's writeback does
+    not drown the comparison)."""
+    default = default if default is not None and default.is_dir() else None
+    shown = default or "a temp dir"
+    parser.add_argument("--dir", type=Path, default=default, help=f"work folder (default: {shown})")
+
+
+@contextmanager
+def work_folder(parent: Path | None, prefix: str = "sandbox-bench-") -> Iterator[Path]:
+    """A fresh folder under `parent` for one benchmark run, removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    print(f"work folder: {work}")
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def start_server(root: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:

@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from common import CHUNK, REPO, PeakSampler, make_file, print_table, rss_kib, sign_in, start_server
+from common import (
+    CHUNK,
+    REPO,
+    PeakSampler,
+    add_dir_option,
+    make_file,
+    print_table,
+    rss_kib,
+    sign_in,
+    start_server,
+    work_folder,
+)
 
 
 async def file_chunks(path: Path):  # type: ignore[no-untyped-def]
@@ -158,13 +167,10 @@ def main() -> None:
     parser.add_argument("--import-runs", type=int, default=3)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp dir)")
+    add_dir_option(parser, default=None)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-", dir=args.dir))
-    try:
+    with work_folder(args.dir) as work:
         rows = asyncio.run(run(args, work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
     print("baselines: `cp` of the same file for the import, `ls -f` of the same folder for listings")
 

@@ -41,18 +41,26 @@ import math
 import os
 import random
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import REPO, cpu_s, percentile, print_table, rss_kib, sign_in, start_server
+from common import (
+    REPO,
+    add_dir_option,
+    cpu_s,
+    percentile,
+    print_table,
+    rss_kib,
+    sign_in,
+    start_server,
+    work_folder,
+)
 
 FOLDER = "Laserfiche.Repository.Folder"
 KINDS = ("start", "poll", "poller", "cancel")
@@ -582,20 +590,13 @@ def main() -> None:
     parser.add_argument("--slack", type=int, default=5, help="growth allowed in asyncio tasks and open files")
     parser.add_argument("--rss-slack-mib", type=float, default=64, help="RSS growth allowed")
     parser.add_argument("--seed", type=int, default=1)
-    shm = Path("/dev/shm")
-    parser.add_argument(
-        "--dir", type=Path, default=shm if shm.is_dir() else None, help="work folder (default: /dev/shm)"
-    )
+    add_dir_option(parser)
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.sessions, args.pollers = 10, 20, 50
     raise_fd_limit(args.sessions + args.pollers + 256)
-    work = Path(tempfile.mkdtemp(prefix="sandbox-load-", dir=args.dir))
-    print(f"work folder: {work}")
-    try:
+    with work_folder(args.dir, "sandbox-load-") as work:
         failures = asyncio.run(run(args, work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     if failures:
         print("\nFAILED:\n" + "\n".join(f"  {failure}" for failure in failures))
         sys.exit(1)

@@ -21,16 +21,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import signal
 import statistics
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from common import REPO, PeakSampler, make_file, percentile, print_table, rss_kib, sign_in, start_server
+from common import (
+    REPO,
+    PeakSampler,
+    add_dir_option,
+    make_file,
+    percentile,
+    print_table,
+    rss_kib,
+    sign_in,
+    start_server,
+    work_folder,
+)
 
 FOLDER = "Laserfiche.Repository.Folder"
 # how often the timing client polls; small, so that it adds little to what is measured
@@ -230,17 +239,10 @@ def main() -> None:
     parser.add_argument(
         "--poll-pause-ms", type=float, default=10, help="each poller's pause between polls (0: back to back)"
     )
-    shm = Path("/dev/shm")
-    parser.add_argument(
-        "--dir", type=Path, default=shm if shm.is_dir() else None, help="work folder (default: /dev/shm)"
-    )
+    add_dir_option(parser)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="sandbox-bench-", dir=args.dir))
-    print(f"work folder: {work}")
-    try:
+    with work_folder(args.dir) as work:
         rows = asyncio.run(run(args, work))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
 
 

@@ -22,14 +22,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from common import percentile, start_server
+from common import add_dir_option, percentile, start_server, work_folder
 
 USER, ORG, TOKEN = "bench-user", "bench-org", "bench-token"
 ELEMENTS = "/elements/api-v2"
@@ -231,11 +230,10 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=2000, help="listings timed per latency run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=2.0, help="the server's --webhook-timeout-s")
-    default_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
-    parser.add_argument("--dir", default=default_dir, help="where to make the storage roots")
+    add_dir_option(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-webhooks-", dir=args.dir) as work:
-        asyncio.run(run(args, Path(work)))
+    with work_folder(args.dir, "bench-webhooks-") as work:
+        asyncio.run(run(args, work))
 
 
 if __name__ == "__main__":

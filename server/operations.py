@@ -255,8 +255,9 @@ class Operations:
         progress = self._progress(pace_s)
         walk = await self._copy_walk(session.user, source_id, parent_id, name, auto_rename, progress)
         self._admit(session)
-        label = f"Copy {walk.source.path} → {walk.parent.child_path(walk.name)}"
-        op = self._new(Kind.COPY, session, hook, progress, label)
+        op = self._new(
+            Kind.COPY, session, hook, progress, _copy_label(walk.source, walk.parent.child_path(name))
+        )
         await self._begin(op, walk)
         return op
 
@@ -541,7 +542,7 @@ class Operations:
         if walk.result is not None and op.entry_id != walk.result.id:
             op.entry_id = walk.result.id
             # the name it got (autoRename may have changed it)
-            op.label = f"{op.label.rpartition(' → ')[0]} → {walk.result.path}"
+            op.label = _copy_label(walk.source, walk.result.path)
             await self._write(op)
 
     def _result(self, op: Operation, walk: walkers.CopyWalk | walkers.DeleteWalk | None) -> None:
@@ -824,6 +825,10 @@ class Operations:
         if lapsed:
             self._store_expired(lapsed, now)
         return interrupted
+
+
+def _copy_label(source: Entry, target_path: str) -> str:
+    return f"Copy {source.path} → {target_path}"
 
 
 def _drop_tombstones(conn: sqlite3.Connection, now: int) -> None:

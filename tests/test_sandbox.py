@@ -172,6 +172,17 @@ async def open_env(aiohttp_client, storage_root: Path, **overrides: Any) -> Env:
     return Env(client, El(client.session, str(client.make_url("/")).rstrip("/")))
 
 
+async def with_source(
+    aiohttp_client, storage_root: Path, files: int, **overrides: Any
+) -> tuple[Env, Api, dict]:
+    """An app, the admin signed in, and a folder /Src of `files` documents: the env, the admin
+    and the folder's entry."""
+    env = await open_env(aiohttp_client, storage_root, **overrides)
+    admin = await env.login()
+    make_files(storage_root / "Src", files)
+    return env, admin, await admin.by_path("\\Src")
+
+
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
@@ -232,6 +243,13 @@ async def start_copy(
     )
 
 
+async def copied(api: Api, source_id: int, name: str) -> tuple[str, Any, dict | None]:
+    """Copy into the root and wait for the end: the token, the final response and its body."""
+    token = await copy_token(api, 1, source_id, name)
+    _, resp, body = await wait_done(api, token)
+    return token, resp, body
+
+
 async def paced_copy(api: Api, source_id: int, name: str, pace: Any = None, **kw: Any) -> str:
     return await token_of(await start_copy(api, source_id, name, pace, **kw))
 
@@ -280,10 +298,7 @@ async def expect_401(resp) -> dict:
 
 
 async def test_pace_header_slows_a_copy_and_is_shown(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     pace = 60
 
     t0 = time.monotonic()
@@ -312,10 +327,7 @@ async def test_pace_header_slows_a_copy_and_is_shown(aiohttp_client, storage_roo
 
 
 async def test_copy_without_pace_is_quick(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root, pace_ms=0)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES, pace_ms=0)
     token = await paced_copy(admin, src["id"], "Dst")
     _, resp, body = await wait_done(admin, token)
     assert resp.status == 302, body
@@ -328,10 +340,7 @@ async def test_copy_without_pace_is_quick(aiohttp_client, storage_root):
 
 async def test_pace_header_overrides_the_server_pace(aiohttp_client, storage_root):
     server_pace = 150  # 11 entries: 1.65 s
-    env = await open_env(aiohttp_client, storage_root, pace_ms=server_pace)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES, pace_ms=server_pace)
 
     # 0 turns the pacing off for this copy
     token = await paced_copy(admin, src["id"], "Fast", 0)
@@ -419,10 +428,7 @@ async def test_invalid_pace_header_is_400_and_starts_nothing(aiohttp_client, sto
 
 
 async def test_pace_header_on_delete_and_synchronous_copy(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     pace = 40
 
     # the synchronous copy (POST children with sourceId) answers once it is done
@@ -497,10 +503,7 @@ async def test_pace_header_on_elements_copy_and_delete(aiohttp_client, storage_r
 
 
 async def test_operation_failure_fault_fails_the_next_copy_after_k_entries(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
 
     fault = await env.arm(admin, kind="operation-failure", afterEntries=4, message="Disk on fire.")
     assert fault["kind"] == "operation-failure"
@@ -512,8 +515,7 @@ async def test_operation_failure_fault_fails_the_next_copy_after_k_entries(aioht
     assert fault["operationType"] is None
     assert await env.faults(admin) == [fault]
 
-    token = await copy_token(admin, 1, src["id"], "Dst")
-    _, resp, body = await wait_done(admin, token)
+    token, resp, body = await copied(admin, src["id"], "Dst")
     assert resp.status == 200, body
     assert body["status"] == "Failed", body
     assert body["errors"][0]["errorMessage"] == "Disk on fire."
@@ -535,17 +537,13 @@ async def test_operation_failure_fault_fails_the_next_copy_after_k_entries(aioht
 
     # used up: gone from the list; the next copy succeeds
     assert await env.faults(admin) == []
-    token = await copy_token(admin, 1, src["id"], "Dst2")
-    _, resp, body = await wait_done(admin, token)
+    token, resp, body = await copied(admin, src["id"], "Dst2")
     assert resp.status == 302, body
     assert disk_tree(storage_root / "Dst2") == disk_tree(storage_root / "Src")
 
 
 async def test_operation_failure_fault_times_and_defaults(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", 3)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, 3)
 
     fault = await env.arm(admin, kind="operation-failure", times=2, status=503)
     assert fault["remaining"] == 2
@@ -556,8 +554,7 @@ async def test_operation_failure_fault_times_and_defaults(aiohttp_client, storag
     assert fault["message"] == default_message
 
     for n, name in enumerate(("One", "Two")):
-        token = await copy_token(admin, 1, src["id"], name)
-        _, resp, body = await wait_done(admin, token)
+        _, resp, body = await copied(admin, src["id"], name)
         assert resp.status == 200, body
         assert body["status"] == "Failed", body
         assert body["errors"][0]["errorMessage"] == default_message
@@ -568,22 +565,17 @@ async def test_operation_failure_fault_times_and_defaults(aiohttp_client, storag
         else:
             assert listed == []
 
-    token = await copy_token(admin, 1, src["id"], "Three")
-    _, resp, body = await wait_done(admin, token)
+    _, resp, body = await copied(admin, src["id"], "Three")
     assert resp.status == 302, body
     assert disk_tree(storage_root / "Three") == disk_tree(storage_root / "Src")
 
 
 async def test_operation_failure_fault_for_deletes_leaves_copies_alone(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     fault = await env.arm(admin, kind="operation-failure", operationType="DeleteEntry", afterEntries=2)
     assert fault["operationType"] == "DeleteEntry"
 
-    token = await copy_token(admin, 1, src["id"], "Dst")
-    _, resp, body = await wait_done(admin, token)
+    token, resp, body = await copied(admin, src["id"], "Dst")
     assert resp.status == 302, body
     assert [(f["id"], f["remaining"]) for f in await env.faults(admin)] == [(fault["id"], 1)]
 
@@ -623,13 +615,11 @@ async def test_faults_belong_to_a_session_and_are_seen_by_their_user(aiohttp_cli
 
     # neither another user's session nor another session of the same user is affected
     for who, name in ((bob, "Bob"), (alice2, "Alice2")):
-        token = await copy_token(who, 1, src["id"], name)
-        _, resp, body = await wait_done(who, token)
+        token, resp, body = await copied(who, src["id"], name)
         assert resp.status == 302, (name, body)
     alice2_session = (await env.op(alice2, token))["sessionId"]
     assert alice2_session != fa["sessionId"]
-    token = await copy_token(alice1, 1, src["id"], "Alice1")
-    _, resp, body = await wait_done(alice1, token)
+    token, resp, body = await copied(alice1, src["id"], "Alice1")
     assert body["status"] == "Failed", body
     assert body["errors"][0]["errorMessage"] == "alice's fault"
 
@@ -655,8 +645,7 @@ async def test_faults_belong_to_a_session_and_are_seen_by_their_user(aiohttp_cli
     assert fa3["sessionId"] == alice2_session
     # disarmed, it does nothing
     assert (await env.call("DELETE", f"/sandbox/faults/{fa3['id']}", alice1)).status == 204
-    token = await copy_token(alice2, 1, src["id"], "Alice2b")
-    _, resp, body = await wait_done(alice2, token)
+    token, resp, body = await copied(alice2, src["id"], "Alice2b")
     assert resp.status == 302, body
     reply_problem(await env.call("DELETE", f"/sandbox/faults/{fa3['id']}", alice1), 404)
 
@@ -1173,10 +1162,7 @@ async def long_poll(api: Api, path: str, wait: str) -> tuple[Any, dict, float]:
 
 
 async def test_long_poll_answers_when_the_operation_ends(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    _, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     pace = 45  # ~0.5 s
     # the status monitor (200 Succeeded) and the Tasks route (302 to the copy), each on its own copy
     for n, (suffix, status, state, read) in enumerate(
@@ -1203,10 +1189,7 @@ async def test_long_poll_answers_when_the_operation_ends(aiohttp_client, storage
 
 
 async def test_long_poll_times_out_with_the_running_state(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    _, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     pace = 150  # ~1.65 s
 
     t0 = time.monotonic()
@@ -1243,10 +1226,7 @@ async def test_long_poll_invalid_wait_is_400(aiohttp_client, storage_root):
 
 
 async def test_event_stream_follows_a_paced_copy(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
     pace = 40
 
     async with env.stream(admin) as stream:
@@ -1299,10 +1279,7 @@ async def test_event_stream_limited_to_one_operation(aiohttp_client, storage_roo
 
 
 async def test_event_stream_replays_after_last_event_id(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", N_FILES)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, N_FILES)
 
     async with env.stream(admin) as stream:
         token = await paced_copy(admin, src["id"], "Dst", 30)
@@ -1441,10 +1418,7 @@ async def test_event_stream_delivery_messages(aiohttp_client, storage_root, rece
 
 
 async def test_event_stream_throttles_progress_messages(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", 60)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, 60)
     async with env.stream(admin) as stream:
         token = await paced_copy(admin, src["id"], "Dst", 5)  # 61 entries, a percent rise every ~5 ms
         msgs = await stream.until(terminal_for(token), "the copy's terminal message")
@@ -1464,10 +1438,7 @@ async def test_event_stream_throttles_progress_messages(aiohttp_client, storage_
 async def test_failure_fault_beyond_the_entries_fails_at_the_end(aiohttp_client, storage_root):
     """A fault armed for more entries than the operation has still fires (at its end), rather than
     being used up by an operation that then completes."""
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", 3)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, 3)
     await env.arm(admin, kind="operation-failure", afterEntries=100, message="never reached")
     _, resp, body = await wait_done(admin, await paced_copy(admin, src["id"], "Dst"))
     assert resp.status == 200 and body["status"] == "Failed", body
@@ -1477,10 +1448,7 @@ async def test_failure_fault_beyond_the_entries_fails_at_the_end(aiohttp_client,
 
 
 async def test_keepalive_reaches_a_filtered_stream_while_others_are_busy(aiohttp_client, storage_root):
-    env = await open_env(aiohttp_client, storage_root, sse_keepalive_s=0.2)
-    admin = await env.login()
-    make_files(storage_root / "Src", 10)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, 10, sse_keepalive_s=0.2)
     token = await paced_copy(admin, src["id"], "Dst", 100)  # ~1.1 s of progress messages
     async with env.stream(admin, {"operationToken": "no-such-operation"}) as stream:
         await wait_for(lambda: len(stream.comments) >= 2, "keep-alives on a filtered stream", timeout=3)
@@ -1541,10 +1509,7 @@ async def test_a_cancel_after_the_last_entry_leaves_the_operation_completed(
 ):
     """Cancel stops the work between entries; one that comes while the last entry's pace runs
     stopped nothing, so the operation reports what happened: Completed (found under load)."""
-    env = await open_env(aiohttp_client, storage_root)
-    admin = await env.login()
-    make_files(storage_root / "Src", 1)
-    src = await admin.by_path("\\Src")
+    env, admin, src = await with_source(aiohttp_client, storage_root, 1)
     if kind == "copy":
         token = await paced_copy(admin, src["id"], "Dst", 600)
     else:
@@ -1573,3 +1538,30 @@ async def wait_for_op(env: Env, who: Any, token: str, pred: Any, timeout: float 
             return op
         assert loop.time() < deadline, f"operation never reached the state: {op}"
         await asyncio.sleep(0.01)
+
+
+async def test_at_most_a_thousand_faults_are_armed(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root)
+    admin = await env.login()
+    url = "http://127.0.0.1:9/hook"
+    for _ in range(1000):
+        await env.ok(
+            "POST", "/sandbox/faults", admin, 201, body={"kind": "webhook-delay", "url": url, "delayMs": 1}
+        )
+    r = await env.call(
+        "POST", "/sandbox/faults", admin, body={"kind": "webhook-delay", "url": url, "delayMs": 1}
+    )
+    assert reply_problem(r, 429)["title"] == "Operation limit or request limit reached."
+    assert len(await env.faults(admin)) == 1000
+    # an expiry is not armed, so it is still done
+    await env.ok("POST", "/sandbox/faults", admin, body={"kind": "expire-token"})
+
+
+async def test_stats_are_for_admins(aiohttp_client, storage_root):
+    env = await open_env(aiohttp_client, storage_root)
+    admin, alice = await env.login(), await env.login("alice")
+    stats = await env.ok("GET", "/sandbox/stats", admin)
+    assert stats["asyncioTasks"] > 0 and stats["openFiles"] > 0 and stats["rssBytes"] > 0
+    assert stats["operations"] == stats["runningOperations"] == stats["pendingDeliveries"] == 0
+    reply_problem(await env.call("GET", "/sandbox/stats", alice), 404)
+    reply_problem(await env.call("GET", "/sandbox/stats", HUB_AUTH), 404)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 from pathlib import Path
@@ -29,7 +30,9 @@ def _read(name: str) -> bytes:
 @public
 async def page(request: web.Request) -> web.Response:
     repository_id = html.escape(request.app[settings_key].repository_id, quote=True)
-    body = _read("index.html").replace(b"{{REPOSITORY_ID}}", repository_id.encode())
+    body = (await asyncio.to_thread(_read, "index.html")).replace(
+        b"{{REPOSITORY_ID}}", repository_id.encode()
+    )
     return web.Response(body=body, content_type="text/html", charset="utf-8", headers=_NO_STORE)
 
 
@@ -39,4 +42,9 @@ async def asset(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in ASSETS:
         raise web.HTTPNotFound(text=f"No dashboard file {name!r}.")
-    return web.Response(body=_read(name), content_type=ASSETS[name], charset="utf-8", headers=_NO_STORE)
+    return web.Response(
+        body=await asyncio.to_thread(_read, name),
+        content_type=ASSETS[name],
+        charset="utf-8",
+        headers=_NO_STORE,
+    )

@@ -194,11 +194,13 @@ def install(app: web.Application) -> None:
 # ---- faults ----------------------------------------------------------------------------------
 
 # the fields each kind takes (besides kind, times and sessionId)
+# (expire-token is done at once, not armed: it takes no `times`)
+EXPIRE = "expire-token"
 _FIELDS = {
-    FaultKind.OPERATION_FAILURE: {"afterEntries", "status", "message", "operationType"},
-    FaultKind.WEBHOOK_FAILURE: {"url", "status"},
-    FaultKind.WEBHOOK_DELAY: {"url", "delayMs"},
-    "expire-token": {"operationToken"},
+    FaultKind.OPERATION_FAILURE.value: {"afterEntries", "status", "message", "operationType", "times"},
+    FaultKind.WEBHOOK_FAILURE.value: {"url", "status", "times"},
+    FaultKind.WEBHOOK_DELAY.value: {"url", "delayMs", "times"},
+    EXPIRE: {"operationToken"},
 }
 
 
@@ -207,21 +209,19 @@ _FIELDS = {
 async def create_fault(request: web.Request) -> web.Response:
     viewer = viewer_of(request)
     body = await read_json(request)
-    kind_name = field(body, "kind", str, required=True)
-    kind: FaultKind | str = FaultKind(kind_name) if kind_name in set(FaultKind) else str(kind_name)
-    if kind not in _FIELDS:
-        known = ", ".join([*FaultKind, "expire-token"])
-        raise BadRequest(f"The field 'kind' must be one of {known}, got {kind_name!r}.")
-    allowed = _FIELDS[kind] | {"kind", "sessionId"} | ({"times"} if kind != "expire-token" else set())
+    name = field(body, "kind", str, required=True)
+    if name not in _FIELDS:
+        raise BadRequest(f"The field 'kind' must be one of {', '.join(_FIELDS)}, got {name!r}.")
+    allowed = _FIELDS[name] | {"kind", "sessionId"}
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise BadRequest(
-            f"A {kind} fault takes no field {unknown[0]!r}; it takes {', '.join(sorted(allowed))}."
+            f"A {name} fault takes no field {unknown[0]!r}; it takes {', '.join(sorted(allowed))}."
         )
     session_id, user = _target_session(request, viewer, field(body, "sessionId", str))
-    if kind == "expire-token":
+    if name == EXPIRE:
         return await _expire(request, viewer, body, session_id)
-    assert isinstance(kind, FaultKind)
+    kind = FaultKind(name)
     if len(request.app[faults_key].all()) >= MAX_ARMED:
         raise TooManyRequests(f"{MAX_ARMED} faults are armed already; delete some (DELETE /sandbox/faults).")
     fault = Fault(kind, session_id, user, _bounded(body, "times", 1, 1, MAX_TIMES), time.time_ns())
@@ -295,14 +295,14 @@ async def _expire(
     if token is not None:
         op = _visible_operation(request, viewer, token)
         request.app[operations_key].expire_now(op)
-        return json({"kind": "expire-token", "operationToken": token})
+        return json({"kind": EXPIRE, "operationToken": token})
     if session_id.startswith("el-"):
         raise BadRequest(
             "Elements credentials do not expire: the Element token lasts as long as its instance "
             "(delete the instance instead).",
         )
     await asyncio.to_thread(request.app[sessions_key].expire, session_id)
-    return json({"kind": "expire-token", "sessionId": session_id})
+    return json({"kind": EXPIRE, "sessionId": session_id})
 
 
 @routes.get("/sandbox/faults")
@@ -425,12 +425,16 @@ async def stats(request: web.Request) -> web.Response:
     if not viewer_of(request).admin:
         raise NotFound("Only an --admin-user may read the server's stats.", title="Not found.")
     operations = request.app[operations_key]
+    # (the /proc reads are file I/O: off the loop)
+    files, threads, rss = await asyncio.to_thread(
+        lambda: (_count_in("/proc/self/fd"), _count_in("/proc/self/task"), _rss_bytes())
+    )
     return json(
         {
             "asyncioTasks": len(asyncio.all_tasks()),
-            "openFiles": _count_in("/proc/self/fd"),
-            "threads": _count_in("/proc/self/task"),
-            "rssBytes": _rss_bytes(),
+            "openFiles": files,
+            "threads": threads,
+            "rssBytes": rss,
             "operations": len(operations.visible()),
             "runningOperations": operations.running,
             "feedSubscribers": request.app[feed_key].subscribers,
