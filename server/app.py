@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import common, dashboard, elements, laserfiche, meta, sandbox
+from .api import common, dashboard, elements, laserfiche, meta, sandbox, v2
 from .config import Settings
 from .elements import Events, Instances
 from .keys import (
@@ -23,6 +23,7 @@ from .keys import (
     settings_key,
     store_key,
 )
+from .kinds import KINDS
 from .operations import Concurrency, Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
         processes=settings.copy_processes,
         pace_s=settings.pace_ms / 1000,
     )
+    app[operations_key].register(*KINDS)
     app[instances_key] = Instances(
         store, settings.elements_token, settings.callback_url, settings.signature_key
     )
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     sandbox.install(app)
     app.add_routes(meta.routes)
     app.add_routes(laserfiche.routes)
+    v2.add_routes(app)
     app.add_routes(elements.routes)
     app.add_routes(sandbox.routes)
     app.add_routes(dashboard.routes)

@@ -37,6 +37,11 @@ WEBHOOK_RETRIES = 5
 WEBHOOK_BACKOFF_S = 8.0
 # one delivery attempt gives up after this long (a receiver that hangs costs no more)
 WEBHOOK_TIMEOUT_S = 10.0
+# v2's GET Tasks holds its answer at most this long while the tasks run ("at most 60 seconds": the
+# published v2 OpenAPI description of ListTasks)
+TASK_WAIT_S = 60.0
+# v2 tasks that run at once per access token (v2 allows "a limited number"); more wait their turn
+V2_RUNNING_PER_SESSION = 1
 # users who see and steer every session's operations under /sandbox/ (others: their own)
 ADMIN_USERS = ("admin",)
 # an idle event stream gets a comment this often, so proxies and clients keep it open
@@ -74,6 +79,9 @@ class Settings:
     sse_keepalive_s: float = SSE_KEEPALIVE_S
     # the name clients see as `volumeName`
     volume_name: str = "DEFAULTVOLUME"
+    # Laserfiche v2: the longest a task listing waits for a task to end, and tasks run at once
+    task_wait_s: float = TASK_WAIT_S
+    v2_running_per_session: int = V2_RUNNING_PER_SESSION
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -104,6 +112,13 @@ def _count(value: str) -> int:
     number = int(value)
     if number < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, got {value!r}")
+    return number
+
+
+def _at_least_one(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value!r}")
     return number
 
 
@@ -156,7 +171,7 @@ def _option(parser: argparse.ArgumentParser, flag: str, default: str, **kwargs: 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
-        description="Local sandbox for the Laserfiche Repository API v1 and the Cloud Elements "
+        description="Local sandbox for the Laserfiche Repository API (v1 and v2) and the Cloud Elements "
         "documents hub over a folder on disk. "
         "Every flag can also be set by the environment variable SANDBOX_<NAME> "
         "(e.g. SANDBOX_PORT=9000, SANDBOX_USER='alice:secret,bob:hunter2').",
@@ -248,6 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="worker processes that copy many small files in parallel (0: threads only)",
+    )
+    _option(
+        parser,
+        "--task-wait-s",
+        str(TASK_WAIT_S),
+        type=_non_negative,
+        metavar="SECONDS",
+        help="Laserfiche v2: the longest GET Tasks holds its answer while none of its tasks has ended "
+        "(Prefer: wait=N asks for less; 0 answers at once)",
+    )
+    _option(
+        parser,
+        "--v2-running-per-session",
+        str(V2_RUNNING_PER_SESSION),
+        type=_at_least_one,
+        metavar="N",
+        help="Laserfiche v2: tasks that run at once per access token; more wait as NotStarted and run "
+        "in order (up to 100 waiting, then 429)",
     )
     _option(
         parser,
@@ -362,4 +395,6 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         webhook_timeout_s=args.webhook_timeout_s,
         admin_users=tuple(args.admin_user or args.env_admins or ADMIN_USERS),
         sse_keepalive_s=args.sse_keepalive_s,
+        task_wait_s=args.task_wait_s,
+        v2_running_per_session=args.v2_running_per_session,
     )

@@ -26,9 +26,9 @@ from . import fsops
 from .config import url_problem
 from .errors import BadRequest, NotFound
 from .operations import Kind, Operation, Operations, Status
+from .progress import Change
 from .repository import Repository, set_tags
 from .store import Store
-from .walkers import Change
 from .webhooks import Deliveries, DeliveryStatus, Pending
 
 ELEMENT_KEY = "documents"

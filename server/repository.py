@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -115,6 +115,22 @@ def check_name(name: str, field: str = "name") -> str:
 
 
 @dataclass(frozen=True)
+class Target:
+    """Where a shortcut points: an entry's id, and its type when the shortcut was made."""
+
+    id: int
+    type: str
+
+
+class Known(NamedTuple):
+    """What a walker needs of a child the store knows (see `Repository.child_rows`)."""
+
+    id: int | None = None
+    ext: str | None = None
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
 class Entry:
     id: int
     parent_id: int  # 0 for the root
@@ -128,6 +144,17 @@ class Entry:
     # a document imported as `Invoice 123` from `File.pdf` keeps "pdf" here, as Laserfiche does;
     # None: the extension is the name's own
     ext: str | None = None
+    # a shortcut's target: its id and what it was when the shortcut was made (None: not a shortcut)
+    target: Target | None = None
+
+    @property
+    def is_shortcut(self) -> bool:
+        return self.target is not None
+
+    @property
+    def entry_type(self) -> str:
+        """Laserfiche's name for what it is."""
+        return "Shortcut" if self.target is not None else "Folder" if self.is_dir else "Document"
 
     @property
     def extension(self) -> str:
@@ -158,10 +185,19 @@ class Entry:
 Version = tuple[int, int]
 
 # the stored columns of an entry, in _Row's order
-ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext"
+ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type"
 INSERT_ENTRY = (
     "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_SHORTCUT = (
+    "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext, target_id,"
+    " target_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# a shortcut's placeholder on disk: what it says to someone who opens it (the store holds the target)
+SHORTCUT_TEXT = (
+    "Laserfiche sandbox shortcut to entry {id} ({type}, '{path}' when it was made).\n"
+    "The sandbox's store (.sandbox/) holds its target; this file only holds its name.\n"
 )
 
 
@@ -174,11 +210,13 @@ class _Row:
     creator: str
     created_ns: int
     ext: str | None
+    target: Target | None = None
 
     @classmethod
     def of(cls, row: tuple[Any, ...]) -> _Row:
-        entry_id, parent_id, name, is_dir, creator, created_ns, ext = row
-        return cls(entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext)
+        entry_id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type = row
+        target = None if target_id is None else Target(target_id, target_type)
+        return cls(entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext, target)
 
 
 def extension_to_keep(name: str, upload_name: str | None) -> str | None:
@@ -243,7 +281,7 @@ ORDER_KEYS: dict[str, Callable[[Any], Any]] = {
     "id": lambda e: e.id,
     "created": lambda e: e.created_ns,
     "modified": lambda e: e.modified_ns,
-    "type": lambda e: "Folder" if e.is_dir else "Document",
+    "type": lambda e: "Shortcut" if e.target else "Folder" if e.is_dir else "Document",
     "size": lambda e: e.size,
     "creator": lambda e: e.creator.casefold(),
     "extension": lambda e: (_extension(e.name) if e.ext is None else e.ext).casefold(),
@@ -297,7 +335,9 @@ class Repository:
         # caches that cannot go stale
         self._generation = 0
         self._rows_cache: dict[int, tuple[Version, list[_Row]]] = {}
-        self._sorted_cache: dict[tuple[int, tuple[tuple[str, bool], ...]], tuple[Version, list[_Row]]] = {}
+        self._sorted_cache: dict[
+            tuple[int, tuple[tuple[str, bool], ...], bool], tuple[Version, list[_Row]]
+        ] = {}
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -324,10 +364,16 @@ class Repository:
             return node, node
 
     def children(
-        self, folder_id: int, order: Sequence[tuple[str, bool]], start: int, stop: int
+        self,
+        folder_id: int,
+        order: Sequence[tuple[str, bool]],
+        start: int,
+        stop: int,
+        shortcuts: bool = True,
     ) -> tuple[int, list[Entry]]:
         """The children `start:stop` of a folder sorted by `order` ((field, descending) pairs from
-        ORDER_KEYS; ties by name, then id), and how many children there are in all.
+        ORDER_KEYS; ties by name, then id), and how many children there are in all; without the
+        shortcuts, unless `shortcuts`.
 
         Only the rows on the page are stat'ed unless the order needs what only the disk knows, so a
         page of a 10,000-entry folder costs little more than a page of a small one.
@@ -337,21 +383,82 @@ class Repository:
             with self._folder_fd(folder) as fd:
                 self._sync_children(folder, fd, verify=True)
                 rows = self._child_rows(folder.id)
+                if not shortcuts:
+                    rows = [row for row in rows if row.target is None]
                 if any(field in STAT_FIELDS for field, _ in order):
                     entries = self._entries(folder, fd, rows)
                     _sort(entries, order)
                     return len(entries), entries[start:stop]
-                ordered = self._sorted_rows(folder.id, rows, order)
+                ordered = self._sorted_rows(folder.id, rows, order, shortcuts)
                 window = ordered[start:stop]
                 page = self._entries(folder, fd, window)
                 # rows found gone on this page were forgotten: the count follows
                 return len(ordered) - (len(window) - len(page)), page
 
+    def child_counts(self, folder_id: int) -> tuple[int, int, int]:
+        """How many folders, documents and shortcuts a folder holds (immediate children only)."""
+        with self.store.lock:
+            folder = self._folder(folder_id)
+            with self._folder_fd(folder) as fd:
+                self._sync_children(folder, fd, verify=True)
+                rows = self._child_rows(folder.id)
+        shortcuts = sum(row.target is not None for row in rows)
+        folders = sum(row.is_dir for row in rows)
+        return folders, len(rows) - folders - shortcuts, shortcuts
+
+    def folder_at(self, parent_id: int, names: list[str], create: bool, creator: str) -> Entry:
+        """The folder at `names` below a folder, each name checked; the missing ones created if
+        `create`, else 404 before anything is created. Folders that exist keep their ids."""
+        check_segments(names, "folder path")
+        with self.store.lock:
+            node = self._folder(parent_id)
+            check_depth(len(node.parts) + len(names), "The folder path")
+            missing = None
+            for index, name in enumerate(names):
+                with self._folder_fd(node) as fd:
+                    child = self._child(node, fd, name)
+                if child is None:
+                    missing = index
+                    break
+                if not child.is_dir:
+                    where = "\\" + "\\".join(child.parts)
+                    raise BadRequest(f"The folder path names '{where}', which is not a folder.")
+                node = child
+            if missing is None:
+                return node
+            if not create:
+                where = "\\" + "\\".join((*node.parts, names[missing]))
+                raise NotFound(
+                    f"No folder at '{where}'; send autoCreateFolderPath=true to create the missing folders."
+                )
+            for name in names[missing:]:
+                node = self.create_folder(node.id, name, False, creator)
+            return node
+
     def open_document(self, entry_id: int) -> tuple[Entry, int]:
-        """A document and a descriptor open on its bytes (the caller closes it)."""
-        with self.store.lock, self._document(entry_id, "has no electronic document") as (entry, parent_fd):
-            fd = fsops.open_file(parent_fd, entry.name)
+        """A document and a descriptor open on its bytes (the caller closes it). Read through a
+        shortcut, it is the shortcut's target (404 if the target is gone)."""
+        with self.store.lock:
+            entry_id = self._through(entry_id)
+            with self._document(entry_id, "has no electronic document") as (entry, parent_fd):
+                fd = fsops.open_file(parent_fd, entry.name)
         return replace(entry, size=os.fstat(fd).st_size), fd
+
+    def _through(self, entry_id: int) -> int:
+        """The entry a shortcut leads to (through shortcuts to shortcuts), else `entry_id` itself."""
+        seen = {entry_id}
+        while (entry := self._resolve(entry_id)).target is not None:
+            entry_id = entry.target.id
+            if entry_id in seen:
+                raise NotFound(f"Shortcut {entry.id} leads round in a circle to itself.")
+            seen.add(entry_id)
+            try:
+                self._resolve(entry_id)
+            except NotFound:
+                raise NotFound(
+                    f"The target of shortcut {entry.id}, entry {entry_id}, no longer exists."
+                ) from None
+        return entry_id
 
     # ---- temporary files (imports and copies are written here first) ----------------------
 
@@ -370,6 +477,39 @@ class Repository:
 
     def create_folder(self, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
         return self._create(parent_id, name, True, auto_rename, creator, _mkdir)
+
+    def create_shortcut(
+        self, parent_id: int, name: str, target_id: int, auto_rename: bool, creator: str
+    ) -> Entry:
+        """A shortcut to an entry: a row with its target, and a placeholder file that holds its name."""
+        with self.store.lock:
+            try:
+                target = self._resolve(target_id)
+            except NotFound:
+                raise NotFound(f"The shortcut's target, entry {target_id}, does not exist.") from None
+        return self.make_shortcut(parent_id, name, Target(target.id, target.entry_type), auto_rename, creator)
+
+    def make_shortcut(
+        self, parent_id: int, name: str, target: Target, auto_rename: bool, creator: str
+    ) -> Entry:
+        """A shortcut to `target`, whether it still exists or not (a copied shortcut points where
+        its original pointed)."""
+        text = SHORTCUT_TEXT.format(id=target.id, type=target.type, path=self._path_of(target.id))
+        tmp, fd = self.new_temp()
+        try:
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+            publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
+            return self._create(parent_id, name, False, auto_rename, creator, publish, target=target)
+        finally:
+            self.discard_temp(tmp)
+
+    def _path_of(self, entry_id: int) -> str:
+        with self.store.lock:
+            chain = self._chain(entry_id)
+        return "\\" + "\\".join(row.name for row in chain[1:]) if chain else "(gone)"
 
     def import_document(
         self,
@@ -493,18 +633,21 @@ class Repository:
 
     # ---- bookkeeping for the copy and delete walkers ---------------------------------
 
-    def child_rows(self, folder_id: int | None) -> dict[str, tuple[int, str | None]]:
-        """What the store knows of a folder's subfolders and of its documents that keep an
-        extension: name -> (id, kept extension)."""
+    def child_rows(self, folder_id: int | None) -> dict[str, Known]:
+        """What the store knows of a folder's children that a walker must know of: subfolders
+        (their ids), documents that keep an extension, shortcuts (their targets)."""
         if folder_id is None:
             return {}
         with self.store.lock:
             rows = self.store.conn.execute(
-                # only what a walker needs: subfolders (their ids) and kept extensions
-                "SELECT name, id, ext FROM entries WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL)",
+                "SELECT name, id, ext, target_id, target_type FROM entries"
+                " WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL OR target_id IS NOT NULL)",
                 (folder_id,),
             ).fetchall()
-        return {name: (entry_id, ext) for name, entry_id, ext in rows}
+        return {
+            name: Known(entry_id, ext, None if target_id is None else Target(target_id, target_type))
+            for name, entry_id, ext, target_id, target_type in rows
+        }
 
     def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
         """Give ids to documents a walker just put into a folder (see insert_documents)."""
@@ -533,6 +676,7 @@ class Repository:
         creator: str,
         make: Callable[[int, str], None],
         ext: str | None = None,
+        target: Target | None = None,
     ) -> Entry:
         """A new entry in a folder: `make(folder_fd, name)` under the first name allowed that it
         finds free (FileExistsError: taken meanwhile, try the next)."""
@@ -548,7 +692,7 @@ class Repository:
                     except FileExistsError:
                         continue
                     self._note_own_change(parent, fd)
-                    return self._add(parent, fd, candidate, is_dir, creator, ext)
+                    return self._add(parent, fd, candidate, is_dir, creator, ext, target)
             raise self._conflict(parent, name)
 
     @contextmanager
@@ -556,8 +700,8 @@ class Repository:
         """A document and its folder's descriptor; a folder is refused (400, "is a folder and
         `refusal`"), one gone from the disk is forgotten (404)."""
         entry = self._resolve(entry_id)
-        if entry.is_dir:
-            raise BadRequest(f"Entry {entry_id} is a folder and {refusal}.")
+        if entry.is_dir or entry.is_shortcut:
+            raise BadRequest(f"Entry {entry_id} is a {entry.entry_type.lower()} and {refusal}.")
         try:
             with fsops.folder(self.store.root_fd, entry.parts[:-1]) as fd:
                 yield entry, fd
@@ -572,7 +716,8 @@ class Repository:
             WITH RECURSIVE chain({ROW_COLUMNS}, depth) AS (
                 SELECT {ROW_COLUMNS}, 0 FROM entries WHERE id = ?
                 UNION ALL
-                SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, c.depth + 1
+                SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, e.target_id,
+                    e.target_type, c.depth + 1
                 FROM entries e JOIN chain c ON e.id = c.parent_id
             )
             SELECT {ROW_COLUMNS} FROM chain ORDER BY depth DESC
@@ -625,8 +770,9 @@ class Repository:
             creator=row.creator,
             created_ns=row.created_ns,
             modified_ns=st.st_mtime_ns,
-            size=0 if row.is_dir else st.st_size,
+            size=0 if row.is_dir or row.target else st.st_size,
             ext=row.ext,
+            target=row.target,
         )
 
     @contextmanager
@@ -671,8 +817,10 @@ class Repository:
         self._rows_cache[folder_id] = (version, rows)
         return rows
 
-    def _sorted_rows(self, folder_id: int, rows: list[_Row], order: Sequence[tuple[str, bool]]) -> list[_Row]:
-        key = (folder_id, tuple(order))
+    def _sorted_rows(
+        self, folder_id: int, rows: list[_Row], order: Sequence[tuple[str, bool]], shortcuts: bool
+    ) -> list[_Row]:
+        key = (folder_id, tuple(order), shortcuts)
         version = self._version()
         cached = self._sorted_cache.get(key)
         if cached is not None and cached[0] == version:
@@ -690,17 +838,26 @@ class Repository:
             self._changed()
 
     def _add(
-        self, parent: Entry, fd: int, name: str, is_dir: bool, creator: str, ext: str | None = None
+        self,
+        parent: Entry,
+        fd: int,
+        name: str,
+        is_dir: bool,
+        creator: str,
+        ext: str | None = None,
+        target: Target | None = None,
     ) -> Entry:
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
         forget_children(self.store.conn, parent.id, [name])  # (see `move`)
         cursor = self.store.conn.execute(
-            INSERT_ENTRY, (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
+            INSERT_SHORTCUT if target else INSERT_ENTRY,
+            (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
+            + ((target.id, target.type) if target else ()),
         )
         assert cursor.lastrowid is not None
         self._changed()
-        row = _Row(cursor.lastrowid, parent.id, name, is_dir, creator, created_ns, ext)
+        row = _Row(cursor.lastrowid, parent.id, name, is_dir, creator, created_ns, ext, target)
         return self._entry(row, (*parent.parts, name), st)
 
     def _allowed(

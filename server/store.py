@@ -27,7 +27,7 @@ ROOT_ID = 1
 # how long a write waits for another connection's transaction (a copy worker's) to end
 BUSY_TIMEOUT_MS = 30_000
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS entries (
     created_ns INTEGER NOT NULL,
     -- a document's extension when its name does not carry it (imported "Invoice 1" from "a.pdf")
     ext TEXT,
+    -- a shortcut's target and what it was (version 4: "Folder", "Document", "Shortcut"); on disk
+    -- a shortcut is a small placeholder file
+    target_id INTEGER,
+    target_type TEXT,
     UNIQUE (parent_id, name)
 );
 CREATE INDEX IF NOT EXISTS entries_by_key ON entries (parent_id, name_key);
@@ -64,6 +68,8 @@ CREATE TABLE IF NOT EXISTS operations (
     entry_id INTEGER NOT NULL,
     -- JSON: [{"objectId", "errorMessage"}]
     errors TEXT NOT NULL,
+    -- JSON: what the operation's kind says of its result beyond entry_id (version 4)
+    result TEXT NOT NULL DEFAULT '{}',
     created_ns INTEGER NOT NULL,
     started_ns INTEGER NOT NULL,
     status_ns INTEGER NOT NULL,
@@ -129,6 +135,13 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (notification_id, number)
 );
 """
+# what upgrades a store of an older version beyond creating the tables it lacks: the columns added
+# to tables that exist, (table, column, declaration)
+ADDED_COLUMNS = (
+    ("entries", "target_id", "INTEGER"),
+    ("entries", "target_type", "TEXT"),
+    ("operations", "result", "TEXT NOT NULL DEFAULT '{}'"),
+)
 
 
 def connect_from(root_fd: int) -> tuple[int, sqlite3.Connection]:
@@ -233,8 +246,11 @@ class Store:
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version < SCHEMA_VERSION:
-            # every change so far only added tables: creating what is missing upgrades the store
+            # each step is safe to repeat, should a crash come between them
             conn.executescript(SCHEMA)
+            for table, column, declaration in ADDED_COLUMNS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             conn.close()

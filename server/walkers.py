@@ -17,12 +17,10 @@ batch, as they appear.
 from __future__ import annotations
 
 import collections
-import enum
 import errno
 import functools
 import os
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,14 +28,21 @@ from typing import TYPE_CHECKING
 
 from . import fsops
 from .errors import Conflict, NotFound
-from .repository import Entry, Repository, candidates, check_depth, kept_extension, name_problem
+from .progress import WAIT, Order, Progress, Step
+from .repository import (
+    Entry,
+    Known,
+    Repository,
+    Target,
+    candidates,
+    check_depth,
+    kept_extension,
+    name_problem,
+)
 
 if TYPE_CHECKING:
     from .copyworker import Workers
 
-# creating or removing one entry costs about as much as copying this many bytes; percentComplete
-# weighs entries by it, so a tree of small files and one large file both progress evenly
-ENTRY_WEIGHT = 64 * 1024
 # a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES (a batch in a
 # worker process is not stopped part-way: these bound how long a cancel waits)
 BATCH_FILES = 128
@@ -50,91 +55,6 @@ WORKER_MIN_FILES = 500
 MAX_OPEN_FOLDERS = 256
 
 
-class Order(enum.Enum):
-    """How a step is ordered against the others."""
-
-    ANY = "any"  # runs beside earlier and later steps
-    FIRST = "first"  # later steps wait for it (earlier ones may still be running)
-    ALONE = "alone"  # waits for every earlier step to end; later steps wait for it
-
-
-# a step: the blocking call, and how it is ordered
-Step = tuple[Callable[[], None], Order]
-
-
-# entries a walk made or removed, a batch at a time: (folder parts, names, are folders)
-Change = tuple[tuple[str, ...], list[str], bool]
-
-
-class Progress:
-    """Counters shared by the worker threads and the event loop, the stop flag, and the log of
-    what was done (the Elements dialect reports one event per entry)."""
-
-    def __init__(self, pace_s: float = 0.0) -> None:
-        self.stop = threading.Event()
-        # seconds added per entry done, so that a small copy runs long enough to watch and cancel
-        self.pace_s = pace_s
-        # a sandbox fault: raised once this many entries are done (None: none armed)
-        self.fail_after: int | None = None
-        self.failure: Exception | None = None
-        self._lock = threading.Lock()
-        self.entries_total = self.bytes_total = 0
-        self.entries_done = self.bytes_done = 0
-        self.scanned = False
-        # appended to by the steps as they go (list.append is atomic), read once the walk ended
-        self.changes: list[Change] = []
-
-    def log(self, parts: tuple[str, ...], names: list[str], folders: bool) -> None:
-        if names:
-            self.changes.append((parts, names, folders))
-
-    def plan(self, entries: int, size: int) -> None:
-        self.entries_total, self.bytes_total, self.scanned = entries, size, True
-
-    def arm(self, after_entries: int, failure: Exception) -> None:
-        """Fail the walk with `failure` once `after_entries` entries are done (a sandbox fault)."""
-        self.fail_after, self.failure = after_entries, failure
-
-    @property
-    def exact(self) -> bool:
-        """Each entry must be counted as it is done (paced, or a fault armed): no worker processes,
-        whose batches are counted whole."""
-        return bool(self.pace_s) or self.failure is not None
-
-    def add(self, entries: int = 0, size: int = 0) -> None:
-        with self._lock:
-            self.entries_done += entries
-            self.bytes_done += size
-        if entries:
-            self.check()
-            if self.pace_s:
-                self.stop.wait(self.pace_s * entries)  # a cancel cuts the pause short
-
-    def check(self, ended: bool = False) -> None:
-        """Raise the armed failure once its entries are done (called between entries: what was
-        done stays whole and recorded), or, `ended`, at the end of a walk that had fewer."""
-        if self.failure is None or self.fail_after is None:
-            return
-        if ended or self.entries_done >= self.fail_after:
-            raise self.failure
-
-    @property
-    def complete(self) -> bool:
-        """Everything the scan found is done (a stop that came after the last entry stopped nothing)."""
-        with self._lock:
-            done = self.entries_done >= self.entries_total and self.bytes_done >= self.bytes_total
-        return self.scanned and done
-
-    @property
-    def percent(self) -> int:
-        """0 to 99 while the work runs (100 is for the operation to claim when it completes)."""
-        total = self.entries_total * ENTRY_WEIGHT + self.bytes_total
-        if not self.scanned or total == 0:
-            return 0
-        done = self.entries_done * ENTRY_WEIGHT + self.bytes_done
-        return min(99, done * 100 // total)
-
-
 @dataclass
 class _Source:
     """One folder of the tree being copied."""
@@ -144,10 +64,8 @@ class _Source:
     copy_name: str  # its name in the copy
     # documents: (source name, name in the copy, size, kept extension)
     files: list[tuple[str, str, int, str | None]] = field(default_factory=list)
-
-
-# a step generator's way of saying "nothing to do until the scan has gone further"
-WAIT: Step = (lambda: None, Order.ANY)
+    # shortcuts: (name in the copy, target): made anew, pointing where the originals point
+    shortcuts: list[tuple[str, Target]] = field(default_factory=list)
 
 
 class _Walk:
@@ -245,9 +163,11 @@ class CopyWalk(_Walk):
                             # since: a copy never copies its own output)
                             continue
                         copy_name = _distinct(source_name, is_dir, taken)
-                        child_id, ext = known.get(source_name, (None, None))
+                        child_id, ext, target = known.get(source_name, Known())
                         entries += 1
-                        if is_dir:
+                        if target is not None and not is_dir:
+                            node.shortcuts.append((copy_name, target))
+                        elif is_dir:
                             depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
                             check_depth(depth, f"Copying the folder '{_path((*node.parts, source_name))}'")
                             self._tree.append(_Source((*node.parts, source_name), index, copy_name))
@@ -292,7 +212,7 @@ class CopyWalk(_Walk):
     def steps(self) -> Iterator[Step]:
         """The copy's steps, following the scan: WAIT while the next folder is not listed yet."""
         if not self.source.is_dir:
-            yield self._copy_document, Order.FIRST
+            yield (self._copy_shortcut if self.source.is_shortcut else self._copy_document), Order.FIRST
             return
         index = 0
         while True:
@@ -303,6 +223,8 @@ class CopyWalk(_Walk):
             node = self._tree[index]
             # a folder is made just before its files: the first files are on their way sooner
             yield functools.partial(self._make_folder, index), Order.FIRST
+            if node.shortcuts:
+                yield functools.partial(self._make_shortcuts, index), Order.ANY
             batch: list[tuple[str, str, int, str | None]] = []
             batch_bytes = 0
             for item in node.files:
@@ -330,6 +252,25 @@ class CopyWalk(_Walk):
             )
         self._copies[index] = made
         self.progress.log(made.parts[:-1], [made.name], True)
+        self.progress.add(entries=1)
+
+    def _make_shortcuts(self, index: int) -> None:
+        node, copy = self._tree[index], self._copies[index]
+        for name, target in node.shortcuts:
+            if self.progress.stop.is_set():
+                return
+            # (the copy's folder is new: only a name put there by hand meanwhile can clash)
+            made = self.repository.make_shortcut(copy.id, name, target, True, self.creator)
+            self.progress.log(copy.parts, [made.name], False)
+            self.progress.add(entries=1)
+
+    def _copy_shortcut(self) -> None:
+        """A shortcut copied on its own is a new shortcut to the same target."""
+        assert self.source.target is not None
+        self.result = self.repository.make_shortcut(
+            self.parent.id, self.name, self.source.target, self.auto_rename, self.creator
+        )
+        self.progress.log(self.parent.parts, [self.result.name], False)
         self.progress.add(entries=1)
 
     def _copy_files(self, index: int, batch: Batch) -> None:
@@ -609,7 +550,7 @@ class DeleteWalk(_Walk):
                     for item in it:
                         # all goes with its folder, entry or not (a symlink is unlinked, never followed)
                         if item.is_dir(follow_symlinks=False):
-                            child_id = known.get(item.name, (None, None))[0]
+                            child_id = known.get(item.name, Known()).id
                             pending.append(((*parts, item.name), child_id, row_id))
                         else:
                             node.files.append(item.name)

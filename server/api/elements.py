@@ -32,6 +32,8 @@ from ..keys import (
     repository_key,
     settings_key,
 )
+from ..kinds.copy import copy_now, start_copy
+from ..kinds.delete import delete_now, start_delete
 from ..operations import Operation
 from ..repository import Entry, Repository, check_name, check_segments
 from ..sessions import Session
@@ -165,7 +167,7 @@ def _segments(raw: str, what: str) -> list[str]:
 
 async def _at(request: web.Request, segments: list[str], what: str) -> Entry:
     found, _ = await asyncio.to_thread(request.app[repository_key].by_path, segments)
-    if found is None:
+    if found is None or found.is_shortcut:  # (the hub has no shortcuts: it leaves them out)
         raise NotFound(f"No {what} at '/{'/'.join(segments)}'.")
     return found
 
@@ -176,6 +178,8 @@ async def _target(request: web.Request, directory: bool) -> Entry:
     raw_id = request.match_info.get("id")
     if raw_id is not None:
         entry = await asyncio.to_thread(request.app[repository_key].entry, int_param(raw_id, "id", 1))
+        if entry.is_shortcut:
+            raise NotFound(f"No {what} with id {entry.id}.")
     else:
         path = request.query.get("path")
         if path is None:
@@ -224,7 +228,8 @@ async def list_folder(request: web.Request) -> web.Response:
     repository = request.app[repository_key]
 
     def listed() -> tuple[int, list[dict[str, Any]]]:
-        total, entries = repository.children(folder.id, [("name", False)], start, start + size)
+        # (shortcuts are Laserfiche's: the hub has no such thing, and leaves them out)
+        total, entries = repository.children(folder.id, [("name", False)], start, start + size, False)
         return total, _rendered(repository, entries)
 
     total, rendered = await asyncio.to_thread(listed)
@@ -348,9 +353,11 @@ def _copy_route(directory: bool) -> None:
                 request,
                 callback,
                 tags,
-                lambda session, hook: operations.copy(session, source.id, parent.id, name, False, hook, pace),
+                lambda session, hook: start_copy(
+                    operations, session, source.id, parent.id, name, False, hook=hook, pace_s=pace
+                ),
             )
-        entry = await operations.copy_now(ELEMENTS_USER, source.id, parent.id, name, False, pace)
+        entry = await copy_now(operations, ELEMENTS_USER, source.id, parent.id, name, False, pace)
         if tags:
             await asyncio.to_thread(request.app[repository_key].set_tags, entry.id, tags)
         return await _one(request, entry)
@@ -372,9 +379,12 @@ def _delete_route(directory: bool) -> None:
         operations = request.app[operations_key]
         if callback is not None:
             return await _dispatch(
-                request, callback, [], lambda session, hook: operations.delete(session, target.id, hook, pace)
+                request,
+                callback,
+                [],
+                lambda session, hook: start_delete(operations, session, target.id, hook=hook, pace_s=pace),
             )
-        changes = await operations.delete_now(target.id, pace)
+        changes = await delete_now(operations, target.id, pace)
         return await json_built(lambda: {"events": event_objects(changes)})
 
     for route in (f"{HUB}/{kind}", f"{HUB}/{kind}/{{id}}"):
@@ -589,7 +599,7 @@ async def cancel_event(request: web.Request) -> web.Response:
     event = await _event(request)
     op = request.app[operations_key].lookup(event.operation)
     if op is not None and not op.done:
-        await request.app[operations_key].stop_operation(op)
+        await request.app[operations_key].cancel(op)
         event = await asyncio.to_thread(request.app[events_key].get, event.id)
     return await _event_response(request, event)
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
-from ..errors import BadRequest, NotFound, PayloadTooLarge, Unauthorized
+from ..errors import BadRequest, NotFound, Unauthorized
 from ..keys import operations_key, repository_key, sessions_key, settings_key
+from ..kinds.copy import copy_now, start_copy
+from ..kinds.delete import start_delete
 from ..operations import POLL_AFTER_S, Operation, Status
-from ..repository import Entry, check_name, check_segments, extension_to_keep
+from ..repository import Entry, Target, check_name, check_segments, extension_to_keep
+from . import odata
 from .common import (
     bool_param,
     field,
     int_param,
     json,
-    json_object,
     pace_s,
     problem_body,
     public,
@@ -26,14 +27,9 @@ from .common import (
     seconds_param,
     session_of,
 )
-from .transfer import iso, received, send_document
+from .transfer import iso, json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
-# OData paging: the default page and the most a client may ask for with `Prefer: maxpagesize`
-DEFAULT_PAGE_SIZE = 150
-MAX_PAGE_SIZE = 1000
-# the `request` part of an import is small JSON metadata
-MAX_REQUEST_PART = 1024 * 1024
 
 routes = web.RouteTableDef()
 
@@ -52,7 +48,7 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
         "creator": entry.creator,
         "creationTime": iso(entry.created_ns),
         "lastModifiedTime": iso(entry.modified_ns),
-        "entryType": "Folder" if entry.is_dir else "Document",
+        "entryType": entry.entry_type,
         "isContainer": entry.is_dir,
         "isLeaf": not entry.is_dir,
         "templateName": "",
@@ -64,6 +60,8 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
     }
     if entry.is_dir:
         body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
+    elif entry.target is not None:
+        body |= {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}
     else:
         body |= {
             "elecDocumentSize": entry.size,
@@ -78,23 +76,18 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
     return body
 
 
-# every field an entry of either kind can carry (what `$select` may name)
-ENTRY_FIELDS = set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "")) | set(
-    render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), "")
+# every field an entry of any kind can carry (what `$select` may name)
+ENTRY_FIELDS = (
+    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), ""))
+    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), ""))
+    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), ""))
 )
 # what a `$select` listing always carries (the v1 folder-listing guide)
 ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
 
 
 def parse_select(request: web.Request) -> set[str] | None:
-    raw = request.query.get("$select")
-    if raw is None or not raw.strip():
-        return None
-    chosen = {name.strip() for name in raw.split(",") if name.strip()}
-    unknown = sorted(chosen - ENTRY_FIELDS)
-    if unknown:
-        raise BadRequest(f"The parameter '$select' names unknown fields: {', '.join(unknown)}.")
-    return chosen.union(ALWAYS_SELECTED)
+    return odata.select(request, ENTRY_FIELDS, ALWAYS_SELECTED)
 
 
 def render_for(
@@ -190,83 +183,14 @@ ORDER_FIELDS = {
     "creator": "creator",
     "extension": "extension",
 }
-_ORDER_TERM = re.compile(r"^\s*(\w+)(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
-
-
-def parse_orderby(request: web.Request) -> list[tuple[str, bool]]:
-    """`$orderby=name desc, creationTime` -> [("name", True), ("created", False)]."""
-    terms: list[tuple[str, bool]] = []
-    for raw in request.query.get("$orderby", "").split(","):
-        if not raw.strip():
-            continue
-        match = _ORDER_TERM.match(raw)
-        if match is None or match.group(1) not in ORDER_FIELDS:
-            known = ", ".join(ORDER_FIELDS)
-            raise BadRequest(
-                f"The parameter '$orderby' has an unknown term {raw.strip()!r}; "
-                f"use one of {known}, each optionally followed by asc or desc."
-            )
-        terms.append((ORDER_FIELDS[match.group(1)], (match.group(2) or "asc").lower() == "desc"))
-    return terms
-
-
-def page_size(request: web.Request) -> tuple[int, bool]:
-    """The page size from `Prefer: maxpagesize=N` (or odata.maxpagesize), and whether one was asked."""
-    for header in request.headers.getall("Prefer", []):
-        for preference in header.split(","):
-            key, _, value = preference.strip().partition("=")
-            value = value.strip().strip('"')
-            # a preference the server cannot use is ignored, not refused (RFC 7240)
-            if key.strip().lower() in ("maxpagesize", "odata.maxpagesize") and value.isdecimal():
-                size = int(value) if value.isascii() else 0
-                if size > 0:
-                    return min(size, MAX_PAGE_SIZE), True
-    return DEFAULT_PAGE_SIZE, False
-
-
-class Paging:
-    """OData paging of one request: `$skip`, `$top`, `$count` and `Prefer: maxpagesize`."""
-
-    def __init__(self, request: web.Request) -> None:
-        self.request = request
-        self.skip = int_param(request.query.get("$skip", "0"), "$skip")
-        self.top = int_param(request.query["$top"], "$top") if "$top" in request.query else None
-        self.count = bool_param(request, "$count")
-        self.size, self.asked = page_size(request)
-
-    @property
-    def stop(self) -> int:
-        """One past the last row this page can show."""
-        last = self.skip + self.size
-        return last if self.top is None else min(last, self.skip + self.top)
-
-    def response(self, page: list[dict[str, Any]], total: int, element_type: str) -> web.Response:
-        """The page (rows skip.. of `total`) with an absolute `@odata.nextLink` when more remain."""
-        end = total if self.top is None else min(total, self.skip + self.top)
-        stop = min(end, self.stop)
-        metadata = self.request.url.origin().with_path("/v1/$metadata")
-        body: dict[str, Any] = {
-            "@odata.context": f"{metadata}#Collection({element_type})",
-            "value": page,
-        }
-        if stop < end:
-            query = dict(self.request.query)
-            query["$skip"] = str(stop)
-            if self.top is not None:
-                query["$top"] = str(self.top - (stop - self.skip))
-            body["@odata.nextLink"] = str(self.request.url.with_query(query))
-        if self.count:
-            body["@odata.count"] = total
-        headers = {"Preference-Applied": f"maxpagesize={self.size}"} if self.asked else None
-        return json(body, headers=headers)
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
 async def list_children(request: web.Request) -> web.Response:
     entry_id = entry_id_param(request)
     chosen = parse_select(request)
-    order = parse_orderby(request)
-    paging = Paging(request)
+    order = odata.orderby(request, ORDER_FIELDS)
+    paging = odata.Paging(request)
 
     def page() -> tuple[int, list[dict[str, Any]]]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
@@ -292,16 +216,24 @@ async def create_child(request: web.Request) -> web.Response:
         if source_id is None:
             raise BadRequest("The field 'entryType' is required ('Folder'), or 'sourceId' to copy an entry.")
         operations = request.app[operations_key]
-        entry = await operations.copy_now(user, source_id, parent_id, name, auto_rename, pace_s(request))
+        entry = await copy_now(operations, user, source_id, parent_id, name, auto_rename, pace_s(request))
     elif entry_type == "Folder":
         entry = await asyncio.to_thread(repository.create_folder, parent_id, name, auto_rename, user)
-    elif entry_type in ("Shortcut", "RecordSeries", "Document"):
+    elif entry_type == "Shortcut":
+        target_id = field(body, "targetId", int, required=True)
+        assert target_id is not None
+        entry = await asyncio.to_thread(
+            repository.create_shortcut, parent_id, name, target_id, auto_rename, user
+        )
+    elif entry_type in ("RecordSeries", "Document"):
         raise BadRequest(
             f"The field 'entryType' is {entry_type!r}, which this sandbox does not "
-            "create here; use 'Folder' (documents are imported)."
+            "create here; use 'Folder' or 'Shortcut' (documents are imported)."
         )
     else:
-        raise BadRequest(f"The field 'entryType' has an unknown value {entry_type!r}; use 'Folder'.")
+        raise BadRequest(
+            f"The field 'entryType' has an unknown value {entry_type!r}; use 'Folder' or 'Shortcut'."
+        )
     return _entry_response(request, entry, status=201)
 
 
@@ -319,7 +251,7 @@ async def move_entry(request: web.Request) -> web.Response:
 def _empty_list_route(suffix: str, element_type: str) -> None:
     async def handler(request: web.Request) -> web.Response:
         await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-        return Paging(request).response([], 0, element_type)
+        return odata.Paging(request).response([], 0, element_type)
 
     handler.__name__ = f"list_{suffix}"
     routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)
@@ -363,7 +295,9 @@ async def import_document(request: web.Request) -> web.Response:
     parent = await asyncio.to_thread(repository.entry, parent_id)
     if not parent.is_dir:
         raise BadRequest(f"Entry {parent_id} is not a folder.")
-    async with received(request, "electronicDocument", unique=True, other_part=_request_part) as upload:
+    # (the `request` part is checked to be JSON and kept by no one here)
+    metadata = json_part("request", {})
+    async with received(request, "electronicDocument", unique=True, other_part=metadata) as upload:
         if upload.size == 0:
             detail = "The electronic document is empty; an import needs at least one byte."
             exception = problem_body(request, 400, "Invalid request.", detail)
@@ -383,20 +317,6 @@ async def import_document(request: web.Request) -> web.Response:
     response = json(_import_result(request, entry.id, []), status=201)
     response.headers["Location"] = entry_url(request, entry.id)
     return response
-
-
-async def _request_part(part: BodyPartReader) -> bool:
-    """The import's `request` part: JSON metadata, checked and kept by no one here."""
-    if part.name != "request":
-        return False
-    raw = bytearray()
-    while chunk := await part.read_chunk():
-        raw += chunk
-        if len(raw) > MAX_REQUEST_PART:
-            raise PayloadTooLarge("The 'request' part is larger than 1 MiB.")
-    if raw.strip():
-        json_object(raw, "'request' part")
-    return True
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Document/edoc")
@@ -429,8 +349,8 @@ async def copy_async(request: web.Request) -> web.Response:
     source_id = field(body, "sourceId", int, required=True)
     name = field(body, "name", str, required=True)
     assert source_id is not None and name is not None
-    op = await request.app[operations_key].copy(
-        session_of(request), source_id, parent_id, name, auto_rename, pace_s=pace
+    op = await start_copy(
+        request.app[operations_key], session_of(request), source_id, parent_id, name, auto_rename, pace_s=pace
     )
     return _started(request, op)
 
@@ -449,7 +369,7 @@ async def delete_entry(request: web.Request) -> web.Response:
         body = await read_json(request)
         field(body, "auditReasonId", int)
         field(body, "comment", str)
-    op = await request.app[operations_key].delete(session_of(request), entry_id, pace_s=pace)
+    op = await start_delete(request.app[operations_key], session_of(request), entry_id, pace_s=pace)
     return _started(request, op)
 
 
@@ -497,7 +417,15 @@ async def get_task(request: web.Request) -> web.Response:
 
 @routes.delete(BASE + "/Tasks/{operationToken}")
 async def cancel_task(request: web.Request) -> web.Response:
-    await request.app[operations_key].cancel(session_of(request), request.match_info["operationToken"])
+    operations = request.app[operations_key]
+    op = operations.get(session_of(request), request.match_info["operationToken"])
+    if op.done:
+        # what the vendor's own .NET and Java client tests expect of a cancel that comes too late
+        raise BadRequest(
+            f"Operation {op.token} has already ended ({op.status.value}); there is nothing to cancel.",
+            title="Cannot cancel ended operation.",
+        )
+    await operations.cancel(op)
     return web.Response(status=204)
 
 

@@ -392,7 +392,7 @@ async def get_operation(request: web.Request) -> web.Response:
 @either_dialect
 async def cancel_operation(request: web.Request) -> web.Response:
     op = _visible_operation(request, viewer_of(request), request.match_info["operationToken"])
-    await request.app[operations_key].stop_operation(op)
+    await request.app[operations_key].cancel(op)
     return json(render_operation(op))
 
 

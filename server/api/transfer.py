@@ -11,6 +11,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import orjson
@@ -20,7 +21,7 @@ from aiohttp.abc import AbstractStreamWriter
 from ..errors import BadRequest, PayloadTooLarge, RangeNotSatisfiable
 from ..keys import repository_key, settings_key
 from ..repository import Entry
-from .common import problem_body
+from .common import json_object, problem_body
 
 # uploads reach the disk in writes of this size: few thread hops, bounded memory
 WRITE_CHUNK = 1024 * 1024
@@ -40,6 +41,26 @@ class Upload:
 
 # reads a part other than the document's; False: not one of its own (it is skipped)
 PartReader = Callable[[BodyPartReader], Awaitable[bool]]
+# an import's `request` part is small JSON metadata
+MAX_JSON_PART = 1024 * 1024
+
+
+def json_part(name: str, into: dict[str, Any]) -> PartReader:
+    """A PartReader that takes the part `name` as a JSON object (text, at most 1 MiB) into `into`."""
+
+    async def read(part: BodyPartReader) -> bool:
+        if part.name != name:
+            return False
+        raw = bytearray()
+        while chunk := await part.read_chunk():
+            raw += chunk
+            if len(raw) > MAX_JSON_PART:
+                raise PayloadTooLarge(f"The '{name}' part is larger than 1 MiB.")
+        if raw.strip():
+            into.update(json_object(raw, f"'{name}' part"))
+        return True
+
+    return read
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,141 @@
+"""v2's shapes: entries, task progress and the URLs they name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ...keys import REQUEST_ID, settings_key
+from ...operations import CANCELLED_STATUS, Kind, Operation
+from ...repository import Entry, Target
+from ..transfer import iso
+
+BASE = "/v2/Repositories/{repoId}"
+STATUS_TYPES = "https://www.rfc-editor.org/rfc/rfc9110#status."
+
+# what `taskType` says of each kind: the client's enum has no test task, so the test task (which,
+# asked for a redirect URI, behaves like a copy) reads as one
+TASK_TYPES = {Kind.COPY: "CopyEntry", Kind.DELETE: "DeleteEntry", Kind.TEST: "CopyEntry"}
+
+
+def url(request: web.Request, path: str) -> str:
+    """An absolute URL of this repository's v2 routes (`path` after the repository)."""
+    repo = request.match_info.get("repoId") or request.app[settings_key].repository_id
+    return str(request.url.origin().with_path(f"/v2/Repositories/{repo}{path}"))
+
+
+def entry_url(request: web.Request, entry_id: int) -> str:
+    return url(request, f"/Entries/{entry_id}")
+
+
+def tasks_url(request: web.Request, task_id: str) -> str:
+    return url(request, "/Tasks") + f"?taskIds={task_id}"
+
+
+def render(
+    entry: Entry,
+    volume: str,
+    row_number: int | None = None,
+    child_info: tuple[int, int, int] | None = None,
+    total_size: bool = False,
+) -> dict[str, Any]:
+    """An entry as v2 shows it: `childInfo` (folders, documents, shortcuts) and `totalDocumentSize`
+    only when asked for (the client takes a member present as null for an answer)."""
+    parts = entry.parts
+    body: dict[str, Any] = {
+        "id": entry.id,
+        "name": entry.name,
+        "parentId": entry.parent_id,
+        "fullPath": "\\" + "\\".join(parts),
+        "folderPath": ("\\" + "\\".join(parts[:-1])) if parts else "",
+        "creator": entry.creator,
+        "creationTime": iso(entry.created_ns),
+        "lastModifiedTime": iso(entry.modified_ns),
+        "entryType": entry.entry_type,
+        "isContainer": entry.is_dir,
+        "isLeaf": not entry.is_dir,
+        "templateName": "",
+        "templateId": 0,
+        "templateFieldNames": [],
+        "volumeName": volume,
+    }
+    if row_number is not None:
+        body["rowNumber"] = row_number
+    if entry.is_dir:
+        body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
+        if child_info is not None:
+            folders, documents, shortcuts = child_info
+            count = folders + documents + shortcuts
+            body["childInfo"] = {
+                "hasChildren": count > 0,
+                "childCount": count,
+                "folderCount": folders,
+                "documentCount": documents,
+                "shortcutCount": shortcuts,
+            }
+    elif entry.target is not None:
+        body |= {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}
+    else:
+        body |= {
+            "electronicDocumentSize": entry.size,
+            "extension": entry.extension,
+            "isElectronicDocument": True,
+            "isRecord": False,
+            "mimeType": entry.mime_type,
+            "pageCount": 0,
+            "isCheckedOut": False,
+            "isUnderVersionControl": False,
+        }
+        if total_size:
+            # (no pages, thumbnails or attachments here: the electronic document is all there is)
+            body["totalDocumentSize"] = entry.size
+    return body
+
+
+# every field an entry of any kind can carry (what `$select` may name)
+ENTRY_FIELDS = (
+    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "", 0, (0, 0, 0)))
+    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), "", 0, total_size=True))
+    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), "", 0))
+)
+# what a `$select` always keeps (v2: "entryType is always included")
+ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
+
+
+def task(request: web.Request, op: Operation) -> dict[str, Any]:
+    """A TaskProgress."""
+    result: dict[str, Any] = {}
+    if op.kind is Kind.COPY and op.entry_id:
+        # (a copy that stopped names its partial copy, as v1 does)
+        result = {"entryId": op.entry_id, "uri": entry_url(request, op.entry_id)}
+    elif op.kind is Kind.DELETE:
+        result = {"entryId": op.entry_id}
+    if op.result.get("redirect"):
+        result["uri"] = tasks_url(request, op.token)
+    return {
+        "id": op.token,
+        "taskType": TASK_TYPES[op.kind],
+        "percentComplete": op.percent,
+        "status": op.status.value,
+        "errors": [_error(request, op, e.message) for e in op.errors],
+        "result": result or None,
+        "startTime": iso(op.started_ns) if op.started_ns else None,
+        "lastUpdateTime": iso(op.status_ns),
+    }
+
+
+def _error(request: web.Request, op: Operation, message: str) -> dict[str, Any]:
+    status = op.error_status or 500
+    return {
+        # (499, a cancel, is no status of RFC 9110's)
+        "type": "about:blank" if status == CANCELLED_STATUS else f"{STATUS_TYPES}{status}",
+        "title": message,
+        "status": status,
+        "detail": message,
+        "instance": request.rel_url.raw_path,
+        "operationId": op.token,
+        "errorSource": "Api",
+        "errorCode": 0,
+        "traceId": request.get(REQUEST_ID, ""),
+    }
