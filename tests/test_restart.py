@@ -304,3 +304,61 @@ def test_one_log_line_per_request_without_secrets(server_factory, tmp_path):
     for request_id in ids:
         assert sum(f"id={request_id}" in line for line in log.splitlines()) == 1
     assert password not in log and token not in log
+
+
+# --------------------------------------------------------------------------- store upgrades
+
+
+async def test_a_store_of_the_previous_version_is_upgraded_and_loses_nothing(server_factory, tmp_path):
+    """A storage root served by the version before shortcuts and v2 (store version 3) is served
+    again: its ids, sessions and operations stay, and the new columns are added."""
+    import sqlite3
+
+    root = tmp_path / "root"
+    (root / "Docs").mkdir(parents=True)
+    (root / "Docs" / "a.txt").write_bytes(b"alpha")
+    server = server_factory.start(root, "--copy-processes", "0")
+    async with aiohttp.ClientSession() as session:
+        api = await _remote_api(session, server)
+        docs = await api.by_path("\\Docs")
+        resp = await api.post(
+            "/Entries/1/Laserfiche.Repository.Folder/CopyAsync", json={"sourceId": docs["id"], "name": "Copy"}
+        )
+        token = json.loads(resp._body)["token"]
+        for _ in range(200):
+            resp = await api.get(f"/Tasks/{token}/status")
+            if json.loads(resp._body)["status"] == "Succeeded":
+                break
+            await asyncio.sleep(0.05)
+        copy_id = (await api.by_path("\\Copy"))["id"]
+    assert server.stop(signal.SIGTERM) == 0
+
+    # what a version 3 store looked like: neither a shortcut's target nor an operation's result
+    db = sqlite3.connect(root / ".sandbox" / "sandbox.db")
+    for table, column in (("entries", "target_id"), ("entries", "target_type"), ("operations", "result")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+
+    server = server_factory.start(root, "--copy-processes", "0")
+    async with aiohttp.ClientSession() as session:
+        client = RemoteClient(session, server.base_url)
+        again = Api(client, api.token)  # the session survived too
+        assert (await again.by_path("\\Docs"))["id"] == docs["id"]
+        assert (await again.by_path("\\Copy"))["id"] == copy_id
+        resp = await again.get(f"/Tasks/{token}", allow_redirects=False)
+        assert resp.status == 302, resp._body
+        # v2 reads the same operation, and shortcuts (new columns) work on the upgraded store
+        resp = await client.get(f"/v2/Repositories/r-sandbox/Tasks?taskIds={token}", headers=again.headers)
+        assert json.loads(resp._body)["value"][0]["result"]["entryId"] == copy_id
+        resp = await again.post(
+            "/Entries/1/Laserfiche.Repository.Folder/children",
+            json={"entryType": "Shortcut", "name": "To docs", "targetId": docs["id"]},
+        )
+        assert resp.status == 201, resp._body
+        assert json.loads(resp._body)["targetId"] == docs["id"]
+    assert server.stop(signal.SIGTERM) == 0
+    db = sqlite3.connect(root / ".sandbox" / "sandbox.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    db.close()
