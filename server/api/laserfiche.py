@@ -8,12 +8,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ..errors import BadRequest, NotFound, Unauthorized
+from ..errors import BadRequest, Unauthorized
 from ..keys import operations_key, repository_key, sessions_key, settings_key
 from ..kinds.copy import copy_now, start_copy
 from ..kinds.delete import start_delete
 from ..operations import POLL_AFTER_S, Operation, Status
-from ..repository import Entry, Target, check_name, check_segments, extension_to_keep
+from ..repository import Entry, Target, check_name, extension_to_keep
 from . import odata
 from .common import (
     bool_param,
@@ -27,6 +27,7 @@ from .common import (
     seconds_param,
     session_of,
 )
+from .laserfiche_common import audit_body, by_path, entry_members, shortcut_members
 from .transfer import iso, json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
@@ -38,30 +39,11 @@ routes = web.RouteTableDef()
 
 
 def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
-    parts = entry.parts
-    body: dict[str, Any] = {
-        "id": entry.id,
-        "name": entry.name,
-        "parentId": entry.parent_id,
-        "fullPath": "\\" + "\\".join(parts),
-        "folderPath": ("\\" + "\\".join(parts[:-1])) if parts else "",
-        "creator": entry.creator,
-        "creationTime": iso(entry.created_ns),
-        "lastModifiedTime": iso(entry.modified_ns),
-        "entryType": entry.entry_type,
-        "isContainer": entry.is_dir,
-        "isLeaf": not entry.is_dir,
-        "templateName": "",
-        "templateId": 0,
-        "templateFieldNames": [],
-        "volumeName": volume,
-        "rowNumber": row_number,
-        "fields": [],
-    }
+    body = entry_members(entry, volume) | {"rowNumber": row_number, "fields": []}
     if entry.is_dir:
         body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
     elif entry.target is not None:
-        body |= {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}
+        body |= shortcut_members(entry)
     else:
         body |= {
             "elecDocumentSize": entry.size,
@@ -150,18 +132,10 @@ async def sign_in(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/Entries/ByPath")
 async def get_entry_by_path(request: web.Request) -> web.Response:
-    full_path = request.query.get("fullPath")
-    if full_path is None:
-        raise BadRequest("The parameter 'fullPath' is required.")
-    fallback = bool_param(request, "fallbackToClosestAncestor")
-    trimmed = full_path.strip("\\")
-    parts = check_segments(trimmed.split("\\") if trimmed else [], "parameter 'fullPath'")
     chosen = parse_select(request)
-    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
+    found, ancestor = await by_path(request)
     if found is not None:
         return json({"entry": render_for(request, found, chosen), "ancestorEntry": None})
-    if not fallback:
-        raise NotFound(f"No entry at '{full_path}'.")
     return json({"entry": None, "ancestorEntry": render_for(request, ancestor, chosen)})
 
 
@@ -364,11 +338,7 @@ for _route in ("/Laserfiche.Repository.Folder/CopyAsync", "/Laserfiche.Repositor
 async def delete_entry(request: web.Request) -> web.Response:
     pace = pace_s(request)
     entry_id = entry_id_param(request)
-    if request.body_exists and (await request.read()).strip():
-        # optional, and kept by no one here: this repository has no audit trail
-        body = await read_json(request)
-        field(body, "auditReasonId", int)
-        field(body, "comment", str)
+    await audit_body(request, "comment")
     op = await start_delete(request.app[operations_key], session_of(request), entry_id, pace_s=pace)
     return _started(request, op)
 

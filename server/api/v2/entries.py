@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
-from ...errors import BadRequest, NotFound
+from ...errors import BadRequest
 from ...keys import operations_key, repository_key, settings_key
 from ...kinds.copy import copy_now
 from ...repository import Entry, check_name, check_segments, extension_to_keep
 from .. import odata
 from ..common import bool_param, field, int_param, json, pace_s, public, read_json, session_of
+from ..laserfiche_common import by_path
 from ..transfer import json_part, received, send_document
 from . import render
 from .render import BASE
@@ -87,17 +88,10 @@ async def list_repositories(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/Entries/ByPath")
 async def get_entry_by_path(request: web.Request) -> web.Response:
-    full_path = request.query.get("fullPath")
-    if full_path is None:
-        raise BadRequest("The parameter 'fullPath' is required.")
-    fallback = bool_param(request, "fallbackToClosestAncestor")
-    trimmed = full_path.strip("\\")
-    parts = check_segments(trimmed.split("\\") if trimmed else [], "parameter 'fullPath'")
-    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
+    found, ancestor = await by_path(request)
+    # (only the member that answers: the client takes a null one for an answer)
     if found is not None:
         return json({"entry": render.render(found, _volume(request))})
-    if not fallback:
-        raise NotFound(f"No entry at '{full_path}'.")
     return json({"ancestorEntry": render.render(ancestor, _volume(request))})
 
 

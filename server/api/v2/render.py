@@ -9,6 +9,7 @@ from aiohttp import web
 from ...keys import REQUEST_ID, settings_key
 from ...operations import CANCELLED_STATUS, Kind, Operation
 from ...repository import Entry, Target
+from ..laserfiche_common import entry_members, shortcut_members
 from ..transfer import iso
 
 BASE = "/v2/Repositories/{repoId}"
@@ -42,24 +43,7 @@ def render(
 ) -> dict[str, Any]:
     """An entry as v2 shows it: `childInfo` (folders, documents, shortcuts) and `totalDocumentSize`
     only when asked for (the client takes a member present as null for an answer)."""
-    parts = entry.parts
-    body: dict[str, Any] = {
-        "id": entry.id,
-        "name": entry.name,
-        "parentId": entry.parent_id,
-        "fullPath": "\\" + "\\".join(parts),
-        "folderPath": ("\\" + "\\".join(parts[:-1])) if parts else "",
-        "creator": entry.creator,
-        "creationTime": iso(entry.created_ns),
-        "lastModifiedTime": iso(entry.modified_ns),
-        "entryType": entry.entry_type,
-        "isContainer": entry.is_dir,
-        "isLeaf": not entry.is_dir,
-        "templateName": "",
-        "templateId": 0,
-        "templateFieldNames": [],
-        "volumeName": volume,
-    }
+    body = entry_members(entry, volume)
     if row_number is not None:
         body["rowNumber"] = row_number
     if entry.is_dir:
@@ -75,7 +59,7 @@ def render(
                 "shortcutCount": shortcuts,
             }
     elif entry.target is not None:
-        body |= {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}
+        body |= shortcut_members(entry)
     else:
         body |= {
             "electronicDocumentSize": entry.size,

@@ -15,6 +15,7 @@ from ...kinds.testtask import MAX_SECONDS, TestWork
 from ...operations import Admission, Operation
 from ...operations.guard import QUEUE_BOUND
 from ..common import bool_param, field, int_param, json, pace_s, read_json, session_of
+from ..laserfiche_common import audit_body
 from ..odata import preference
 from . import render
 from .entries import entry_id_param
@@ -64,11 +65,7 @@ async def start_copy_entry(request: web.Request) -> web.Response:
 async def start_delete_entry(request: web.Request) -> web.Response:
     pace = pace_s(request)
     entry_id = entry_id_param(request)
-    if request.body_exists and (await request.read()).strip():
-        # optional, and kept by no one here: this repository has no audit trail yet
-        body = await read_json(request)
-        field(body, "auditReasonId", int)
-        field(body, "auditReasonComment", str)
+    await audit_body(request, "auditReasonComment")
     operations = request.app[operations_key]
     op = await start_delete(
         operations, session_of(request), entry_id, pace_s=pace, admission=_admission(request)

@@ -1,0 +1,66 @@
+"""What both Laserfiche dialects (v1 and v2) say alike: an entry's common members, a path looked up
+by `fullPath`, and the optional audit body of a delete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import BadRequest, NotFound
+from ..keys import repository_key
+from ..repository import Entry, check_segments
+from .common import bool_param, field, read_json
+from .transfer import iso
+
+
+def entry_members(entry: Entry, volume: str) -> dict[str, Any]:
+    """The members every entry has in both dialects (each adds its own)."""
+    parts = entry.parts
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "parentId": entry.parent_id,
+        "fullPath": "\\" + "\\".join(parts),
+        "folderPath": ("\\" + "\\".join(parts[:-1])) if parts else "",
+        "creator": entry.creator,
+        "creationTime": iso(entry.created_ns),
+        "lastModifiedTime": iso(entry.modified_ns),
+        "entryType": entry.entry_type,
+        "isContainer": entry.is_dir,
+        "isLeaf": not entry.is_dir,
+        "templateName": "",
+        "templateId": 0,
+        "templateFieldNames": [],
+        "volumeName": volume,
+    }
+
+
+def shortcut_members(entry: Entry) -> dict[str, Any]:
+    assert entry.target is not None
+    return {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}
+
+
+async def by_path(request: web.Request) -> tuple[Entry | None, Entry]:
+    """The entry at `?fullPath=` (backslashes; the leading one optional), or None and its closest
+    existing ancestor when `?fallbackToClosestAncestor=true` (else 404)."""
+    full_path = request.query.get("fullPath")
+    if full_path is None:
+        raise BadRequest("The parameter 'fullPath' is required.")
+    fallback = bool_param(request, "fallbackToClosestAncestor")
+    trimmed = full_path.strip("\\")
+    parts = check_segments(trimmed.split("\\") if trimmed else [], "parameter 'fullPath'")
+    found, ancestor = await asyncio.to_thread(request.app[repository_key].by_path, parts)
+    if found is None and not fallback:
+        raise NotFound(f"No entry at '{full_path}'.")
+    return found, ancestor
+
+
+async def audit_body(request: web.Request, comment: str) -> None:
+    """A delete's optional JSON body: an audit reason and a comment (named `comment` in v1,
+    `auditReasonComment` in v2), checked and kept by no one here (no audit trail)."""
+    if request.body_exists and (await request.read()).strip():
+        body = await read_json(request)
+        field(body, "auditReasonId", int)
+        field(body, comment, str)
