@@ -51,7 +51,7 @@ def _entry(request: web.Request, entry: Entry, status: int = 200) -> web.Respons
     return json(render.render(entry, _volume(request)), status=status, headers=headers)
 
 
-def _auto_rename(request: web.Request, body: dict[str, Any]) -> bool:
+def auto_rename_of(request: web.Request, body: dict[str, Any]) -> bool:
     """v2 takes `autoRename` in the body; the query form v1 uses is taken too."""
     in_body = field(body, "autoRename", bool)
     return bool_param(request, "autoRename") if in_body is None else in_body
@@ -164,7 +164,7 @@ async def create_child(request: web.Request) -> web.Response:
     body = await read_json(request)
     entry_type = field(body, "entryType", str, required=True)
     name = check_name(field(body, "name", str, required=True) or "")
-    auto_rename = _auto_rename(request, body)
+    auto_rename = auto_rename_of(request, body)
     target_id = field(body, "targetId", int)
     if entry_type not in ("Folder", "Shortcut"):
         raise BadRequest(
@@ -195,7 +195,7 @@ async def copy_entry(request: web.Request) -> web.Response:
     operations = request.app[operations_key]
     user = session_of(request).user
     entry = await copy_now(
-        operations, user, source_id, parent_id, name, _auto_rename(request, body), pace_s(request)
+        operations, user, source_id, parent_id, name, auto_rename_of(request, body), pace_s(request)
     )
     return _entry(request, entry, status=201)
 
@@ -207,7 +207,7 @@ async def update_entry(request: web.Request) -> web.Response:
     parent_id = field(body, "parentId", int)
     name = field(body, "name", str)
     repository = request.app[repository_key]
-    entry = await asyncio.to_thread(repository.move, entry_id, parent_id, name, _auto_rename(request, body))
+    entry = await asyncio.to_thread(repository.move, entry_id, parent_id, name, auto_rename_of(request, body))
     return _entry(request, entry)
 
 
@@ -226,7 +226,7 @@ async def import_entry(request: web.Request) -> web.Response:
         if not name:
             raise BadRequest("The 'request' part's 'name' is required when the file part has no file name.")
         check_name(name)
-        auto_rename = _auto_rename(request, metadata)
+        auto_rename = auto_rename_of(request, metadata)
         folder_id = await _destination(request, parent_id, metadata)
         entry = await asyncio.to_thread(
             repository.import_document,

@@ -18,7 +18,7 @@ from ..common import bool_param, field, int_param, json, pace_s, read_json, sess
 from ..laserfiche_common import audit_body
 from ..odata import preference
 from . import render
-from .entries import entry_id_param
+from .entries import auto_rename_of, entry_id_param
 from .render import BASE
 
 routes = web.RouteTableDef()
@@ -45,7 +45,7 @@ async def start_copy_entry(request: web.Request) -> web.Response:
     body = await read_json(request)
     source_id = field(body, "sourceId", int, required=True)
     name = field(body, "name", str, required=True)
-    auto_rename = field(body, "autoRename", bool) or bool_param(request, "autoRename")
+    auto_rename = auto_rename_of(request, body)
     assert source_id is not None and name is not None
     operations = request.app[operations_key]
     op = await start_copy(
