@@ -1,0 +1,172 @@
+"""Entries and their rows in the store: what an entry is, its stored columns, how listings order
+them, and the row changes the walkers and the copy worker processes make too."""
+
+from __future__ import annotations
+
+import mimetypes
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import orjson
+
+from ..errors import NotFound
+from .names import extension_of
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a shortcut points: an entry's id, and its type when the shortcut was made."""
+
+    id: int
+    type: str
+
+
+class Known(NamedTuple):
+    """What a walker needs of a child the store knows (see `Repository.child_rows`)."""
+
+    id: int | None = None
+    ext: str | None = None
+    target: Target | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    parent_id: int  # 0 for the root
+    name: str
+    parts: tuple[str, ...]  # names from the root down; () for the root
+    is_dir: bool
+    creator: str
+    created_ns: int
+    modified_ns: int
+    size: int  # bytes of a document; 0 for folders
+    # a document imported as `Invoice 123` from `File.pdf` keeps "pdf" here, as Laserfiche does;
+    # None: the extension is the name's own
+    ext: str | None = None
+    # a shortcut's target: its id and what it was when the shortcut was made (None: not a shortcut)
+    target: Target | None = None
+
+    @property
+    def is_shortcut(self) -> bool:
+        return self.target is not None
+
+    @property
+    def entry_type(self) -> str:
+        """Laserfiche's name for what it is."""
+        return "Shortcut" if self.target is not None else "Folder" if self.is_dir else "Document"
+
+    @property
+    def extension(self) -> str:
+        return extension_of(self.name) if self.ext is None else self.ext
+
+    @property
+    def path(self) -> str:
+        """Its place, for people to read: /A/B (the dialects each have their own form)."""
+        return "/" + "/".join(self.parts)
+
+    def child_path(self, name: str) -> str:
+        return "/" + "/".join((*self.parts, name))
+
+    @property
+    def mime_type(self) -> str:
+        if self.is_dir:
+            return ""
+        guess = mimetypes.guess_type("x." + self.extension, strict=False)[0]
+        return guess or "application/octet-stream"
+
+    @property
+    def file_name(self) -> str:
+        """The name a download is saved under: the name, plus a kept extension."""
+        return self.name if self.ext is None else f"{self.name}.{self.ext}"
+
+
+# what the caches of stored rows are keyed by (see Tree._version)
+Version = tuple[int, int]
+# the stored columns of an entry, in Row's order
+ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type"
+INSERT_ENTRY = (
+    "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_SHORTCUT = (
+    "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext, target_id,"
+    " target_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    parent_id: int
+    name: str
+    is_dir: bool
+    creator: str
+    created_ns: int
+    ext: str | None
+    target: Target | None = None
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> Row:
+        entry_id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type = row
+        target = None if target_id is None else Target(target_id, target_type)
+        return cls(entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext, target)
+
+
+def insert_documents(
+    conn: sqlite3.Connection, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str
+) -> None:
+    """Rows for documents just put into a folder: (name, kept extension, created). A listing may
+    have met one first and given it an id; that id stays, with these details."""
+    try:
+        conn.executemany(
+            INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
+            " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
+            [(folder_id, name, name.casefold(), False, creator, created, ext) for name, ext, created in rows],
+        )
+    except sqlite3.IntegrityError:
+        # the folder's own row went (deleted meanwhile): the files are there, the folder is not
+        raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
+
+
+def set_tags(conn: sqlite3.Connection, entry_id: int, tags: list[str]) -> None:
+    """Set an entry's tags; nothing if the entry is gone meanwhile."""
+    if tags:
+        conn.execute(
+            "INSERT OR REPLACE INTO entry_tags (entry_id, tags)"
+            " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
+            (entry_id, orjson.dumps(tags).decode(), entry_id),
+        )
+    else:
+        conn.execute("DELETE FROM entry_tags WHERE entry_id = ?", (entry_id,))
+
+
+def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:
+    marks = ", ".join("?" * len(names))
+    conn.execute(f"DELETE FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *names))
+
+
+# what a listing can be ordered by; the key of each gives a total order together with name and id
+ORDER_KEYS: dict[str, Callable[[Any], Any]] = {
+    "name": lambda e: (e.name.casefold(), e.name),
+    "id": lambda e: e.id,
+    "created": lambda e: e.created_ns,
+    "modified": lambda e: e.modified_ns,
+    "type": lambda e: "Shortcut" if e.target else "Folder" if e.is_dir else "Document",
+    "size": lambda e: e.size,
+    "creator": lambda e: e.creator.casefold(),
+    "extension": lambda e: (extension_of(e.name) if e.ext is None else e.ext).casefold(),
+}
+
+
+# fields only a stat of each entry can give: ordering by them stats the whole folder
+STAT_FIELDS = frozenset({"modified", "size"})
+
+
+def sort_entries(items: list[Any], order: Sequence[tuple[str, bool]]) -> None:
+    """Stable sorts from the least significant term up; name then id settle every tie."""
+    items.sort(key=ORDER_KEYS["id"])
+    items.sort(key=ORDER_KEYS["name"])
+    for field, descending in reversed(order):
+        items.sort(key=ORDER_KEYS[field], reverse=descending)

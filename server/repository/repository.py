@@ -1,0 +1,331 @@
+"""The repository's changes, made under the store's lock so that the disk and the store change
+together (copying bytes does not hold it): folders, shortcuts and documents made, moved and
+replaced, and the checks made before a long operation is accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import orjson
+
+from .. import fsops
+from ..errors import BadRequest, NotFound
+from ..store import ROOT_ID
+from .entries import Entry, Target, forget_children, insert_documents, set_tags
+from .names import MAX_DEPTH, check_depth, check_name, check_segments, kept_extension, name_problem
+from .tree import Tree
+
+# a shortcut's placeholder on disk: what it says to someone who opens it (the store holds the target)
+SHORTCUT_TEXT = (
+    "Laserfiche sandbox shortcut to entry {id} ({type}, '{path}' when it was made).\n"
+    "The sandbox's store (.sandbox/) holds its target; this file only holds its name.\n"
+)
+
+
+def _height(root_fd: int, parts: tuple[str, ...], enough: int) -> int:
+    """How many levels of folders are below the folder at `parts` (counting stops past `enough`).
+    Read from the disk alone (no lock held), depth first, holding one descriptor per level; folders
+    that go away meanwhile are skipped."""
+    height = 0
+    try:
+        # (leaving the loop early drops the walk, which closes its descriptors then and there)
+        with fsops.folder(root_fd, parts) as fd:
+            for path, folders, _, _ in os.fwalk(".", dir_fd=fd):
+                folders[:] = [name for name in folders if name_problem(name) is None]
+                if folders:
+                    height = max(height, path.count("/") + 1)  # ("." is 0 deep, "./a" 1…)
+                    if height > enough:
+                        break
+    except (fsops.Gone, FileNotFoundError, NotADirectoryError):
+        pass  # (gone with its contents: nothing to measure)
+    return height
+
+
+def _mkdir(folder_fd: int, name: str) -> None:
+    os.mkdir(name, dir_fd=folder_fd)
+
+
+class Repository(Tree):
+    """The repository's changes: new folders, shortcuts and documents, moves, and the checks made
+    before a long operation is accepted; and what the copy and delete walkers record."""
+
+    def open_document(self, entry_id: int) -> tuple[Entry, int]:
+        """A document and a descriptor open on its bytes (the caller closes it). Read through a
+        shortcut, it is the shortcut's target (404 if the target is gone)."""
+        with self.store.lock:
+            entry_id = self._through(entry_id)
+            with self._document(entry_id, "has no electronic document") as (entry, parent_fd):
+                fd = fsops.open_file(parent_fd, entry.name)
+        return replace(entry, size=os.fstat(fd).st_size), fd
+
+    def _through(self, entry_id: int) -> int:
+        """The entry a shortcut leads to (through shortcuts to shortcuts), else `entry_id` itself."""
+        seen = {entry_id}
+        while (entry := self._resolve(entry_id)).target is not None:
+            entry_id = entry.target.id
+            if entry_id in seen:
+                raise NotFound(f"Shortcut {entry.id} leads round in a circle to itself.")
+            seen.add(entry_id)
+            try:
+                self._resolve(entry_id)
+            except NotFound:
+                raise NotFound(
+                    f"The target of shortcut {entry.id}, entry {entry_id}, no longer exists."
+                ) from None
+        return entry_id
+
+    def new_temp(self) -> tuple[str, int]:
+        """A new, empty temporary file in the store: its name and a descriptor open for writing."""
+        name = uuid.uuid4().hex
+        return name, os.open(name, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=self.store.tmp_fd)
+
+    def discard_temp(self, name: str) -> None:
+        try:
+            os.unlink(name, dir_fd=self.store.tmp_fd)
+        except FileNotFoundError:
+            pass
+
+    def create_folder(self, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
+        return self._create(parent_id, name, True, auto_rename, creator, _mkdir)
+
+    def create_shortcut(
+        self, parent_id: int, name: str, target_id: int, auto_rename: bool, creator: str
+    ) -> Entry:
+        """A shortcut to an entry: a row with its target, and a placeholder file that holds its name."""
+        with self.store.lock:
+            try:
+                target = self._resolve(target_id)
+            except NotFound:
+                raise NotFound(f"The shortcut's target, entry {target_id}, does not exist.") from None
+        return self.make_shortcut(parent_id, name, Target(target.id, target.entry_type), auto_rename, creator)
+
+    def make_shortcut(
+        self, parent_id: int, name: str, target: Target, auto_rename: bool, creator: str
+    ) -> Entry:
+        """A shortcut to `target`, whether it still exists or not (a copied shortcut points where
+        its original pointed)."""
+        text = SHORTCUT_TEXT.format(id=target.id, type=target.type, path=self._path_of(target.id))
+        tmp, fd = self.new_temp()
+        try:
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+            publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
+            return self._create(parent_id, name, False, auto_rename, creator, publish, target=target)
+        finally:
+            self.discard_temp(tmp)
+
+    def _path_of(self, entry_id: int) -> str:
+        with self.store.lock:
+            chain = self._chain(entry_id)
+        return "\\" + "\\".join(row.name for row in chain[1:]) if chain else "(gone)"
+
+    def import_document(
+        self,
+        parent_id: int,
+        name: str,
+        tmp: str,
+        auto_rename: bool,
+        creator: str,
+        ext: str | None = None,
+    ) -> Entry:
+        """Publish a fully written temporary file (from `new_temp`) as a document in a folder."""
+        publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
+        return self._create(parent_id, name, False, auto_rename, creator, publish, ext)
+
+    def replace_document(self, entry_id: int, tmp: str) -> Entry:
+        """Give a document the bytes of a fully written temporary file (from `new_temp`), in one
+        step: readers see the old bytes or the new, and the entry keeps its id."""
+        with self.store.lock:
+            with self._document(entry_id, "has no bytes to replace") as (entry, fd):
+                fsops.replace(self.store.tmp_fd, tmp, fd, entry.name)
+            return self._resolve(entry_id)
+
+    def tags_of(self, entry_ids: list[int]) -> dict[int, list[str]]:
+        if not entry_ids:
+            return {}
+        with self.store.lock:
+            marks = ",".join("?" * len(entry_ids))
+            rows = self.store.conn.execute(
+                f"SELECT entry_id, tags FROM entry_tags WHERE entry_id IN ({marks})", entry_ids
+            ).fetchall()
+        return {entry_id: orjson.loads(tags) for entry_id, tags in rows}
+
+    def set_tags(self, entry_id: int, tags: list[str]) -> None:
+        with self.store.lock:
+            set_tags(self.store.conn, entry_id, tags)
+
+    def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
+        if name is not None:
+            check_name(name)
+        if parent_id is not None:
+            self._check_move_depth(entry_id, parent_id)
+        with self.store.lock:
+            node = self._resolve(entry_id)
+            if node.id == ROOT_ID:
+                raise BadRequest("The root folder cannot be moved or renamed.")
+            parent = self._folder(node.parent_id if parent_id is None else parent_id)
+            new_name = node.name if name is None else name
+            if node.is_dir and parent.parts[: len(node.parts)] == node.parts:
+                raise BadRequest(f"Entry {node.id} cannot be moved into itself or one of its subfolders.")
+            if parent.id == node.parent_id and new_name == node.name:
+                return node
+            ext = kept_extension(new_name, node.ext)
+            with (
+                fsops.folder(self.store.root_fd, node.parts[:-1]) as src_fd,
+                self._folder_fd(parent) as dst_fd,
+            ):
+                allowed = self._allowed(parent, dst_fd, new_name, node.is_dir, auto_rename, node.id)
+                for candidate in allowed:
+                    try:
+                        fsops.rename_noreplace(src_fd, node.name, dst_fd, candidate)
+                    except FileExistsError:
+                        continue
+                    # a row left for something removed by hand must not block the name's new owner
+                    forget_children(self.store.conn, parent.id, [candidate])
+                    self.store.conn.execute(
+                        "UPDATE entries SET parent_id = ?, name = ?, name_key = ?, ext = ? WHERE id = ?",
+                        (parent.id, candidate, candidate.casefold(), ext, node.id),
+                    )
+                    self._changed()
+                    return self._resolve(node.id)
+            raise self._conflict(parent, new_name)
+
+    def folder_at(self, parent_id: int, names: list[str], create: bool, creator: str) -> Entry:
+        """The folder at `names` below a folder, each name checked; the missing ones created if
+        `create`, else 404 before anything is created. Folders that exist keep their ids."""
+        check_segments(names, "folder path")
+        with self.store.lock:
+            node = self._folder(parent_id)
+            check_depth(len(node.parts) + len(names), "The folder path")
+            missing = None
+            for index, name in enumerate(names):
+                with self._folder_fd(node) as fd:
+                    child = self._child(node, fd, name)
+                if child is None:
+                    missing = index
+                    break
+                if not child.is_dir:
+                    where = "\\" + "\\".join(child.parts)
+                    raise BadRequest(f"The folder path names '{where}', which is not a folder.")
+                node = child
+            if missing is None:
+                return node
+            if not create:
+                where = "\\" + "\\".join((*node.parts, names[missing]))
+                raise NotFound(
+                    f"No folder at '{where}'; send autoCreateFolderPath=true to create the missing folders."
+                )
+            for name in names[missing:]:
+                node = self.create_folder(node.id, name, False, creator)
+            return node
+
+    def check_copy(self, source_id: int, parent_id: int, name: str, auto_rename: bool) -> tuple[Entry, Entry]:
+        """The source and destination folder of a copy, or the error it would end in at once: a
+        missing entry (404), a copy into itself (400), a taken name without autoRename (409)."""
+        check_name(name)
+        with self.store.lock:
+            source = self._resolve(source_id)
+            parent = self._folder(parent_id)
+            if source.id == ROOT_ID or (source.is_dir and parent.parts[: len(source.parts)] == source.parts):
+                raise BadRequest(f"Entry {source.id} cannot be copied into itself or one of its subfolders.")
+            if not auto_rename:
+                with self._folder_fd(parent) as fd:
+                    allowed = self._allowed(parent, fd, name, source.is_dir, False)
+                    if not any(fsops.lstat_at(fd, c) is None for c in allowed):
+                        raise self._conflict(parent, name)
+        if source.is_dir:  # (and the copy's scan checks again, as folders may appear meanwhile)
+            height = _height(self.store.root_fd, source.parts, MAX_DEPTH - len(parent.parts))
+            check_depth(len(parent.parts) + 1 + height, "The copy")
+        return source, parent
+
+    def _check_move_depth(self, entry_id: int, parent_id: int) -> None:
+        """Refuse a move that would put folders past MAX_DEPTH. Only a move deeper than where the
+        folder is now needs its subtree measured, and that is done without the store's lock."""
+        with self.store.lock:
+            node = self._resolve(entry_id)
+            parent = self._folder(parent_id)
+        if node.is_dir and len(parent.parts) + 1 > len(node.parts):
+            height = _height(self.store.root_fd, node.parts, MAX_DEPTH - len(parent.parts))
+            check_depth(len(parent.parts) + 1 + height, "The move")
+
+    def check_delete(self, entry_id: int) -> Entry | None:
+        """Refuse at once what a delete can never do: the root (400), an id never issued (404).
+        An id that was issued but is gone now is left for the operation to report (None)."""
+        if entry_id == ROOT_ID:
+            raise BadRequest("The root folder cannot be deleted.")
+        with self.store.lock:
+            try:
+                return self._resolve(entry_id)
+            except NotFound:
+                row = self.store.conn.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'entries'"
+                ).fetchone()
+                if row is None or not ROOT_ID < entry_id <= row[0]:
+                    raise
+                return None
+
+    def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
+        """Give ids to documents a walker just put into a folder (see insert_documents)."""
+        if not rows:
+            return
+        with self.store.transaction() as conn:
+            insert_documents(conn, folder_id, rows, creator)
+            self._changed()
+
+    def forget_names(self, folder_id: int | None, names: list[str]) -> None:
+        """Drop the ids of children a walker removed from a folder (their subtrees go with them)."""
+        if folder_id is None or not names:
+            return
+        with self.store.lock:
+            forget_children(self.store.conn, folder_id, names)
+            self._changed()
+
+    def _create(
+        self,
+        parent_id: int,
+        name: str,
+        is_dir: bool,
+        auto_rename: bool,
+        creator: str,
+        make: Callable[[int, str], None],
+        ext: str | None = None,
+        target: Target | None = None,
+    ) -> Entry:
+        """A new entry in a folder: `make(folder_fd, name)` under the first name allowed that it
+        finds free (FileExistsError: taken meanwhile, try the next)."""
+        check_name(name)
+        with self.store.lock:
+            parent = self._folder(parent_id)
+            if is_dir:
+                check_depth(len(parent.parts) + 1, "The new folder")
+            with self._folder_fd(parent) as fd:
+                for candidate in self._allowed(parent, fd, name, is_dir, auto_rename):
+                    try:
+                        make(fd, candidate)
+                    except FileExistsError:
+                        continue
+                    self._note_own_change(parent, fd)
+                    return self._add(parent, fd, candidate, is_dir, creator, ext, target)
+            raise self._conflict(parent, name)
+
+    @contextmanager
+    def _document(self, entry_id: int, refusal: str) -> Iterator[tuple[Entry, int]]:
+        """A document and its folder's descriptor; a folder is refused (400, "is a folder and
+        `refusal`"), one gone from the disk is forgotten (404)."""
+        entry = self._resolve(entry_id)
+        if entry.is_dir or entry.is_shortcut:
+            raise BadRequest(f"Entry {entry_id} is a {entry.entry_type.lower()} and {refusal}.")
+        try:
+            with fsops.folder(self.store.root_fd, entry.parts[:-1]) as fd:
+                yield entry, fd
+        except (fsops.Gone, FileNotFoundError):
+            self._forget(entry.id)
+            raise NotFound(f"Entry {entry_id} not found.") from None

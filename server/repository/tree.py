@@ -1,0 +1,420 @@
+"""The tree as the disk and the store agree on it.
+
+The filesystem is the truth for names and structure; the store adds what the disk does not hold.
+An entry's id belongs to its place (parent id and name): it survives renames and moves made through
+the API and restarts, and is never reused. What is put into the storage root by hand gets an id the
+next time a listing or lookup meets it; what is removed by hand is forgotten the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pwd
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from .. import fsops
+from ..errors import BadRequest, Conflict, NotFound
+from ..store import ROOT_ID, STORE_DIR, Store, transaction
+from .entries import (
+    INSERT_ENTRY,
+    INSERT_SHORTCUT,
+    ROW_COLUMNS,
+    STAT_FIELDS,
+    Entry,
+    Known,
+    Row,
+    Target,
+    Version,
+    forget_children,
+    sort_entries,
+)
+from .names import candidates, name_problem
+
+# folders whose rows are cached at most (the cache starts afresh past this)
+ROWS_CACHE_FOLDERS = 1024
+# a folder's scan is trusted only when it started this long after the folder last changed: a change
+# within the same timestamp tick would otherwise go unseen ("racy" entries, as in git). Filesystems
+# with nanosecond timestamps tick at most every few ms; ones with whole seconds (FAT, some network
+# filesystems) every second or two.
+RACY_FINE_NS = 50_000_000
+RACY_COARSE_NS = 2_000_000_000
+
+
+@functools.lru_cache(maxsize=64)
+def _owner(uid: int) -> str:
+    """The creator of an entry put there by hand: the file's owner."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a folder's states apart: which folder it is, and when its contents last changed."""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Tree:
+    """The tree as the disk and the store agree on it: entries by id and by path, folders listed,
+    and what was put there or removed by hand discovered or forgotten as it is met. Everything runs
+    under the store's lock."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        # folder id -> ((dev, inode, mtime_ns, ctime_ns) seen, when that scan started): lets paging
+        # skip rescanning a big folder; the inode catches a folder swapped for another by hand, the
+        # ctime an mtime put back by rsync -a, cp -a or tar
+        self._scanned: dict[int, tuple[tuple[int, int, int, int], int]] = {}
+        # folder id -> its stat key right after the server's own last change to it (see _sync_children)
+        self._own_change: dict[int, tuple[int, int, int, int]] = {}
+        # bumped on every change this process makes to the entries table; with sqlite's
+        # data_version (which moves when another connection, a copy worker's, commits) it keys
+        # caches that cannot go stale
+        self._generation = 0
+        self._rows_cache: dict[int, tuple[Version, list[Row]]] = {}
+        self._sorted_cache: dict[
+            tuple[int, tuple[tuple[str, bool], ...], bool], tuple[Version, list[Row]]
+        ] = {}
+
+    def entry(self, entry_id: int) -> Entry:
+        with self.store.lock:
+            return self._resolve(entry_id)
+
+    def by_path(self, parts: list[str]) -> tuple[Entry | None, Entry]:
+        """The entry at `parts` (names match case-insensitively, as in Laserfiche), or None with
+        the closest ancestor that exists."""
+        with self.store.lock:
+            node = self._resolve(ROOT_ID)
+            for name in parts:
+                if not node.is_dir:
+                    return None, node
+                try:
+                    with self._folder_fd(node) as fd:
+                        child = self._child(node, fd, name)
+                except fsops.Gone:
+                    child = None
+                if child is None:
+                    return None, node
+                node = child
+            return node, node
+
+    def children(
+        self,
+        folder_id: int,
+        order: Sequence[tuple[str, bool]],
+        start: int,
+        stop: int,
+        shortcuts: bool = True,
+    ) -> tuple[int, list[Entry]]:
+        """The children `start:stop` of a folder sorted by `order` ((field, descending) pairs from
+        ORDER_KEYS; ties by name, then id), and how many children there are in all; without the
+        shortcuts, unless `shortcuts`.
+
+        Only the rows on the page are stat'ed unless the order needs what only the disk knows, so a
+        page of a 10,000-entry folder costs little more than a page of a small one.
+        """
+        with self.store.lock:
+            folder = self._folder(folder_id)
+            with self._folder_fd(folder) as fd:
+                self._sync_children(folder, fd, verify=True)
+                rows = self._child_rows(folder.id)
+                if not shortcuts:
+                    rows = [row for row in rows if row.target is None]
+                if any(field in STAT_FIELDS for field, _ in order):
+                    entries = self._entries(folder, fd, rows)
+                    sort_entries(entries, order)
+                    return len(entries), entries[start:stop]
+                ordered = self._sorted_rows(folder.id, rows, order, shortcuts)
+                window = ordered[start:stop]
+                page = self._entries(folder, fd, window)
+                # rows found gone on this page were forgotten: the count follows
+                return len(ordered) - (len(window) - len(page)), page
+
+    def child_counts(self, folder_id: int) -> tuple[int, int, int]:
+        """How many folders, documents and shortcuts a folder holds (immediate children only)."""
+        with self.store.lock:
+            folder = self._folder(folder_id)
+            with self._folder_fd(folder) as fd:
+                self._sync_children(folder, fd, verify=True)
+                rows = self._child_rows(folder.id)
+        shortcuts = sum(row.target is not None for row in rows)
+        folders = sum(row.is_dir for row in rows)
+        return folders, len(rows) - folders - shortcuts, shortcuts
+
+    def child_rows(self, folder_id: int | None) -> dict[str, Known]:
+        """What the store knows of a folder's children that a walker must know of: subfolders
+        (their ids), documents that keep an extension, shortcuts (their targets)."""
+        if folder_id is None:
+            return {}
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT name, id, ext, target_id, target_type FROM entries"
+                " WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL OR target_id IS NOT NULL)",
+                (folder_id,),
+            ).fetchall()
+        return {
+            name: Known(entry_id, ext, None if target_id is None else Target(target_id, target_type))
+            for name, entry_id, ext, target_id, target_type in rows
+        }
+
+    def _chain(self, entry_id: int) -> list[Row]:
+        """The rows from the root down to `entry_id` (empty if the id is unknown)."""
+        rows = self.store.conn.execute(
+            f"""
+            WITH RECURSIVE chain({ROW_COLUMNS}, depth) AS (
+                SELECT {ROW_COLUMNS}, 0 FROM entries WHERE id = ?
+                UNION ALL
+                SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, e.target_id,
+                    e.target_type, c.depth + 1
+                FROM entries e JOIN chain c ON e.id = c.parent_id
+            )
+            SELECT {ROW_COLUMNS} FROM chain ORDER BY depth DESC
+            """,
+            (entry_id,),
+        ).fetchall()
+        return [Row.of(row) for row in rows]
+
+    def _resolve(self, entry_id: int) -> Entry:
+        chain = self._chain(entry_id)
+        if not chain:
+            raise NotFound(f"Entry {entry_id} not found.")
+        parts = tuple(row.name for row in chain[1:])
+        row = chain[-1]
+        if row.id == ROOT_ID:
+            st = os.fstat(self.store.root_fd)
+            return self._entry(row, (), st)
+        try:
+            with fsops.folder(self.store.root_fd, parts[:-1]) as fd:
+                entry = self._entry_at(row, parts[:-1], fd)
+        except fsops.Gone as gone:
+            # the first folder on the way that is no longer there takes its subtree with it
+            self._forget(chain[gone.depth + 1].id)
+            entry = None
+        if entry is None:
+            raise NotFound(f"Entry {entry_id} not found.")
+        return entry
+
+    def _entry_at(self, row: Row, folder_parts: tuple[str, ...], folder_fd: int) -> Entry | None:
+        """The entry for a stored row in an open folder, or None (and the row forgotten) if the
+        disk no longer has it as the same kind of thing."""
+        st = fsops.lstat_at(folder_fd, row.name)
+        if st is None or fsops.kind(st) is not row.is_dir:
+            self._forget(row.id)
+            return None
+        return self._entry(row, (*folder_parts, row.name), st)
+
+    def _entries(self, folder: Entry, fd: int, rows: list[Row]) -> list[Entry]:
+        """The entries for stored rows of an open folder that the disk still has."""
+        return [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
+
+    @staticmethod
+    def _entry(row: Row, parts: tuple[str, ...], st: os.stat_result) -> Entry:
+        return Entry(
+            id=row.id,
+            parent_id=row.parent_id,
+            name=row.name,
+            parts=parts,
+            is_dir=row.is_dir,
+            creator=row.creator,
+            created_ns=row.created_ns,
+            modified_ns=st.st_mtime_ns,
+            size=0 if row.is_dir or row.target else st.st_size,
+            ext=row.ext,
+            target=row.target,
+        )
+
+    @contextmanager
+    def _folder_fd(self, folder: Entry) -> Iterator[int]:
+        """An open descriptor on a folder just resolved; NotFound if it went in between."""
+        try:
+            fd = fsops.open_dir(self.store.root_fd, folder.parts)
+        except fsops.Gone:
+            self._forget(folder.id)
+            raise NotFound(f"Entry {folder.id} not found.") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _folder(self, folder_id: int) -> Entry:
+        entry = self._resolve(folder_id)
+        if not entry.is_dir:
+            raise BadRequest(f"Entry {folder_id} is not a folder.")
+        return entry
+
+    def _changed(self) -> None:
+        self._generation += 1
+
+    def _version(self) -> Version:
+        """What the entries table's caches are keyed by: changes made here, and elsewhere."""
+        return self._generation, self.store.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _child_rows(self, folder_id: int) -> list[Row]:
+        version = self._version()
+        cached = self._rows_cache.get(folder_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        if len(self._rows_cache) > ROWS_CACHE_FOLDERS:
+            self._rows_cache.clear()  # (a listing costs one query to cache again)
+        rows = [
+            Row.of(row)
+            for row in self.store.conn.execute(
+                f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?", (folder_id,)
+            )
+        ]
+        self._rows_cache[folder_id] = (version, rows)
+        return rows
+
+    def _sorted_rows(
+        self, folder_id: int, rows: list[Row], order: Sequence[tuple[str, bool]], shortcuts: bool
+    ) -> list[Row]:
+        key = (folder_id, tuple(order), shortcuts)
+        version = self._version()
+        cached = self._sorted_cache.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        ordered = list(rows)
+        sort_entries(ordered, order)
+        if len(self._sorted_cache) > 64:
+            self._sorted_cache.clear()
+        self._sorted_cache[key] = (version, ordered)
+        return ordered
+
+    def _forget(self, entry_id: int) -> None:
+        if entry_id != ROOT_ID:
+            self.store.conn.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            self._changed()
+
+    def _add(
+        self,
+        parent: Entry,
+        fd: int,
+        name: str,
+        is_dir: bool,
+        creator: str,
+        ext: str | None = None,
+        target: Target | None = None,
+    ) -> Entry:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
+        forget_children(self.store.conn, parent.id, [name])  # (see `move`)
+        cursor = self.store.conn.execute(
+            INSERT_SHORTCUT if target else INSERT_ENTRY,
+            (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
+            + ((target.id, target.type) if target else ()),
+        )
+        assert cursor.lastrowid is not None
+        self._changed()
+        row = Row(cursor.lastrowid, parent.id, name, is_dir, creator, created_ns, ext, target)
+        return self._entry(row, (*parent.parts, name), st)
+
+    def _allowed(
+        self,
+        parent: Entry,
+        fd: int,
+        name: str,
+        is_dir: bool,
+        auto_rename: bool,
+        moving: int = 0,
+    ) -> Iterator[str]:
+        """The names to try, in order; a name taken by a sibling that differs only in case is
+        skipped (Laserfiche names are case-insensitive), as is the store's folder at the root."""
+        # a twin put there by hand and never listed must count too
+        self._sync_children(parent, fd)
+        for candidate in candidates(name, is_dir, auto_rename):
+            if parent.id == ROOT_ID and candidate.casefold() == STORE_DIR:
+                if not auto_rename:
+                    raise BadRequest(f"The name '{STORE_DIR}' is reserved at the root.")
+                continue
+            if self._case_twin(parent, fd, candidate, moving):
+                continue
+            yield candidate
+
+    def _case_twin(self, parent: Entry, fd: int, name: str, moving: int) -> bool:
+        """Whether a sibling other than `moving` has `name` in another case (stale rows go)."""
+        rows = self.store.conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries"
+            " WHERE parent_id = ? AND name_key = ? AND name != ? AND id != ?",
+            (parent.id, name.casefold(), name, moving),
+        ).fetchall()
+        return any(self._entry_at(Row.of(row), parent.parts, fd) for row in rows)
+
+    def _conflict(self, parent: Entry, name: str) -> Conflict:
+        where = "\\" + "\\".join(parent.parts)
+        return Conflict(f"An entry named '{name}' already exists in '{where}'.")
+
+    def _sync_children(self, folder: Entry, fd: int, verify: bool = False) -> None:
+        """Make the store's children of `folder` match the disk: new names get ids, gone ones go.
+
+        Skipped when the folder is as the last trusted scan saw it; also, unless `verify` (what
+        listings ask), when it changed only by the server's own last change to it, so that a
+        client creating thousands of entries in a big folder does not rescan it every time.
+        """
+        st = os.fstat(fd)
+        seen_as = _stat_key(st)
+        seen = self._scanned.get(folder.id)
+        changed_ns = max(st.st_mtime_ns, st.st_ctime_ns)
+        racy_ns = RACY_COARSE_NS if changed_ns % 1_000_000_000 == 0 else RACY_FINE_NS
+        if seen is not None and seen[0] == seen_as and seen[1] - changed_ns > racy_ns:
+            return
+        if not verify and self._own_change.get(folder.id) == seen_as:
+            return
+        self._own_change.pop(folder.id, None)
+        started = time.time_ns()
+        skip = STORE_DIR if folder.id == ROOT_ID else None
+        on_disk = {n: d for n, d in fsops.scan(fd, skip).items() if name_problem(n) is None}
+        conn = self.store.conn
+        known = set()
+        # the rows are read once the write lock is held: a copy worker that put files into this
+        # folder meanwhile and recorded them has committed, or waits for this to commit
+        with self.store.lock, transaction(conn, "BEGIN IMMEDIATE"):
+            rows = conn.execute("SELECT id, name, is_dir FROM entries WHERE parent_id = ?", (folder.id,))
+            for entry_id, name, is_dir in rows.fetchall():
+                if on_disk.get(name) is bool(is_dir):
+                    known.add(name)
+                else:
+                    self._forget(entry_id)
+            new = []
+            for name, is_dir in on_disk.items():
+                if name not in known and (found := fsops.lstat_at(fd, name)) is not None:
+                    created = min(found.st_mtime_ns, found.st_ctime_ns)
+                    new.append(
+                        (folder.id, name, name.casefold(), is_dir, _owner(found.st_uid), created, None)
+                    )
+            conn.executemany(INSERT_ENTRY, new)
+            if new:
+                self._changed()
+        self._scanned[folder.id] = (seen_as, started)
+
+    def _note_own_change(self, folder: Entry, fd: int) -> None:
+        """Record the folder as the server's own change just left it. Called only right after a
+        change made while holding the lock since `_allowed` synced the folder, so the store knew
+        everything in it: the store still does, plus what `_add` records next."""
+        self._own_change[folder.id] = _stat_key(os.fstat(fd))
+
+    def _child(self, parent: Entry, fd: int, name: str) -> Entry | None:
+        """The child called `name` (else one whose name differs only in case), discovering it if
+        it was put there by hand."""
+        if name_problem(name) or (parent.id == ROOT_ID and name.casefold() == STORE_DIR):
+            return None
+        conn = self.store.conn
+        row = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name = ?", (parent.id, name)
+        ).fetchone()
+        if row is not None and (entry := self._entry_at(Row.of(row), parent.parts, fd)):
+            return entry
+        st = fsops.lstat_at(fd, name)
+        if st is not None and (kind := fsops.kind(st)) is not None:
+            return self._add(parent, fd, name, kind, _owner(st.st_uid))
+        self._sync_children(parent, fd)  # a case twin put there by hand gets its id first
+        rows = conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ? AND name_key = ? ORDER BY id",
+            (parent.id, name.casefold()),
+        ).fetchall()
+        for row in rows:
+            if entry := self._entry_at(Row.of(row), parent.parts, fd):
+                return entry
+        return None
