@@ -71,10 +71,11 @@ KIND_NAMES = {
     "cancel": "cancel (DELETE Tasks/{token})",
 }
 # status classes, in the order they are shown
-CLASSES = ("2xx", "3xx", "404 expired", "404 other", "429", "4xx other", "5xx", "no answer")
+CLASSES = ("2xx", "3xx", "400 ended", "404 expired", "404 other", "429", "4xx other", "5xx", "no answer")
 CLASS_NAMES = {
     "2xx": "2xx",
     "3xx": "3xx (302: a completed copy)",
+    "400 ended": "400 cancel of an ended operation (expected: it ended first)",
     "404 expired": "404 expired token (expected: polled past --token-ttl)",
     "404 other": "404 other",
     "429": "429 (a second operation in one session)",
@@ -94,6 +95,8 @@ STATS = (
     "pendingDeliveries",
 )
 EXPIRED_TITLE = "Operation token expired."
+# what a cancel that comes after its operation ended is refused with (the vendor's clients expect it)
+ENDED_TITLE = "Cannot cancel ended operation."
 
 
 class Load:
@@ -277,12 +280,14 @@ class Load:
 def _status_class(status: int, data: bytes) -> str:
     if status >= 500:
         return "5xx"
-    if status == 404:
+    if status in (400, 404):
         try:
-            expired = json.loads(data).get("title") == EXPIRED_TITLE
+            title = json.loads(data).get("title")
         except ValueError:
-            expired = False
-        return "404 expired" if expired else "404 other"
+            title = None
+        if status == 400:
+            return "400 ended" if title == ENDED_TITLE else "4xx other"
+        return "404 expired" if title == EXPIRED_TITLE else "404 other"
     if status == 429:
         return "429"
     if status >= 400:
