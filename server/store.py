@@ -136,11 +136,18 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 """
 # what upgrades a store of an older version beyond creating the tables it lacks: the columns added
-# to tables that exist, (table, column, declaration)
+# to tables that exist, (table, column, declaration, what fills it in the rows already there)
 ADDED_COLUMNS = (
-    ("entries", "target_id", "INTEGER"),
-    ("entries", "target_type", "TEXT"),
-    ("operations", "result", "TEXT NOT NULL DEFAULT '{}'"),
+    ("entries", "target_id", "INTEGER", None),
+    ("entries", "target_type", "TEXT", None),
+    (
+        "operations",
+        "result",
+        "TEXT NOT NULL DEFAULT '{}'",
+        # a copy's result is its new entry (version 3 knew no other)
+        "UPDATE operations SET result = '{\"uri\": \"/Entries/' || entry_id || '\"}'"
+        " WHERE kind = 'CopyEntry' AND entry_id != 0",
+    ),
 )
 
 
@@ -248,9 +255,12 @@ class Store:
         if version < SCHEMA_VERSION:
             # each step is safe to repeat, should a crash come between them
             conn.executescript(SCHEMA)
-            for table, column, declaration in ADDED_COLUMNS:
+            for table, column, declaration, fill in ADDED_COLUMNS:
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
-                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    with transaction(conn):
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                        if fill is not None:
+                            conn.execute(fill)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             conn.close()

@@ -82,9 +82,14 @@ def render_for(
     return {k: v for k, v in body.items() if k in chosen}
 
 
-def entry_url(request: web.Request, entry_id: int) -> str:
+def repository_url(request: web.Request, path: str) -> str:
+    """An absolute URL of this repository's v1 routes (`path` after the repository)."""
     repo = request.match_info["repoId"]
-    return str(request.url.origin().with_path(f"/v1/Repositories/{repo}/Entries/{entry_id}"))
+    return str(request.url.origin().with_path(f"/v1/Repositories/{repo}{path}"))
+
+
+def entry_url(request: web.Request, entry_id: int) -> str:
+    return repository_url(request, f"/Entries/{entry_id}")
 
 
 def _entry_response(request: web.Request, entry: Entry, status: int = 200) -> web.Response:
@@ -350,7 +355,7 @@ def render_progress(request: web.Request, op: Operation) -> dict[str, Any]:
         "percentComplete": op.percent,
         "status": op.status.value,
         "errors": [{"objectId": e.object_id, "errorMessage": e.message} for e in op.errors],
-        "redirectUri": entry_url(request, op.new_entry) if op.new_entry else None,
+        "redirectUri": repository_url(request, op.location) if op.location else None,
         "entryId": op.entry_id,
         "startTimestamp": iso(op.started_ns) if op.started_ns else None,
         "statusTimestamp": iso(op.status_ns),
@@ -377,8 +382,8 @@ async def get_task(request: web.Request) -> web.Response:
     body = render_progress(request, op)
     if not op.done:
         return json(body, status=202, headers={"Retry-After": str(POLL_AFTER_S)})
-    if op.new_entry:
-        location = {"Location": entry_url(request, op.new_entry)}
+    if op.location:
+        location = {"Location": repository_url(request, op.location)}
         # the guide redirects to the new entry; the published client expects 201 with the progress
         status = 201 if request.app[settings_key].profile == "sdk" else 302
         return json(body, status=status, headers=location)
@@ -420,7 +425,7 @@ async def get_task_monitor(request: web.Request) -> web.Response:
     if op.status in (Status.FAILED, Status.CANCELLED):
         message = "; ".join(e.message for e in op.errors) or "The operation was cancelled."
         body["error"] = {"code": op.status.value, "message": message}
-    if op.new_entry:
-        body["resourceLocation"] = entry_url(request, op.new_entry)
+    if op.location:
+        body["resourceLocation"] = repository_url(request, op.location)
     headers = None if op.done else {"Retry-After": str(POLL_AFTER_S)}
     return json(body, headers=headers)

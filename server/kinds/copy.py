@@ -79,6 +79,8 @@ class CopyWork(Work):
             return False
         self.entry_id = made.id
         self.label = _label(self.walk.source, made.path)
+        # (a copy that stops early names its partial copy)
+        self.result = {"uri": f"/Entries/{made.id}"}
         return True
 
     async def unfinished(self, runner: Runner) -> None:

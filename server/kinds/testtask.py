@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from ..errors import InjectedFailure
 from ..operations import Kind, Runner, Work
 from ..progress import Progress
+from ..store import ROOT_ID
 
 # progress rises this often
 TICK_S = 0.1
@@ -38,5 +39,5 @@ class TestWork(Work):
         if self.error:
             raise InjectedFailure(FAILURE_STATUS, "The test task failed, as it was asked to (hasError=true).")
         if self.redirect:
-            # (each dialect says where: v2 names the task's own status)
-            self.result = {"redirect": True}
+            # somewhere that is there in both dialects, whatever the repository holds: the root
+            self.result = {"uri": f"/Entries/{ROOT_ID}"}

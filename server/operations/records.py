@@ -76,7 +76,8 @@ class Operation:
     # the entry it concerns: a copy's new entry (once made), the entry deleted; 0 until known
     entry_id: int = 0
     errors: list[OperationError] = field(default_factory=list)
-    # what its kind says of its result beyond the entry (stored; e.g. the test task's redirect)
+    # what its kind says of its result (stored): "uri", where the result is, as a path below the
+    # repository that both dialects serve (`/Entries/12`)
     result: dict[str, Any] = field(default_factory=dict)
     created_ns: int = 0
     started_ns: int = 0
@@ -106,6 +107,12 @@ class Operation:
         return self.status in TERMINAL
 
     @property
-    def new_entry(self) -> int:
-        """The entry a completed copy made (what status redirects to), else 0."""
-        return self.entry_id if self.kind is Kind.COPY and self.status is Status.COMPLETED else 0
+    def uri(self) -> str | None:
+        """Where its result is (a path below the repository), if its kind names a place."""
+        uri = self.result.get("uri")
+        return uri if isinstance(uri, str) else None
+
+    @property
+    def location(self) -> str | None:
+        """Where a completed operation's result is (what v1's status redirects to), else None."""
+        return self.uri if self.status is Status.COMPLETED else None

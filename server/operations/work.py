@@ -114,7 +114,8 @@ class Work(ABC):
         self.entry_id = entry_id
         # what went wrong without failing it (a source file that went away during a copy)
         self.notes: list[str] = []
-        # what its record says of its result beyond the entry (stored with it)
+        # what its record says of its result (stored with it): "uri", where the result is, as a
+        # path below the repository (`/Entries/12`), for the dialects to make absolute
         self.result: dict[str, Any] = {}
 
     @abstractmethod

@@ -133,7 +133,7 @@ async def cancel_tasks(request: web.Request) -> web.Response:
     return json(
         {
             "value": [
-                {"id": op.token, "taskType": render.TASK_TYPES[op.kind], "result": op in running}
+                {"id": op.token, "taskType": render.task_type(op.kind), "result": op in running}
                 for op in ops
             ]
         }
