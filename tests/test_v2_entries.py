@@ -510,9 +510,13 @@ async def test_folder_path_dot_dot_dot_or_empty_segment_is_400(root_r, storage_r
     assert list((storage_root / r["name"]).iterdir()) == []
 
 
-async def test_no_folder_path_creates_in_the_folder(root_r):
+@pytest.mark.parametrize("folder_path", [None, ""], ids=["absent", "empty"])
+async def test_no_folder_path_creates_in_the_folder(root_r, folder_path):
     v2, r = root_r
-    leaf = await made(v2, r["id"], {"name": "Leaf", "autoRename": False, "entryType": "Folder"})
+    body = {"name": "Leaf", "autoRename": False, "entryType": "Folder"}
+    if folder_path is not None:
+        body["folderPath"] = folder_path  # (what a client that always sends the member sends)
+    leaf = await made(v2, r["id"], body)
     assert leaf["parentId"] == r["id"]
 
 

@@ -62,7 +62,7 @@ async def _destination(request: web.Request, parent_id: int, body: dict[str, Any
     below it (`/` or `\\` between names), created if `?autoCreateFolderPath=true`."""
     create = bool_param(request, "autoCreateFolderPath")
     folder_path = field(body, "folderPath", str)
-    if folder_path is None:
+    if not folder_path:  # (absent, null or "": the route's folder itself)
         return parent_id
     names = check_segments(_SEPARATOR.split(folder_path), "field 'folderPath'")
     user = session_of(request).user
