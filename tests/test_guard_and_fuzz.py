@@ -4,16 +4,19 @@ server or reach outside its storage root.
 
 1. The route table is read from `create_app(settings)` itself, so a route added later without a
    guard fails `test_every_route_is_guarded` (the public routes are an explicit allow-list, spec5).
-2. `test_fuzz_*` run hypothesis properties over every name, path and id the two dialects take,
-   against a `python -m server` subprocess whose storage root has symlinks pointing at a canary
-   outside it. `SANDBOX_FUZZ_EXAMPLES` (default 300) is the total number of examples.
-3. `test_schemathesis_*` runs schemathesis over `/openapi.json` of a live subprocess.
-   `SANDBOX_SCHEMA_EXAMPLES` (default 20) is the number of examples per operation.
+2. `test_fuzz_*` run hypothesis properties over every name, path and id the dialects take (v1,
+   v2, Elements), against a `python -m server` subprocess whose storage root has symlinks pointing
+   at a canary outside it. Each dialect's properties share half of `SANDBOX_FUZZ_EXAMPLES`
+   (default 300).
+3. `test_schemathesis_*` runs schemathesis over `/openapi.json` of a live subprocess, v2 once more
+   over ids that exist. `SANDBOX_SCHEMA_EXAMPLES` (default 20) is the number of examples per
+   operation. `test_v2_answers_fit_the_description` checks each v2 shape against it on purpose.
 """
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import re
@@ -31,18 +34,23 @@ from conftest import (
     CHILDREN,
     PART_PREFIX,
     PROBLEM_KEYS,
+    V2_CHILDREN,
+    V2_EDOC,
+    V2BASE,
     Api,
     ServerFactory,
     assert_problem,
     make_jail,
     make_settings,
     sign_in,
+    v2_import_form,
 )
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from server.app import create_app
+from server.openapi import document
 
 # --------------------------------------------------------------------------- 1. guards
 
@@ -54,6 +62,8 @@ BAD_USER_PAIR = "User not-the-user-secret, Element sandbox-element-token"
 # spec5 "Public routes": (method, canonical path). HEAD is aiohttp's automatic twin of a GET.
 PUBLIC = {
     ("POST", "/v1/Repositories/{repoId}/Token"),
+    ("GET", "/v2/Repositories"),
+    ("HEAD", "/v2/Repositories"),
     ("GET", "/healthz"),
     ("HEAD", "/healthz"),
     ("GET", "/openapi.json"),
@@ -96,7 +106,7 @@ def _wrong_dialects(canonical: str, bearer: str) -> list[tuple[str, str]]:
         ("wrong Element token", BAD_HUB_PAIR),
         ("wrong User secret", BAD_USER_PAIR),
     ]
-    if canonical.startswith("/v1/"):
+    if canonical.startswith(("/v1/", "/v2/")):
         return [("Elements hub pair", HUB_PAIR), ("Elements platform pair", PLATFORM_PAIR), *forged]
     if canonical.startswith("/elements/api-v2/hubs/"):
         return [("Laserfiche bearer", f"Bearer {bearer}"), ("platform pair", PLATFORM_PAIR), *forged]
@@ -140,10 +150,64 @@ async def test_every_route_is_guarded(aiohttp_client, storage_root):
             await _assert_401(resp, f"{what} with {label}")
     # the allow-list is not stale (a public route renamed would otherwise pass unnoticed)
     assert seen_public == PUBLIC, PUBLIC - seen_public
-    # the walk saw the whole API (a router that lost its routes would pass trivially)
-    assert guarded >= 60, guarded
+    # the walk saw the whole API (a router that lost its routes would pass trivially): v1, v2,
+    # Elements and the sandbox's own routes, HEAD twins included
+    assert guarded >= 107, guarded
     assert not storage_root.joinpath("x").exists()
     assert sorted(p.name for p in storage_root.iterdir()) == [".sandbox"]
+
+
+def test_every_route_is_described(storage_root):
+    """/openapi.json describes every route of the router, and nothing else (HEAD, aiohttp's twin of
+    every GET, is described where it is part of the API: the downloads)."""
+    routes = {
+        (method, canonical) for method, canonical, _ in _routes(create_app(make_settings(storage_root)))
+    }
+    spec = document("test")
+    described = {(method.upper(), path) for path, methods in spec["paths"].items() for method in methods}
+    assert {r for r in routes - described if r[0] != "HEAD"} == set()
+    assert described - routes == set()
+    v2 = {r for r in described if r[1].startswith("/v2/")}
+    assert len(v2) >= 17, sorted(v2)
+
+
+async def test_a_body_over_the_limit_is_413_where_declared(aiohttp_client, storage_root):
+    """Every route that takes a body reads at most 1 MiB of it (the app's client_max_size): the
+    413 /openapi.json declares on each of them is what a bigger one gets."""
+    (storage_root / "x.txt").write_bytes(b"x")
+    client = await aiohttp_client(create_app(make_settings(storage_root)))
+    api = Api(client, await sign_in(client))
+    file_id = (await api.by_path("\\x.txt"))["id"]
+    spec = document("test")
+    big = json.dumps({"name": "x" * (2 * 1024 * 1024)}).encode()
+    takes_body = [
+        (method, path, op)
+        for path, methods in spec["paths"].items()
+        for method, op in methods.items()
+        if "requestBody" in op
+    ]
+    assert len(takes_body) >= 26, len(takes_body)
+    for method, path, op in takes_body:
+        # (the hub's file routes look at the file, and its folder routes at the folder, first)
+        values = PARAM_VALUES | ({"id": str(file_id)} if path.startswith(EL + "/files") else {})
+        concrete = re.sub(r"\{(\w+)\}", lambda m, v=values: v.get(m.group(1), "x"), path)
+        if path.startswith(EL) and "{id}" not in path:
+            concrete += "?path=/x.txt" if path.startswith(EL + "/files") else "?path=/"
+        media = next(iter(op["requestBody"]["content"]))
+        data, content_type = big, media
+        if media == "multipart/form-data":
+            if path == EL + "/files":
+                continue  # (its one part is the document: limited by --max-document-bytes)
+            part = b'--b\r\nContent-Disposition: form-data; name="request"\r\n\r\n' + big
+            data, content_type = part + b"\r\n--b--\r\n", "multipart/form-data; boundary=b"
+        auth = api.headers["Authorization"]
+        if path.startswith("/elements/"):
+            auth = PLATFORM_PAIR if path.startswith("/elements/api-v2/instances") else HUB_PAIR
+        headers = {"Authorization": auth, "Content-Type": content_type}
+        resp = await client.request(method, concrete, data=io.BytesIO(data), headers=headers)
+        await resp.read()
+        assert resp.status == 413, (method, concrete, resp.status)
+        assert "413" in op["responses"], (method, path)
 
 
 async def test_guard_answers_before_the_body_is_read(aiohttp_client, storage_root):
@@ -692,7 +756,8 @@ def fuzz_env(tmp_path, server_factory):
     os.symlink("../root2", root / "link_rel")
     os.symlink(outside, root / "real" / "inner")
     os.symlink(canary, root / "real" / "inner_canary.txt")
-    server = server_factory.start(root, "--copy-processes", "0", "--token-ttl", "60")
+    # (v2's GET Tasks holds its answer at most 5 s: the properties wait for their own tasks only)
+    server = server_factory.start(root, "--copy-processes", "0", "--token-ttl", "60", "--task-wait-s", "5")
     form = urlencode({"grant_type": "password", "username": "admin", "password": "admin"}).encode()
     anon = Raw(server.base_url)
     r = anon.request("POST", f"{BASE}/Token", form, {"Content-Type": "application/x-www-form-urlencoded"})
@@ -953,6 +1018,322 @@ def test_fuzz_laserfiche(fuzz_env):
     print(f"\nlaserfiche fuzz: {count} requests, statuses {sorted(A.statuses.items())}")
 
 
+# ---- v2: the same hostile names, paths and ids, in v2's routes and bodies
+
+V2_SEPARATOR = re.compile(r"[/\\]")
+# JSON values of every type, for fields that want another
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 9), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(0, 9), max_size=2),
+)
+# the fields each v2 JSON route reads, and their JSON types
+V2_FIELDS = {
+    "children": {"entryType": str, "name": str, "autoRename": bool, "targetId": int, "folderPath": str},
+    "copy": {"sourceId": int, "name": str, "autoRename": bool},
+    "patch": {"parentId": int, "name": str, "autoRename": bool},
+    "delete": {"auditReasonId": int, "auditReasonComment": str},
+}
+
+
+def _json_type_ok(value, kind: type) -> bool:
+    """Whether a decoded JSON value is what a field of `kind` takes (None: absent)."""
+    if value is None:
+        return True
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**31 - 1
+    return isinstance(value, kind)
+
+
+def _v2_segments(seen: str) -> list[str]:
+    return V2_SEPARATOR.split(seen)
+
+
+def test_fuzz_laserfiche_v2(fuzz_env):
+    env, A, ids = fuzz_env, fuzz_env.http, fuzz_env.ids
+    per = FUZZ_TOTAL // 14  # seven v2 properties, half the total
+    s = fuzz_settings(per)
+    no_wait = {"Prefer": "wait=0"}
+    # the tasks this token started (what a listing of its tasks may show)
+    started: set[str] = set()
+
+    def v2_entry(entry_id: int) -> dict:
+        return env.check(A.request("GET", f"{V2BASE}/Entries/{entry_id}"), {200}).json()
+
+    def parts_of(entry: dict) -> list[str]:
+        return [s for s in entry["fullPath"].split("\\") if s]
+
+    def assert_placed(entry: dict, parent: int, folder_path: str | None) -> None:
+        """A created entry is inside the root, in the folder its parent and folderPath name."""
+        env.lf_entry_inside(entry)
+        assert valid_name(entry["name"]), entry
+        expected = parts_of(v2_entry(parent)) + (_v2_segments(folder_path) if folder_path else [])
+        assert parts_of(entry)[:-1] == expected, (entry, folder_path)
+
+    def wait_task(task_id: str) -> dict:
+        started.add(task_id)
+        deadline = time.monotonic() + 30
+        while True:
+            r = env.check(A.request("GET", f"{V2BASE}/Tasks?taskIds={task_id}"), {200})
+            [task] = r.json()["value"]
+            if task["status"] in ("Completed", "Failed", "Cancelled"):
+                return task
+            assert time.monotonic() < deadline, f"task {task_id} did not end: {task}"
+
+    @s
+    @given(path=paths("\\", env.absolutes), enc=encoders, fallback=autos)
+    def by_path(path, enc, fallback):
+        e = ENCODERS[enc]
+        path = fit(path, e)
+        r = A.request(
+            "GET",
+            f"{V2BASE}/Entries/ByPath"
+            + _query("fullPath=" + e(path), _maybe(fallback, "fallbackToClosestAncestor")),
+        )
+        env.check(r, {200, 400, 404, 414})
+        if r.status == 200:
+            body = r.json()
+            assert len(body) == 1 and set(body) <= {"entry", "ancestorEntry"}, str(r)
+            env.lf_entry_inside(next(iter(body.values())))
+            if "ancestorEntry" in body:
+                assert fallback == "true", str(r)
+        env.check_disk()
+
+    id_values = st.one_of(
+        names(),
+        st.integers(-5, 2**40).map(str),
+        st.sampled_from([*sorted(str(i) for i in ids.values()), "1"]),
+        st.sampled_from(ID_DECOR),
+    )
+    suffixes = st.sampled_from(
+        [
+            "",
+            "?includeChildInfo=true&includeTotalSize=true",
+            f"/{V2_CHILDREN}",
+            f"/{V2_EDOC}",
+            "/Fields",
+            "/Tags",
+            "/Links",
+            "TASK",
+        ]
+    )
+
+    @s
+    @given(
+        value=id_values,
+        enc=encoders,
+        suffix=suffixes,
+        method=st.sampled_from(["GET", "HEAD"]),
+        cancel=st.booleans(),
+    )
+    def id_slot(value, enc, suffix, method, cancel):
+        e = ENCODERS[enc]
+        value = fit(value, e)
+        if suffix == "TASK":
+            target = f"{V2BASE}/Tasks?taskIds={e(value)}"
+            # (cancelling a made-up id cancels nothing; no id at all: this token's tasks)
+            method = "DELETE" if cancel else method
+        else:
+            target = f"{V2BASE}/Entries/{e(value)}{suffix}"
+        r = env.check(A.request(method, target, headers=no_wait))
+        if suffix == "TASK":
+            named = [p.strip() for p in url_view(value).split(",") if p.strip()]
+            if enc != "loose" and named:
+                assert r.status in (400, 404), f"a made-up task id answered: {r}"
+            elif r.status == 200 and method != "HEAD":
+                # no id named: this token's own tasks, and only those
+                assert {task["id"] for task in r.json()["value"]} <= started, str(r)
+        elif 200 <= r.status < 300 and enc != "loose":
+            decoded = url_view(value)
+            assert decoded.isascii() and decoded.isdigit(), f"a non-number id was served: {r}"
+            if method == "GET" and not suffix.startswith("/"):
+                env.lf_entry_inside(r.json())
+        env.check_disk()
+
+    parents = st.sampled_from([1, ids["real"], ids["src"], ids["victim"], ids["vdoc.txt"], 999999])
+    folder_paths = st.one_of(st.none(), paths("/", env.absolutes), paths("\\", env.absolutes))
+
+    def seen_in_json(value: str, ascii_json: bool) -> str | None:
+        """What the server decodes of a string sent in JSON (None: nothing it can take)."""
+        return server_view(value) if ascii_json or server_view(value) == value else None
+
+    @s
+    @given(
+        name=names(),
+        parent=parents,
+        folder_path=folder_paths,
+        create=autos,
+        auto=st.one_of(st.none(), st.booleans()),
+        shortcut_to=st.one_of(st.none(), st.sampled_from([1, ids["top.txt"], ids["src"], 999999])),
+        ascii_json=st.booleans(),
+    )
+    def create_child(name, parent, folder_path, create, auto, shortcut_to, ascii_json):
+        body: dict = {"entryType": "Folder" if shortcut_to is None else "Shortcut", "name": name}
+        if shortcut_to is not None:
+            body["targetId"] = shortcut_to
+        if folder_path is not None:
+            body["folderPath"] = folder_path
+        if auto is not None:
+            body["autoRename"] = auto
+        r = A.json(
+            "POST",
+            f"{V2BASE}/Entries/{parent}/{V2_CHILDREN}{_query(_maybe(create, 'autoCreateFolderPath'))}",
+            body,
+            ensure_ascii=ascii_json,
+        )
+        env.check(r, {201, 400, 404, 409})
+        seen = seen_in_json(name, ascii_json)
+        if seen is None or not valid_name(seen):
+            assert r.status == 400, f"an invalid name was not refused with 400: {name!r}: {r}"
+        seen_path = None if folder_path is None else seen_in_json(folder_path, ascii_json)
+        if folder_path is not None and (
+            seen_path is None or not all(map(valid_name, _v2_segments(seen_path)))
+        ):
+            assert r.status == 400, f"an invalid folderPath was not refused with 400: {folder_path!r}: {r}"
+        if r.status == 201:
+            entry = r.json()
+            assert entry["entryType"] == body["entryType"], str(r)
+            assert_placed(entry, parent, seen_path)
+        env.check_disk()
+
+    @s
+    @given(
+        name=st.one_of(st.none(), names()),
+        upload_name=st.one_of(
+            names(),
+            st.sampled_from(
+                ["x.pdf", "x.p\r\nX-Injected: 1", "x.\x00", "x./..", "../x.txt", "..", "a/b.txt"]
+            ),
+        ),
+        parent=parents,
+        folder_path=folder_paths,
+        create=autos,
+        auto=autos,
+    )
+    def import_document(name, upload_name, parent, folder_path, create, auto):
+        payload = b"v2 fuzz payload " + uuid.uuid4().hex.encode()
+        upload_name = upload_name.replace('"', "'")[:300]
+        request = {k: v for k, v in (("name", name), ("folderPath", folder_path)) if v is not None}
+        r = A.multipart(
+            "POST",
+            f"{V2BASE}/Entries/{parent}/Folder/Import"
+            + _query(_maybe(create, "autoCreateFolderPath"), _maybe(auto, "autoRename")),
+            [("request", None, json.dumps(request).encode()), ("file", upload_name, payload)],
+        )
+        env.check(r)
+        seen = server_view(name) if name is not None else None
+        if name is not None and seen is not None and seen and not valid_name(seen):
+            assert not 200 <= r.status < 300, f"an invalid name was imported: {seen!r}: {r}"
+        seen_path = None if folder_path is None else server_view(folder_path)
+        if folder_path is not None and (
+            seen_path is None or not all(map(valid_name, _v2_segments(seen_path)))
+        ):
+            assert not 200 <= r.status < 300, f"an invalid folderPath was imported into: {folder_path!r}: {r}"
+        if r.status == 201:
+            entry = r.json()
+            assert entry["entryType"] == "Document", str(r)
+            assert_placed(entry, parent, seen_path)
+            down = env.check(A.request("GET", f"{V2BASE}/Entries/{entry['id']}/{V2_EDOC}"), {200})
+            assert down.body == payload, str(down)
+        env.check_disk()
+
+    victims = st.sampled_from([ids["victim"], ids["vdoc.txt"]])
+    move_parents = st.one_of(parents, st.integers(-3, 2**33), st.just(None))
+
+    @s
+    @given(
+        victim=victims,
+        name=st.one_of(st.none(), names()),
+        parent=move_parents,
+        auto=st.one_of(st.none(), st.booleans()),
+        ascii_json=st.booleans(),
+    )
+    def patch(victim, name, parent, auto, ascii_json):
+        body = {
+            k: v for k, v in (("name", name), ("parentId", parent), ("autoRename", auto)) if v is not None
+        }
+        r = A.json("PATCH", f"{V2BASE}/Entries/{victim}", body, ensure_ascii=ascii_json)
+        env.check(r, {200, 400, 404, 409})
+        if name is not None:
+            seen = seen_in_json(name, ascii_json)
+            if seen is None or not valid_name(seen):
+                assert r.status == 400, f"an invalid name was not refused with 400: {name!r}: {r}"
+        if r.status == 200:
+            env.lf_entry_inside(r.json())
+        env.check_disk()
+
+    @s
+    @given(
+        name=names(),
+        parent=parents,
+        auto=st.one_of(st.none(), st.booleans()),
+        route=st.sampled_from(["Folder/Copy", "Folder/CopyAsync"]),
+        source=st.sampled_from([ids["src"], ids["top.txt"], ids["real"]]),
+    )
+    def copy(name, parent, auto, route, source):
+        body = {"sourceId": source, "name": name} | ({} if auto is None else {"autoRename": auto})
+        r = A.json("POST", f"{V2BASE}/Entries/{parent}/{route}", body)
+        env.check(r, {201, 202, 400, 404, 409})
+        seen = server_view(name)
+        if seen is None or not valid_name(seen):
+            assert r.status == 400, f"an invalid name was not refused with 400: {name!r}: {r}"
+        if r.status == 202:
+            task = wait_task(r.json()["taskId"])
+            assert task["status"] == "Completed", task
+            env.lf_entry_inside(v2_entry(task["result"]["entryId"]))
+        elif r.status == 201:
+            env.lf_entry_inside(r.json())
+        env.check_disk()
+
+    routes = {
+        "children": f"POST {V2BASE}/Entries/{ids['real']}/{V2_CHILDREN}",
+        "copy": f"POST {V2BASE}/Entries/{ids['real']}/Folder/Copy",
+        "copy-async": f"POST {V2BASE}/Entries/{ids['real']}/Folder/CopyAsync",
+        "patch": f"PATCH {V2BASE}/Entries/{ids['victim']}",
+        # (an entry that does not exist: a body the route takes must not delete anything)
+        "delete": f"DELETE {V2BASE}/Entries/999999",
+    }
+
+    @s
+    @given(
+        route=st.sampled_from(sorted(routes)),
+        fields=st.dictionaries(
+            st.sampled_from(sorted({f for fs in V2_FIELDS.values() for f in fs})), JSON_VALUES, max_size=5
+        ),
+        plausible=st.fixed_dictionaries(
+            {
+                "entryType": st.sampled_from(["Folder", "Shortcut"]),
+                "name": st.just("typed"),
+                "sourceId": st.just(ids["top.txt"]),
+            }
+        ),
+        shape=st.sampled_from(["object"] * 4 + ["array", "string", "number", "true", "null"]),
+    )
+    def hostile_json(route, fields, plausible, shape):
+        method, target = routes[route].split(" ", 1)
+        read = V2_FIELDS["copy" if route == "copy-async" else route]
+        others = {"array": [1], "string": "Folder", "number": 5, "true": True, "null": None}
+        body = others[shape] if shape in others else plausible | fields
+        r = A.json(method, target, body)
+        env.check(r, {200, 201, 202, 400, 404, 409})
+        if not isinstance(body, dict):
+            assert r.status == 400, f"a JSON body that is no object was taken: {body!r}: {r}"
+        elif any(not _json_type_ok(body.get(f), kind) for f, kind in read.items()):
+            assert r.status == 400, f"a field of the wrong JSON type was taken: {body!r}: {r}"
+        if r.status in (200, 201):
+            env.lf_entry_inside(r.json())
+        elif r.status == 202:
+            wait_task(r.json()["taskId"])
+        env.check_disk()
+
+    count = _run_all(env, [by_path, id_slot, create_child, import_document, patch, copy, hostile_json], A)
+    print(f"\nlaserfiche v2 fuzz: {count} requests, statuses {sorted(A.statuses.items())}")
+
+
 def _el_segments_ok(path: str) -> bool:
     """Whether the hub may accept `path` (as the server decodes it): every `/` segment a name."""
     return all(valid_name(s) for s in path.split("/") if s)
@@ -1099,6 +1480,9 @@ class Campaign:
     skipped: list = field(default_factory=list)
     seconds: float = 0.0
     server_log_errors: list = field(default_factory=list)
+    # (METHOD, path) -> {status: count}; v2 operations run once more over seeded ids
+    by_operation: dict = field(default_factory=dict)
+    seeded: int = 0
 
 
 @pytest.fixture(scope="module")
@@ -1119,6 +1503,10 @@ def campaign(tmp_path_factory):
         f"in {result.seconds:.1f}s; statuses {sorted(result.statuses.items())}; "
         f"{len(result.failures)} distinct failures; skipped {result.skipped}"
     )
+    v2 = {k: v for k, v in result.by_operation.items() if k[1].startswith("/v2/")}
+    print(f"schemathesis v2 ({len(v2)} operations, {result.seeded} also seeded):")
+    for (method, path), statuses in v2.items():
+        print(f"  {method:6} {path[len(V2) :] or path}: {sorted(statuses.items())}")
     return result
 
 
@@ -1131,28 +1519,32 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
     from schemathesis import checks as sc
     from schemathesis.core.failures import FailureGroup
 
-    server = factory.start(root, "--copy-processes", "0", "--token-ttl", "60")
+    # (v2's GET Tasks holds its answer while the tasks run: 60 s by default)
+    server = factory.start(root, "--copy-processes", "0", "--token-ttl", "60", "--task-wait-s", "0.5")
     base = server.base_url
     session = requests.Session()
-    token = {"value": ""}
+    # bearer tokens by who uses them: the generated cases, and the seeded v2 pass (whose tasks then
+    # run at once, not behind an hour-long test task of the other session)
+    tokens = {"main": "", "seeded": ""}
 
-    def sign_in_again():
+    def sign_in_again(who: str) -> None:
         r = session.post(
             f"{base}{BASE}/Token", data={"grant_type": "password", "username": "admin", "password": "admin"}
         )
         assert r.status_code == 200, r.text
-        token["value"] = r.json()["access_token"]
+        tokens[who] = r.json()["access_token"]
 
-    def authorization(path: str) -> str:
+    def authorization(path: str, who: str) -> str:
         if path.startswith("/elements/api-v2/instances/events"):
             return HUB_PAIR
         if path.startswith("/elements/api-v2/instances"):
             return PLATFORM_PAIR
         if path.startswith("/elements/"):
             return HUB_PAIR
-        return f"Bearer {token['value']}"  # Laserfiche and /sandbox/ (either dialect: the bearer)
+        return f"Bearer {tokens[who]}"  # Laserfiche and /sandbox/ (either dialect: the bearer)
 
-    sign_in_again()
+    sign_in_again("main")
+    sign_in_again("seeded")
     # a second instance, so that DELETE /instances/{id} has something to remove (instance 1 is the
     # default one every hub request here signs in with: it is not deleted)
     session.post(
@@ -1169,7 +1561,7 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
         sc.response_headers_conformance,
     ]
 
-    def make_run(method: str, path: str, strategy, examples: int):
+    def make_run(method: str, path: str, strategy, examples: int, who: str = "main"):
         @hsettings(
             max_examples=examples,
             derandomize=DERANDOMIZE,
@@ -1180,30 +1572,44 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
         )
         @given(strategy)
         def run(case):
-            headers = {"Authorization": authorization(path)}
+            headers = {"Authorization": authorization(path, who)}
             result.cases += 1
             try:
                 response = case.call(base_url=base, session=session, headers=headers, timeout=30)
             except requests.RequestException as exc:
                 result.failures[(method, path, 0, "Connection failed")] = (repr(exc), "")
                 return
-            result.statuses[response.status_code] = result.statuses.get(response.status_code, 0) + 1
+            status = response.status_code
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            seen = result.by_operation.setdefault((method, path), {})
+            seen[status] = seen.get(status, 0) + 1
             try:
                 case.validate_response(response, checks=checks, headers=headers)
             except FailureGroup as group:
                 for failure in group.exceptions:
-                    key = (method, path, response.status_code, failure.title)
+                    key = (method, path, status, failure.title)
                     if key not in result.failures:
                         result.failures[key] = (str(group)[:3000], case.as_curl_command(headers=headers))
-            if response.status_code == 401 and "Bearer" in headers["Authorization"]:
-                sign_in_again()  # a case may expire its own session (POST /sandbox/faults)
+            if status == 401 and "Bearer" in headers["Authorization"]:
+                sign_in_again(who)  # a case may expire its own session (POST /sandbox/faults)
 
         return run
 
+    def run_quietly(method: str, path: str, strategy, examples: int, label: str, who: str = "main") -> None:
+        try:
+            # (failures are collected by the run itself: hypothesis has nothing to report)
+            with with_reporter(lambda _message: None):
+                make_run(method, path, strategy, examples, who)()
+        except Exception as exc:
+            # nothing to generate for this mode (a negative case of a route without parameters)
+            if "Unsatisfiable" not in type(exc).__name__:
+                raise
+            result.skipped.append(f"{method} {path} {label}: nothing to generate")
+
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    operations = [found.ok() for found in schema.get_all_operations()]
     started = time.monotonic()
-    for found in schema.get_all_operations():
-        op = found.ok()
+    for op in operations:
         method, path = op.method.upper(), op.path
         if path == "/sandbox/events":
             result.skipped.append(f"{method} {path} (an endless event stream)")
@@ -1212,18 +1618,26 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
         pinned = {"repoId": REPO_ID_FOR_SCHEMA} if "{repoId}" in path else {}
         if method == "DELETE" and path.endswith("/instances/{instanceId}"):
             pinned["instanceId"] = 2
-        query = {"wait": "0.5"} if "/Tasks/" in path else None  # the long poll, bounded
+        # v1's long poll, bounded (v2's is bounded by --task-wait-s)
+        query = {"wait": "0.5"} if path.startswith("/v1/") and "/Tasks/" in path else None
         for mode, share in ((GenerationMode.POSITIVE, 2 / 3), (GenerationMode.NEGATIVE, 1 / 3)):
             strategy = op.as_strategy(generation_mode=mode, path_parameters=pinned or None, query=query)
-            try:
-                # (failures are collected by the run itself: hypothesis has nothing to report)
-                with with_reporter(lambda _message: None):
-                    make_run(method, path, strategy, max(2, round(SCHEMA_EXAMPLES * share)))()
-            except Exception as exc:
-                # nothing to generate for this mode (a negative case of a route without parameters)
-                if "Unsatisfiable" not in type(exc).__name__:
-                    raise
-                result.skipped.append(f"{method} {path} {mode.value}: nothing to generate")
+            run_quietly(method, path, strategy, max(2, round(SCHEMA_EXAMPLES * share)), mode.value)
+    # generated ids and paths rarely exist, so most answers above are 400 or 404: v2 once more, over
+    # the ids and paths of a tree of its own, so that its successes (entries of each type, the copy,
+    # import, delete and test tasks, their progress and cancelling) are checked against the schema
+    seeds = _v2_seeds(session, base, f"Bearer {tokens['seeded']}")
+    for op in operations:
+        method, path = op.method.upper(), op.path
+        if not path.startswith(V2):
+            continue
+        choices = seeds.choices(method, path[len(V2) :])
+        strategy = st.tuples(
+            op.as_strategy(path_parameters={"repoId": REPO_ID_FOR_SCHEMA}),
+            st.fixed_dictionaries({name: st.sampled_from(values) for name, values in choices.items()}),
+        ).map(lambda drawn: _seeded(*drawn))
+        run_quietly(method, path, strategy, max(2, SCHEMA_EXAMPLES // 2), "seeded", who="seeded")
+        result.seeded += 1
     result.seconds = time.monotonic() - started
     session.close()
     err = server.stderr()
@@ -1231,6 +1645,108 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
         line for line in err.splitlines() if "unhandled error" in line or "Traceback" in line
     ]
     return result
+
+
+V2 = "/v2/Repositories/{repoId}"
+
+
+@dataclass
+class V2Seeds:
+    """Ids of the seeded pass's own tree (made after the generated cases, which delete and move what
+    they find): \\Seeded with Docs (a.txt, Sub\\b.txt), Welcome.txt, shortcuts, and folders to
+    create in, move and delete."""
+
+    folders: list[int]  # Seeded, Docs, Docs\\Sub
+    documents: list[int]  # Docs\\a.txt, Welcome.txt
+    shortcuts: list[int]  # to Docs, to Docs\\a.txt
+    scratch: int  # a folder where the pass creates, copies and imports
+    movable: list[int]  # what PATCH moves and renames (inside Scratch)
+    doomed: list[int]  # what DELETE removes
+
+    def choices(self, method: str, route: str) -> dict[str, list]:
+        """What the seeded pass may put in a case of `METHOD route` (route after the repository)."""
+        everything = self.folders + self.documents + self.shortcuts
+        if route == "/Entries/ByPath":
+            found = ["\\Seeded", "Seeded\\Docs\\a.txt", "\\Seeded\\Docs\\Sub\\b.txt", "\\Seeded\\a shortcut"]
+            return {"fullPath": [*found, "\\Seeded\\Nowhere\\x"]}
+        if route == "/Entries/{entryId}":
+            entries = {"GET": everything, "PATCH": self.movable, "DELETE": self.doomed}[method]
+            return {"entryId": entries, "parentId": [self.scratch, *self.folders], "name": SEEDED_NAMES}
+        if route == "/Entries/{entryId}/Document/Edoc":
+            return {"entryId": self.documents + self.shortcuts}
+        if route == "/Entries/{entryId}/Folder/Children" and method == "GET":
+            return {"entryId": self.folders}
+        if route.startswith("/Entries/{entryId}/Folder/"):
+            sources = [self.folders[2], *self.documents, *self.shortcuts]
+            return {
+                "entryId": [self.scratch],
+                "sourceId": sources,
+                "targetId": everything,
+                "name": SEEDED_NAMES,
+                "folderPath": SEEDED_FOLDER_PATHS,
+            }
+        if route.startswith("/Entries/{entryId}/"):
+            return {"entryId": everything}
+        return {}
+
+
+def _v2_seeds(session, base: str, bearer: str) -> V2Seeds:
+    """Make the seeded pass's tree through v2 itself."""
+    v2 = f"{base}/v2/Repositories/{REPO_ID_FOR_SCHEMA}"
+    headers = {"Authorization": bearer}
+
+    def create(parent: int, name: str, **extra) -> int:
+        body = {"entryType": "Folder", "name": name, **extra}
+        r = session.post(f"{v2}/Entries/{parent}/{V2_CHILDREN}", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def document(parent: int, name: str, data: bytes) -> int:
+        files = {"file": (name, data, "text/plain"), "request": (None, "{}")}
+        r = session.post(f"{v2}/Entries/{parent}/Folder/Import", files=files, headers=headers)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    top = create(1, "Seeded")
+    docs = create(top, "Docs")
+    sub = create(docs, "Sub")
+    document(sub, "b.txt", b"beta")
+    documents = [document(docs, "a.txt", b"alpha"), document(top, "Welcome.txt", b"hello")]
+    shortcuts = [
+        create(top, "Docs shortcut", entryType="Shortcut", targetId=docs),
+        create(top, "a shortcut", entryType="Shortcut", targetId=documents[0]),
+    ]
+    scratch = create(top, "Scratch")
+    movable = [
+        create(scratch, "Movable"),
+        create(scratch, "Movable shortcut", entryType="Shortcut", targetId=top),
+    ]
+    doomed = [create(top, f"Doomed {i}") for i in range(3)]
+    return V2Seeds([top, docs, sub], documents, shortcuts, scratch, movable, doomed)
+
+
+# names and folder paths the seeded pass uses (generated ones are nearly always invalid names)
+SEEDED_NAMES = ["Copy", "Copy", "Ünïcødé 名前.txt", "x" * 255, "Movable"]
+SEEDED_FOLDER_PATHS = ["A", "A/B", "A\\B\\C", "Made/On/Demand"]
+
+
+def _seeded(case, chosen: dict):
+    """A generated case with the seeded ids, names and paths put in where it has them (in an
+    import, its `request` part), and no pacing (its tasks end)."""
+    body = case.body if isinstance(case.body, dict) else {}
+    request_part = body.get("request")
+    for name, value in chosen.items():
+        if name == "entryId":
+            case.path_parameters["entryId"] = value
+        elif name == "fullPath":
+            case.query = {**(case.query or {}), "fullPath": value}
+        elif name in body:
+            body[name] = value
+        elif isinstance(request_part, dict) and name in request_part:
+            request_part[name] = value
+    if case.headers:
+        case.headers.pop("Sandbox-Pace-Ms", None)
+    return case
 
 
 REPO_ID_FOR_SCHEMA = "r-sandbox"
@@ -1257,6 +1773,7 @@ def test_schemathesis_responses_conform(campaign):
 
 IMPORT = "/v1/Repositories/{repoId}/Entries/{entryId}/{fileName}"
 EDOC_ROUTE = "/v1/Repositories/{repoId}/Entries/{entryId}/Laserfiche.Repository.Document/edoc"
+V2_EDOC_ROUTE = "/v2/Repositories/{repoId}/Entries/{entryId}/Document/Edoc"
 FILES = "/elements/api-v2/hubs/documents/files"
 DOWNLOADS = (EDOC_ROUTE, FILES + "/{id}", FILES)
 
@@ -1284,6 +1801,7 @@ async def test_download_content_type_is_documented(api):
     undocumented = []
     for method, url, template in (
         ("GET", api.url(f"/Entries/{entry_id}/Laserfiche.Repository.Document/edoc"), EDOC_ROUTE),
+        ("GET", f"{V2BASE}/Entries/{entry_id}/{V2_EDOC}", V2_EDOC_ROUTE),
         ("GET", f"/elements/api-v2/hubs/documents/files/{entry_id}", DOWNLOADS[1]),
         ("GET", "/elements/api-v2/hubs/documents/files?path=/note.txt", DOWNLOADS[2]),
     ):
@@ -1294,3 +1812,156 @@ async def test_download_content_type_is_documented(api):
         if not _covers(await _declared(api.client, template, method, 200), resp.content_type):
             undocumented.append((method, url, resp.content_type))
     assert not undocumented, undocumented
+
+
+# --------------------------------------------------------------------------- 3b. v2 shapes
+#
+# The seeded schemathesis pass checks v2's answers against the description where it happens to reach
+# them; this test reaches each shape on purpose: entries of every type (with and without childInfo
+# and totalDocumentSize, cut by $select), ByPath both ways, every kind of task in every ending, and
+# the cancel answer.
+
+
+def _validator(spec: dict, status_schema: dict):
+    from jsonschema import Draft202012Validator
+
+    # (the description as the root resource, so that its #/components/schemas/... refs resolve)
+    return Draft202012Validator({**spec, **status_schema}, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+async def _conforms(client, spec: dict, resp, path: str, method: str = "GET") -> dict | None:
+    """The response's JSON, after checking its status is declared for the route and its body fits
+    the declared schema."""
+    declared = spec["paths"][path][method.lower()]["responses"]
+    raw = await resp.read()
+    assert str(resp.status) in declared, f"{method} {path}: undeclared {resp.status}: {raw[:300]!r}"
+    content = declared[str(resp.status)].get("content", {})
+    assert resp.content_type in content, f"{method} {path} {resp.status}: {resp.content_type}"
+    if not raw:
+        return None
+    body = json.loads(raw)
+    errors = sorted(_validator(spec, content[resp.content_type]["schema"]).iter_errors(body), key=str)
+    assert not errors, f"{method} {path} {resp.status}: {[e.message for e in errors][:5]}\n{body}"
+    return body
+
+
+async def test_v2_answers_fit_the_description(api):
+    client = api.client
+    spec = await (await client.get("/openapi.json")).json()
+    v2 = Api(client, api.token, base=V2BASE)
+    route = "/v2/Repositories/{repoId}"
+
+    async def check(resp, path: str, method: str = "GET"):
+        return await _conforms(client, spec, resp, route + path, method)
+
+    folder = await check(
+        await v2.post(f"/Entries/1/{V2_CHILDREN}", json={"entryType": "Folder", "name": "F"}),
+        "/Entries/{entryId}/Folder/Children",
+        "POST",
+    )
+    doc = await check(
+        await v2.post(f"/Entries/{folder['id']}/Folder/Import", data=v2_import_form(b"hello", request={})),
+        "/Entries/{entryId}/Folder/Import",
+        "POST",
+    )
+    shortcut = await check(
+        await v2.post(
+            f"/Entries/1/{V2_CHILDREN}",
+            json={"entryType": "Shortcut", "name": "S", "targetId": doc["id"], "folderPath": "A/B"},
+            params={"autoCreateFolderPath": "true"},
+        ),
+        "/Entries/{entryId}/Folder/Children",
+        "POST",
+    )
+    assert {folder["entryType"], doc["entryType"], shortcut["entryType"]} == {
+        "Folder",
+        "Document",
+        "Shortcut",
+    }
+    for entry_id in (1, folder["id"], doc["id"], shortcut["id"]):
+        for params in ({}, {"includeChildInfo": "true", "includeTotalSize": "true"}, {"$select": "name"}):
+            await check(await v2.get(f"/Entries/{entry_id}", params=params), "/Entries/{entryId}")
+    listed = await check(
+        await v2.get(
+            f"/Entries/1/{V2_CHILDREN}", params={"$count": "true"}, headers={"Prefer": "maxpagesize=1"}
+        ),
+        "/Entries/{entryId}/Folder/Children",
+    )
+    assert listed["@odata.nextLink"].startswith("http")
+    for params in ({"fullPath": "\\F"}, {"fullPath": "F\\nope", "fallbackToClosestAncestor": "true"}):
+        await check(await v2.get("/Entries/ByPath", params=params), "/Entries/ByPath")
+    await check(await v2.get("/Entries/ByPath", params={"fullPath": "\\nope"}), "/Entries/ByPath")
+    resp = await client.get("/v2/Repositories")
+    await _conforms(client, spec, resp, "/v2/Repositories")
+    copied = await check(
+        await v2.post("/Entries/1/Folder/Copy", json={"sourceId": shortcut["id"], "name": "S2"}),
+        "/Entries/{entryId}/Folder/Copy",
+        "POST",
+    )
+    assert copied["entryType"] == "Shortcut"
+    await check(
+        await v2.patch(f"/Entries/{copied['id']}", json={"name": "S3"}), "/Entries/{entryId}", "PATCH"
+    )
+    # every kind of task, each ending its own way, and one still running
+    test_task = "/Tasks/StartTestTaskAsync"
+    started = [
+        (
+            await v2.post("/Entries/1/Folder/CopyAsync", json={"sourceId": folder["id"], "name": "F2"}),
+            "/Entries/{entryId}/Folder/CopyAsync",
+            "POST",
+        ),
+        (await v2.request("DELETE", f"/Entries/{copied['id']}", json={}), "/Entries/{entryId}", "DELETE"),
+        (
+            await v2.post(test_task, params={"operationTime": "0", "hasRedirectUri": "true"}),
+            test_task,
+            "POST",
+        ),
+        (await v2.post(test_task, params={"operationTime": "0", "hasError": "true"}), test_task, "POST"),
+        (await v2.post(test_task, params={"operationTime": "60"}), test_task, "POST"),
+    ]
+    ids = [(await check(resp, path, method))["taskId"] for resp, path, method in started]
+    deadline = time.monotonic() + 30
+    while True:
+        tasks = await check(
+            await v2.get("/Tasks", params=[("taskIds", i) for i in ids[:4]], headers={"Prefer": "wait=1"}),
+            "/Tasks",
+        )
+        if all(t["status"] in ("Completed", "Failed") for t in tasks["value"]) or time.monotonic() > deadline:
+            break
+    assert sorted(t["status"] for t in tasks["value"]) == ["Completed", "Completed", "Completed", "Failed"]
+    assert any(t["errors"] for t in tasks["value"])
+    await check(await v2.get("/Tasks", headers={"Prefer": "wait=0"}), "/Tasks")
+    # one running (the last), and as many waiting behind it as a token may have (100): one more is a 429
+    for _ in range(100):
+        resp = await v2.post(test_task, params={"operationTime": "60"})
+        assert resp.status == 200, await resp.text()
+    refused = [
+        (await v2.post(test_task), test_task, "POST"),
+        (
+            await v2.post("/Entries/1/Folder/CopyAsync", json={"sourceId": folder["id"], "name": "F3"}),
+            "/Entries/{entryId}/Folder/CopyAsync",
+            "POST",
+        ),
+        (await v2.request("DELETE", f"/Entries/{folder['id']}"), "/Entries/{entryId}", "DELETE"),
+    ]
+    for resp, path, method in refused:
+        assert resp.status == 429, await resp.text()
+        await check(resp, path, method)
+    cancelled = await check(await v2.request("DELETE", "/Tasks"), "/Tasks", "DELETE")
+    assert {c["id"]: c["result"] for c in cancelled["value"]}[ids[4]] is True
+    await check(await v2.get("/Tasks", params={"taskIds": ids[4]}), "/Tasks")
+    await check(await v2.get("/Tasks", params={"taskIds": "nope"}), "/Tasks")
+    # v1 reads the same records (a test task says TestTask there), and refuses to cancel an ended one
+    v1_task = "/v1/Repositories/{repoId}/Tasks/{operationToken}"
+    for task_id in ids:
+        resp = await api.get(f"/Tasks/{task_id}", allow_redirects=False)  # (a copy's: 302)
+        await _conforms(client, spec, resp, v1_task)
+        resp = await api.request("DELETE", f"/Tasks/{task_id}")
+        assert resp.status == 400, await resp.text()
+        assert (await _conforms(client, spec, resp, v1_task, "DELETE"))[
+            "title"
+        ] == "Cannot cancel ended operation."
+    v1_entry = "/v1/Repositories/{repoId}/Entries/{entryId}"
+    await _conforms(client, spec, await api.get(f"/Entries/{shortcut['id']}"), v1_entry)
+    resp = await client.get("/sandbox/operations", headers=api.headers)
+    await _conforms(client, spec, resp, "/sandbox/operations")

@@ -21,12 +21,17 @@ from conftest import (
     CHILDREN,
     EDOC,
     HIDDEN,
+    V2_CHILDREN,
+    V2_EDOC,
     Api,
     assert_problem,
     make_jail,
     make_settings,
     sign_in,
     tree_snapshot,
+    v2_children,
+    v2_import_form,
+    v2_of,
 )
 
 from server.app import create_app
@@ -720,3 +725,530 @@ async def test_ids_are_plain_ascii_digits(env, raw):
 async def test_skip_must_be_plain_digits(env):
     resp = await env.api.get(f"/Entries/1/{CHILDREN}", params={"$skip": "1_0"})
     await assert_problem(resp, 400, "$skip")
+
+
+# --------------------------------------------------------------------------- Laserfiche v2
+#
+# The same hostile input through v2's routes. v2 takes names in JSON bodies (and an import's in its
+# `request` part, or the file part's file name), and adds `folderPath`: folders below the route's
+# folder, `/` or `\` between names, created with ?autoCreateFolderPath=true.
+
+
+def _v2_child(name: str, entry_type: str = "Folder", **extra) -> dict:
+    return {"entryType": entry_type, "name": name, **extra}
+
+
+async def _v2_create(v2: Api, parent: int, body: dict, create: str | None = None):
+    params = {} if create is None else {"autoCreateFolderPath": create}
+    return await v2.post(f"/Entries/{parent}/{V2_CHILDREN}", json=body, params=params)
+
+
+async def _v2_import(
+    v2: Api, parent: int, data: bytes, request: dict | str | None, create: str | None = None, **kw
+):
+    form = v2_import_form(data, request=request, **kw)
+    params = {} if create is None else {"autoCreateFolderPath": create}
+    return await v2.post(f"/Entries/{parent}/Folder/Import", data=form, params=params)
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_v2_bad_name_create_folder_and_shortcut(env, name):
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for parent in (1, real["id"]):
+        for body in (
+            _v2_child(name),
+            _v2_child(name, autoRename=True),
+            _v2_child(name, "Shortcut", targetId=real["id"]),
+            # (the name is refused before the folders of the path are made)
+            _v2_child(name, folderPath="made/here"),
+        ):
+            await assert_problem(await _v2_create(v2, parent, body, "true"), 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_v2_bad_name_patch_rename(env, name):
+    v2 = v2_of(env.api)
+    for path in ("\\real", "\\top.txt"):
+        victim = await env.api.by_path(path)
+        before = env.snapshot()
+        for body in ({"name": name}, {"name": name, "autoRename": True}, {"name": name, "parentId": 1}):
+            await assert_problem(await v2.patch(f"/Entries/{victim['id']}", json=body), 400)
+        assert env.snapshot() == before
+        assert (await env.api.entry(victim["id"]))["fullPath"] == path
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_v2_bad_name_copy(env, name):
+    v2 = v2_of(env.api)
+    src = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for route in ("Folder/Copy", "Folder/CopyAsync"):
+        for auto in (False, True):
+            body = {"sourceId": src["id"], "name": name, "autoRename": auto}
+            await assert_problem(await v2.post(f"/Entries/1/{route}", json=body), 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("name", BAD_NAMES, ids=BAD_IDS)
+async def test_v2_bad_name_import(env, name):
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    for request in ({"name": name}, {"name": name, "autoRename": True}, json.dumps({"name": name})):
+        resp = await _v2_import(v2, 1, b"payload", request, filename="upload.bin")
+        if name == "" and resp.status == 201:
+            # an empty name is no name: the file part's file name is taken
+            assert (await resp.json())["name"] == "upload.bin"
+            (env.root / "upload.bin").unlink()
+            continue
+        await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+def _raw_import_body(disposition: bytes, data: bytes = b"OVERWRITE") -> tuple[bytes, str]:
+    """A multipart body whose file part's Content-Disposition is given byte for byte (the hostile
+    file names aiohttp's FormData would quote), with an empty `request` part: the name is the file's."""
+    boundary = "hostile0boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="request"\r\n\r\n{{}}\r\n'.encode()
+        + f"--{boundary}\r\nContent-Disposition: ".encode()
+        + disposition
+        + b"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize(
+    "disposition",
+    [
+        b'form-data; name="file"; filename="../../escape.txt"',
+        b'form-data; name="file"; filename="..\\\\..\\\\escape.txt"',
+        b'form-data; name="file"; filename=".."',
+        b'form-data; name="file"; filename="."',
+        b'form-data; name="file"; filename="/etc/escape.txt"',
+        b'form-data; name="file"; filename="C:\\\\escape.txt"',
+        b'form-data; name="file"; filename=""',
+        b"form-data; name=\"file\"; filename*=UTF-8''..%2F..%2Fescape.txt",
+        b"form-data; name=\"file\"; filename*=UTF-8''..%2F..%2F..%2Foutside%2Fcanary.txt",
+        b"form-data; name=\"file\"; filename*=UTF-8''%2E%2E",
+        b"form-data; name=\"file\"; filename*=UTF-8''escape.txt%00.pdf",
+        b"form-data; name=\"file\"; filename*=UTF-8''%2Fetc%2Fescape.txt",
+        b"form-data; name=\"file\"; filename*=UTF-8''%5C..%5Cescape.txt",
+    ],
+)
+async def test_v2_hostile_import_file_names(env, disposition):
+    """With no name in the `request` part, the file part's file name is the entry's: it is checked
+    as any name is."""
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for parent in (1, real["id"]):
+        body, content_type = _raw_import_body(disposition)
+        resp = await v2.post(
+            f"/Entries/{parent}/Folder/Import", data=body, headers={"Content-Type": content_type}
+        )
+        await assert_problem(resp, 400)
+    assert env.snapshot() == before
+    assert not (env.tmp.parent / "escape.txt").exists()
+    env.assert_canary_intact()
+
+
+HOSTILE_FOLDER_PATHS = [
+    "",
+    ".",
+    "..",
+    "../escape",
+    "..\\escape",
+    "../../../outside",
+    "a/../b",
+    "a\\..\\b",
+    "a/./b",
+    "a//b",
+    "a\\\\b",
+    "a/\\b",
+    "/abs",
+    "\\abs",
+    "a/",
+    "a\\",
+    "/etc/passwd",
+    "\\..\\root2",
+    "C:\\Windows",
+    "C:/escape",
+    "\\\\server\\share",
+    "a\x00b",
+    "a/\x00",
+    "tab\there/x",
+    "new\nline",
+    "x" * 256,
+    "ok/" + "é" * 128,
+    "a:b/c",
+    "star*/x",
+    "what?/x",
+    "pipe|d",
+    "/".join(["deep"] * 70),  # past the deepest a folder may nest (64)
+]
+
+
+@pytest.mark.parametrize("folder_path", HOSTILE_FOLDER_PATHS)
+async def test_v2_hostile_folder_path(env, folder_path):
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for parent in (1, real["id"]):
+        for create in ("true", "false"):
+            body = _v2_child("leaf", folderPath=folder_path)
+            await assert_problem(await _v2_create(v2, parent, body, create), 400)
+            body = _v2_child("leaf", "Shortcut", targetId=real["id"], folderPath=folder_path)
+            await assert_problem(await _v2_create(v2, parent, body, create), 400)
+            request = {"name": "leaf.txt", "folderPath": folder_path}
+            resp = await _v2_import(v2, parent, b"OVERWRITE", request, create=create)
+            await assert_problem(resp, 400)
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+async def test_v2_missing_folder_path_creates_nothing(env):
+    """A folder path that does not exist yet, without ?autoCreateFolderPath: 404 and nothing made
+    (not even the folders of it that could have been)."""
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    for folder_path in ("X/Y", "real/X/Y", "real\\r.txt\\X"):
+        resp = await _v2_create(v2, 1, _v2_child("leaf", folderPath=folder_path), "false")
+        await assert_problem(resp, (400, 404))
+        resp = await _v2_import(v2, 1, b"x", {"name": "leaf.txt", "folderPath": folder_path})
+        await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("full_path", HOSTILE_PATHS)
+async def test_v2_hostile_by_path(env, full_path):
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    resp = await v2.get("/Entries/ByPath", params={"fullPath": full_path})
+    _assert_no_canary(await resp.read())
+    await assert_problem(resp, (400, 404))
+    resp = await v2.get(
+        "/Entries/ByPath", params={"fullPath": full_path, "fallbackToClosestAncestor": "true"}
+    )
+    raw = await resp.read()
+    _assert_no_canary(raw)
+    if resp.status == 200:
+        body = json.loads(raw)
+        assert set(body) == {"ancestorEntry"}, body
+        assert body["ancestorEntry"]["fullPath"] in ("\\", "\\real")
+    else:
+        await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+
+
+async def test_v2_absolute_os_path_by_path(env):
+    v2 = v2_of(env.api)
+    for p in (str(env.canary), str(env.root / "top.txt"), str(env.root)):
+        for full_path in (p, p.replace("/", "\\")):
+            resp = await v2.get("/Entries/ByPath", params={"fullPath": full_path})
+            await assert_problem(resp, (400, 404))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "fullPath=%5C..%5Croot2%5Ccanary.txt",
+        "fullPath=..%5Croot2%5Ccanary.txt",
+        "fullPath=%5C%2E%2E%5Croot2%5Ccanary.txt",
+        "fullPath=%5C..%2F..%2F..%2Foutside%2Fcanary.txt",
+        "fullPath=%2Fetc%2Fpasswd",
+        "fullPath=%5Ctop.txt%00",
+        "fullPath=%5C%C0%AE%C0%AE%5Croot2%5Ccanary.txt",
+        "fullPath=%5C%FF%FE",
+    ],
+)
+async def test_v2_percent_encoded_by_path(env, query):
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    resp = await v2.raw("GET", f"/Entries/ByPath?{query}")
+    _assert_no_canary(await resp.read())
+    await assert_problem(resp, (400, 404))
+    assert env.snapshot() == before
+
+
+async def test_v2_store_cannot_be_created_renamed_to_or_imported(env):
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    real = await env.api.by_path("\\real")
+    await assert_problem(await _v2_create(v2, 1, _v2_child(HIDDEN)), (400, 409))
+    await assert_problem(await _v2_create(v2, 1, _v2_child("x", folderPath=HIDDEN), "true"), (400, 409))
+    await assert_problem(
+        await _v2_create(v2, 1, _v2_child("x", folderPath=f"{HIDDEN}/x"), "true"), (400, 409)
+    )
+    await assert_problem(await v2.patch(f"/Entries/{real['id']}", json={"name": HIDDEN}), (400, 409))
+    await assert_problem(await _v2_import(v2, 1, b"x", {"name": HIDDEN}), (400, 409))
+    # (without the flag: as if no folder were there; with it: not made)
+    await assert_problem(await _v2_import(v2, 1, b"x", {"name": "x", "folderPath": HIDDEN}), (400, 404, 409))
+    resp = await _v2_import(v2, 1, b"x", {"name": "x", "folderPath": HIDDEN}, create="true")
+    await assert_problem(resp, (400, 409))
+    await assert_problem(await v2.get("/Entries/ByPath", params={"fullPath": "\\" + HIDDEN}), (400, 404))
+    assert env.snapshot() == before
+    assert HIDDEN not in {e["name"] for e in await v2_children(v2, 1)}
+
+
+async def test_v2_symlinks_and_special_files_are_invisible(links):
+    env = links
+    v2 = v2_of(env.api)
+    before = env.snapshot()
+    assert {e["name"] for e in await v2_children(v2, 1)} == {"real", "top.txt"}
+    real = await env.api.by_path("\\real")
+    assert {e["name"] for e in await v2_children(v2, real["id"])} == {"r.txt"}
+    for p in (
+        "\\link_out\\canary.txt",
+        "\\link_file.txt",
+        "\\link_in\\r.txt",
+        "\\pipe",
+        "\\real\\inner_canary.txt",
+    ):
+        resp = await v2.get("/Entries/ByPath", params={"fullPath": p})
+        _assert_no_canary(await resp.read())
+        await assert_problem(resp, 404)
+    for i in range(1, 40):
+        for suffix in ("", f"/{V2_EDOC}", f"/{V2_CHILDREN}"):
+            resp = await v2.get(f"/Entries/{i}{suffix}")
+            _assert_no_canary(await resp.read())
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+async def test_v2_folder_paths_through_symlinks_never_touch_outside(links):
+    """A folder path naming a symlink (invisible: as if nothing were there) never goes through it."""
+    env = links
+    v2 = v2_of(env.api)
+    outside_before = tree_snapshot(env.outside)
+    sibling_before = tree_snapshot(env.root.parent / "root2")
+    real = await env.api.by_path("\\real")
+    for parent, folder_path in (
+        (1, "link_out"),
+        (1, "link_out/planted"),
+        (1, "link_rel_out\\planted"),
+        (1, "link_in/planted"),
+        (1, "link_dangling/planted"),
+        (1, "pipe/planted"),
+        (real["id"], "inner_link/planted"),
+    ):
+        # not there without the flag; with it, its name is taken (by what is on disk)
+        for create, status in (("true", 409), ("false", 404)):
+            resp = await _v2_create(v2, parent, _v2_child("leaf", folderPath=folder_path), create)
+            await assert_problem(resp, status)
+            request = {"name": "leaf.txt", "folderPath": folder_path}
+            await assert_problem(await _v2_import(v2, parent, b"OVERWRITE", request, create=create), status)
+    assert tree_snapshot(env.outside) == outside_before
+    assert tree_snapshot(env.root.parent / "root2") == sibling_before
+    for dirpath, dirnames, filenames in os.walk(env.root):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            if p.is_file() and not p.is_symlink():
+                assert p.read_bytes() != CANARY, p
+    env.assert_canary_intact()
+
+
+async def test_v2_writes_near_symlinks_never_touch_outside(links):
+    env = links
+    v2 = v2_of(env.api)
+    outside_before = tree_snapshot(env.outside)
+    real = await env.api.by_path("\\real")
+    top = await env.api.by_path("\\top.txt")
+    for auto in (False, True):
+        await _v2_import(v2, 1, b"OVERWRITE", {"name": "link_file.txt", "autoRename": auto})
+        await _v2_import(v2, real["id"], b"OVERWRITE", {"name": "inner_canary.txt", "autoRename": auto})
+        await _v2_import(v2, 1, b"OVERWRITE", {"name": "pipe", "autoRename": auto})
+        await _v2_create(v2, 1, _v2_child("link_out", autoRename=auto))
+        await _v2_create(v2, real["id"], _v2_child("inner_link", "Shortcut", targetId=1, autoRename=auto))
+        await v2.post(
+            "/Entries/1/Folder/Copy",
+            json={"sourceId": top["id"], "name": "link_file.txt", "autoRename": auto},
+        )
+    await v2.patch(f"/Entries/{top['id']}", json={"name": "link_rel_out"})
+    assert tree_snapshot(env.outside) == outside_before
+    env.assert_canary_intact()
+
+
+async def test_v2_folder_replaced_by_symlink_is_gone(env):
+    v2 = v2_of(env.api)
+    target = await env.api.mkdir(1, "victim")
+    (env.root / "victim" / "v.txt").write_bytes(b"v")
+    v = await env.api.by_path("\\victim\\v.txt")
+    shortcut = await (await _v2_create(v2, 1, _v2_child("to v", "Shortcut", targetId=v["id"]))).json()
+    (env.root / "victim" / "v.txt").unlink()
+    (env.root / "victim").rmdir()
+    os.symlink(env.outside, env.root / "victim")
+    outside_before = tree_snapshot(env.outside)
+    tid = target["id"]
+    for path in (
+        f"/Entries/{tid}",
+        f"/Entries/{tid}/{V2_CHILDREN}",
+        f"/Entries/{v['id']}",
+        f"/Entries/{v['id']}/{V2_EDOC}",
+        f"/Entries/{shortcut['id']}/{V2_EDOC}",
+    ):
+        resp = await v2.get(path)
+        _assert_no_canary(await resp.read())
+        await assert_problem(resp, 404)
+    resp = await v2.get("/Entries/ByPath", params={"fullPath": "\\victim\\canary.txt"})
+    await assert_problem(resp, 404)
+    await assert_problem(await _v2_create(v2, tid, _v2_child("planted")), (400, 404))
+    await assert_problem(
+        await _v2_create(v2, 1, _v2_child("planted", folderPath="victim"), "true"), (400, 404, 409)
+    )
+    await assert_problem(await _v2_import(v2, tid, b"planted", {"name": "planted.txt"}), (400, 404))
+    top = await env.api.by_path("\\top.txt")
+    await assert_problem(await v2.patch(f"/Entries/{top['id']}", json={"parentId": tid}), (400, 404))
+    await assert_problem(await v2.patch(f"/Entries/{tid}", json={"name": "renamed"}), (400, 404))
+    for route in ("Folder/Copy", "Folder/CopyAsync"):
+        body = {"sourceId": tid, "name": "stolen"}
+        await assert_problem(await v2.post(f"/Entries/1/{route}", json=body), (400, 404))
+    assert tree_snapshot(env.outside) == outside_before
+    assert not (env.root / "stolen").exists()
+    env.assert_canary_intact()
+
+
+async def test_v2_shortcut_to_document_replaced_by_symlink_is_not_read(env):
+    v2 = v2_of(env.api)
+    eid = await env.api.upload(1, "doc.txt", b"mine")
+    shortcut = await (await _v2_create(v2, 1, _v2_child("to doc", "Shortcut", targetId=eid))).json()
+    (env.root / "doc.txt").unlink()
+    os.symlink(env.canary, env.root / "doc.txt")
+    for entry_id in (eid, shortcut["id"]):
+        for headers in ({}, {"Range": "bytes=0-5"}):
+            resp = await v2.get(f"/Entries/{entry_id}/{V2_EDOC}", headers=headers)
+            _assert_no_canary(await resp.read())
+            assert resp.status == 404
+    resp = await v2.post("/Entries/1/Folder/Copy", json={"sourceId": eid, "name": "copy.txt"})
+    await assert_problem(resp, (400, 404))
+    assert not (env.root / "copy.txt").exists()
+    env.assert_canary_intact()
+
+
+V2_JSON_ROUTES = [
+    ("POST", f"/Entries/1/{V2_CHILDREN}"),
+    ("POST", "/Entries/1/Folder/Copy"),
+    ("POST", "/Entries/1/Folder/CopyAsync"),
+    ("PATCH", "/Entries/{real}"),
+    ("DELETE", "/Entries/{real}"),
+]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"entryType": "Folder", "name": ',
+        b"not json",
+        b"[]",
+        b'"Folder"',
+        b"null",
+        b"\xff\xfe{}",
+        b'{"entryType": "Folder", "name": "x"} trailing',
+        b"\x00",
+    ],
+    ids=["truncated", "garbage", "array", "string", "null", "bad-utf8", "trailing", "nul"],
+)
+async def test_v2_malformed_json(env, body):
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for method, path in V2_JSON_ROUTES:
+        resp = await v2.request(
+            method, path.format(real=real["id"]), data=body, headers={"Content-Type": "application/json"}
+        )
+        await assert_problem(resp, 400)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("children", {"entryType": "Folder", "name": 5}, "name"),
+        ("children", {"entryType": "Folder", "name": {"a": 1}}, "name"),
+        ("children", {"entryType": "Folder"}, "name"),
+        ("children", {"name": "x"}, "entryType"),
+        ("children", {"entryType": "Document", "name": "x"}, "entryType"),
+        ("children", {"entryType": "folder\x00", "name": "x"}, "entryType"),
+        ("children", {"entryType": "Shortcut", "name": "x"}, "targetId"),
+        ("children", {"entryType": "Shortcut", "name": "x", "targetId": "1"}, "targetId"),
+        ("children", {"entryType": "Folder", "name": "x", "folderPath": ["a", "b"]}, "folderPath"),
+        ("children", {"entryType": "Folder", "name": "x", "folderPath": 5}, "folderPath"),
+        ("children", {"entryType": "Folder", "name": "x", "autoRename": "true"}, "autoRename"),
+        ("copy", {"sourceId": "1", "name": "x"}, "sourceId"),
+        ("copy", {"sourceId": None, "name": "x"}, "sourceId"),
+        ("copy", {"sourceId": 1.0, "name": "x"}, "sourceId"),
+        ("copy", {"sourceId": True, "name": "x"}, "sourceId"),
+        ("copy", {"sourceId": 1}, "name"),
+        ("copy", {"sourceId": 1, "name": "x", "autoRename": 1}, "autoRename"),
+        ("patch", {"name": 5}, "name"),
+        ("patch", {"parentId": "2"}, "parentId"),
+        ("patch", {"parentId": False}, "parentId"),
+        ("patch", {"autoRename": "no"}, "autoRename"),
+        ("delete", {"auditReasonId": "1"}, "auditReasonId"),
+        ("delete", {"auditReasonComment": 5}, "auditReasonComment"),
+    ],
+)
+async def test_v2_wrong_types(env, route, body, field):
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    targets = {
+        "children": [("POST", f"/Entries/1/{V2_CHILDREN}")],
+        "copy": [("POST", "/Entries/1/Folder/Copy"), ("POST", "/Entries/1/Folder/CopyAsync")],
+        "patch": [("PATCH", f"/Entries/{real['id']}")],
+        "delete": [("DELETE", f"/Entries/{real['id']}")],
+    }[route]
+    for method, path in targets:
+        await assert_problem(await v2.request(method, path, json=body), 400, field)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, 2**31, -1])
+async def test_v2_out_of_range_ids_in_bodies_are_400(env, value):
+    v2 = v2_of(env.api)
+    real = await env.api.by_path("\\real")
+    before = env.snapshot()
+    for method, path, body, field in (
+        ("POST", "/Entries/1/Folder/Copy", {"sourceId": value, "name": "x"}, "sourceId"),
+        ("POST", "/Entries/1/Folder/CopyAsync", {"sourceId": value, "name": "x"}, "sourceId"),
+        ("POST", f"/Entries/1/{V2_CHILDREN}", _v2_child("x", "Shortcut", targetId=value), "targetId"),
+        ("PATCH", f"/Entries/{real['id']}", {"parentId": value}, "parentId"),
+        ("DELETE", f"/Entries/{real['id']}", {"auditReasonId": value}, "auditReasonId"),
+    ):
+        await assert_problem(await v2.request(method, path, json=body), 400, field)
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("raw", ["%2B1", "%201", "%D9%A1", "1_0", "0x1", "1.0", "-1", "2147483648"])
+async def test_v2_ids_are_plain_ascii_digits(env, raw):
+    v2 = v2_of(env.api)
+    for suffix in ("", f"/{V2_CHILDREN}", f"/{V2_EDOC}", "/Fields"):
+        await assert_problem(await v2.raw("GET", f"/Entries/{raw}{suffix}"), 400)
+
+
+async def test_v2_paging_numbers_must_be_plain_digits(env):
+    v2 = v2_of(env.api)
+    for name in ("$skip", "$top"):
+        for value in ("1_0", "-1", "+1", "\u0661"):
+            await assert_problem(await v2.get(f"/Entries/1/{V2_CHILDREN}", params={name: value}), 400, name)
+
+
+async def test_v2_error_never_leaks_storage_path(env):
+    v2 = v2_of(env.api)
+    probes = [
+        await v2.get("/Entries/ByPath", params={"fullPath": "\\..\\..\\outside"}),
+        await _v2_create(v2, 1, _v2_child("../x")),
+        await _v2_create(v2, 1, _v2_child("x", folderPath="../x"), "true"),
+        await _v2_import(v2, 1, b"x", {"name": "../x"}),
+        await v2.get("/Entries/999999"),
+        await v2.get(f"/Entries/999999/{V2_EDOC}"),
+    ]
+    for resp in probes:
+        text = await resp.text()
+        assert str(env.tmp) not in text
+        assert "Traceback" not in text
+        assert quote(str(env.tmp), safe="") not in resp.headers.get("X-APIServer-Error", "")
