@@ -255,6 +255,9 @@ async def test_shortcut_to_an_unknown_target_is_404(api, storage_root):
     await assert_problem(await v2_shortcut_resp(v2_of(api), e["F"]["id"], "nowhere", 987654), 404)
     # into a folder that is not there
     await assert_problem(await v2_shortcut_resp(v2_of(api), 987654, "x", e["T"]["id"]), 404)
+    # with a folderPath to create: the target is refused before any folder is made
+    resp = await v2_shortcut_resp(v2_of(api), e["F"]["id"], "sc", 987654, folderPath="New/Deep")
+    await assert_problem(resp, 404, "target")
     assert visible(storage_root) == before
     assert {c["name"] for c in await api.children(e["F"]["id"])} == {"a.txt"}
 

@@ -235,7 +235,7 @@ async def create_fault(request: web.Request) -> web.Response:
         operation_type = field(body, "operationType", str)
         if operation_type is not None and operation_type not in set(Kind):
             raise BadRequest(
-                f"The field 'operationType' must be CopyEntry or DeleteEntry, got {operation_type!r}."
+                f"The field 'operationType' must be one of {', '.join(Kind)}, got {operation_type!r}."
             )
         fault.operation_type = Kind(operation_type) if operation_type else None
     else:

@@ -94,16 +94,20 @@ class Repository(Tree):
     def create_folder(self, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
         return self._create(parent_id, name, True, auto_rename, creator, _mkdir)
 
-    def create_shortcut(
-        self, parent_id: int, name: str, target_id: int, auto_rename: bool, creator: str
-    ) -> Entry:
-        """A shortcut to an entry: a row with its target, and a placeholder file that holds its name."""
+    def shortcut_target(self, target_id: int) -> Target:
+        """What a new shortcut to an entry points at; 404 if there is no such entry."""
         with self.store.lock:
             try:
                 target = self._resolve(target_id)
             except NotFound:
                 raise NotFound(f"The shortcut's target, entry {target_id}, does not exist.") from None
-        return self.make_shortcut(parent_id, name, Target(target.id, target.entry_type), auto_rename, creator)
+        return Target(target.id, target.entry_type)
+
+    def create_shortcut(
+        self, parent_id: int, name: str, target_id: int, auto_rename: bool, creator: str
+    ) -> Entry:
+        """A shortcut to an entry: a row with its target, and a placeholder file that holds its name."""
+        return self.make_shortcut(parent_id, name, self.shortcut_target(target_id), auto_rename, creator)
 
     def make_shortcut(
         self, parent_id: int, name: str, target: Target, auto_rename: bool, creator: str

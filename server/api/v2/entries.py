@@ -175,11 +175,13 @@ async def create_child(request: web.Request) -> web.Response:
         raise BadRequest("The field 'targetId' is required for a shortcut.")
     repository = request.app[repository_key]
     user = session_of(request).user
-    folder_id = await _destination(request, parent_id, body)
+    # (the target is checked before the folders of folderPath are made: a refusal changes nothing)
+    target = None
     if target_id is not None and entry_type == "Shortcut":
-        entry = await asyncio.to_thread(
-            repository.create_shortcut, folder_id, name, target_id, auto_rename, user
-        )
+        target = await asyncio.to_thread(repository.shortcut_target, target_id)
+    folder_id = await _destination(request, parent_id, body)
+    if target is not None:
+        entry = await asyncio.to_thread(repository.make_shortcut, folder_id, name, target, auto_rename, user)
     else:
         entry = await asyncio.to_thread(repository.create_folder, folder_id, name, auto_rename, user)
     return _entry(request, entry, status=201)

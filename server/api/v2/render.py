@@ -16,7 +16,6 @@ BASE = "/v2/Repositories/{repoId}"
 STATUS_TYPES = "https://www.rfc-editor.org/rfc/rfc9110#status."
 
 
-
 def task_type(kind: Kind) -> str:
     """What `taskType` says of a kind: its name, but for the test task, which the client's enum
     lacks (a strict client would refuse the answer), and which, asked for a result URI, behaves

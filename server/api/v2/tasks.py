@@ -118,7 +118,8 @@ async def list_tasks(request: web.Request) -> web.Response:
     ops = _tasks(request)
     if ops and not any(op.done for op in ops):
         await request.app[operations_key].wait_any(ops, wait_s)
-    headers = {"Preference-Applied": f"wait={asked}"} if asked is not None else None
+    # (what was applied: the server's bound may be shorter than what was asked)
+    headers = {"Preference-Applied": f"wait={wait_s:g}"} if asked is not None else None
     return json({"value": [render.task(request, op) for op in ops]}, headers=headers)
 
 
@@ -133,8 +134,7 @@ async def cancel_tasks(request: web.Request) -> web.Response:
     return json(
         {
             "value": [
-                {"id": op.token, "taskType": render.task_type(op.kind), "result": op in running}
-                for op in ops
+                {"id": op.token, "taskType": render.task_type(op.kind), "result": op in running} for op in ops
             ]
         }
     )
