@@ -27,7 +27,7 @@ from .common import (
     seconds_param,
     session_of,
 )
-from .laserfiche_common import audit_body, by_path, entry_members, shortcut_members
+from .laserfiche_common import audit_body, by_path, entry_members, order_fields, shortcut_members
 from .transfer import iso, json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
@@ -151,17 +151,7 @@ async def get_entry(request: web.Request) -> web.Response:
     return json(render_for(request, entry, chosen))
 
 
-# OData `$orderby` names -> the repository's order fields
-ORDER_FIELDS = {
-    "name": "name",
-    "id": "id",
-    "creationTime": "created",
-    "lastModifiedTime": "modified",
-    "entryType": "type",
-    "elecDocumentSize": "size",
-    "creator": "creator",
-    "extension": "extension",
-}
+ORDER_FIELDS = order_fields("elecDocumentSize")
 
 
 @routes.get(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")

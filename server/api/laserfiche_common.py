@@ -37,6 +37,20 @@ def entry_members(entry: Entry, volume: str) -> dict[str, Any]:
     }
 
 
+def order_fields(size: str) -> dict[str, str]:
+    """OData `$orderby` names -> the repository's order fields (the dialects name the size apart)."""
+    return {
+        "name": "name",
+        "id": "id",
+        "creationTime": "created",
+        "lastModifiedTime": "modified",
+        "entryType": "type",
+        size: "size",
+        "creator": "creator",
+        "extension": "extension",
+    }
+
+
 def shortcut_members(entry: Entry) -> dict[str, Any]:
     assert entry.target is not None
     return {"targetId": entry.target.id, "targetType": entry.target.type, "extension": entry.extension}

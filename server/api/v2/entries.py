@@ -14,7 +14,7 @@ from ...kinds.copy import copy_now
 from ...repository import Entry, check_name, check_segments, extension_to_keep
 from .. import odata
 from ..common import bool_param, field, int_param, json, pace_s, public, read_json, session_of
-from ..laserfiche_common import by_path
+from ..laserfiche_common import by_path, order_fields
 from ..transfer import json_part, received, send_document
 from . import render
 from .render import BASE
@@ -23,17 +23,7 @@ routes = web.RouteTableDef()
 
 # the metadata listings' default page (v2: Fields, Tags, Links)
 METADATA_PAGE_SIZE = 100
-# OData `$orderby` names -> the repository's order fields
-ORDER_FIELDS = {
-    "name": "name",
-    "id": "id",
-    "creationTime": "created",
-    "lastModifiedTime": "modified",
-    "entryType": "type",
-    "electronicDocumentSize": "size",
-    "creator": "creator",
-    "extension": "extension",
-}
+ORDER_FIELDS = order_fields("electronicDocumentSize")
 # a folder path's separators: either slash
 _SEPARATOR = re.compile(r"[/\\]")
 
