@@ -857,8 +857,8 @@ async def test_v2_hostile_import_file_names(env, disposition):
     env.assert_canary_intact()
 
 
+# ("" is not among them: an empty folderPath means the route's folder, as an absent one does)
 HOSTILE_FOLDER_PATHS = [
-    "",
     ".",
     "..",
     "../escape",
