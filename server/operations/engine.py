@@ -172,7 +172,6 @@ class Operations:
             hook=hook,
             label=work.label,
             admission=admission,
-            work=work,
         )
         if self.arm is not None:
             self.arm(op)
@@ -359,7 +358,6 @@ class Operations:
         self._set(op, status)
         op.finished_ns = op.status_ns
         op.expires_ns = op.finished_ns + self.tokens.ttl_ns
-        op.work = None  # (what it holds, a copy's whole tree, is not needed any more)
         self.guard.leave(op)
         self.tokens.due(op)
 

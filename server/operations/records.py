@@ -12,7 +12,6 @@ from ..progress import Progress
 
 if TYPE_CHECKING:
     from .guard import Admission
-    from .work import Work
 
 # tokens stay readable this long after their operation ends (Long Operations guide)
 TOKEN_TTL_S = 15 * 60
@@ -95,8 +94,6 @@ class Operation:
     label: str = ""
     # how many of its session's operations may run beside it (None once it has ended or was loaded)
     admission: Admission | None = None
-    # the work it runs (None once loaded from the store)
-    work: Work | None = None
     task: asyncio.Task[None] | None = None
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
