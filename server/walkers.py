@@ -259,9 +259,9 @@ class CopyWalk(_Walk):
         for name, target in node.shortcuts:
             if self.progress.stop.is_set():
                 return
-            # (the copy's folder is new: only a name put there by hand meanwhile can clash)
-            made = self.repository.make_shortcut(copy.id, name, target, True, self.creator)
-            self.progress.log(copy.parts, [made.name], False)
+            # (the copy's folder is new: only a name put there by hand meanwhile can clash; not
+            # logged: the Elements hub, which reports the log, does not show shortcuts)
+            self.repository.make_shortcut(copy.id, name, target, True, self.creator)
             self.progress.add(entries=1)
 
     def _copy_shortcut(self) -> None:
@@ -270,8 +270,7 @@ class CopyWalk(_Walk):
         self.result = self.repository.make_shortcut(
             self.parent.id, self.name, self.source.target, self.auto_rename, self.creator
         )
-        self.progress.log(self.parent.parts, [self.result.name], False)
-        self.progress.add(entries=1)
+        self.progress.add(entries=1)  # (not logged: see _make_shortcuts)
 
     def _copy_files(self, index: int, batch: Batch) -> None:
         node, copy = self._tree[index], self._copies[index]
@@ -510,6 +509,8 @@ class _Doomed:
     row_id: int | None  # its id, None if the store never met it (nor anything below it)
     parent_id: int | None
     files: list[str]
+    # which of its files are shortcuts' placeholders (removed, but not logged: see `_unlink`)
+    shortcuts: set[str] = field(default_factory=set)
 
 
 class DeleteWalk(_Walk):
@@ -554,6 +555,8 @@ class DeleteWalk(_Walk):
                             pending.append(((*parts, item.name), child_id, row_id))
                         else:
                             node.files.append(item.name)
+                            if known.get(item.name, Known()).target is not None:
+                                node.shortcuts.add(item.name)
             finally:
                 os.close(fd)
             order.append(node)
@@ -566,21 +569,27 @@ class DeleteWalk(_Walk):
     def steps(self) -> Iterator[Step]:
         target = self.target
         if not target.is_dir:
-            yield (
-                functools.partial(self._unlink, target.parts[:-1], target.parent_id, [target.name]),
-                Order.FIRST,
+            shortcut = {target.name} if target.is_shortcut else set()
+            unlink = functools.partial(
+                self._unlink, target.parts[:-1], target.parent_id, [target.name], shortcut
             )
+            yield unlink, Order.FIRST
             return
         # every folder's files first (batches of different folders may run side by side), then
         # the folders, each after all of its subfolders
         for node in self._tree:
             for start in range(0, len(node.files), DELETE_BATCH):
                 batch = node.files[start : start + DELETE_BATCH]
-                yield functools.partial(self._unlink, node.parts, node.row_id, batch), Order.ANY
+                unlink = functools.partial(self._unlink, node.parts, node.row_id, batch, node.shortcuts)
+                yield unlink, Order.ANY
         # only once every file is gone: a folder still being emptied cannot be removed
         yield self._remove_folders, Order.ALONE
 
-    def _unlink(self, parts: tuple[str, ...], folder_id: int | None, names: list[str]) -> None:
+    def _unlink(
+        self, parts: tuple[str, ...], folder_id: int | None, names: list[str], shortcuts: set[str]
+    ) -> None:
+        """Remove a batch of files from a folder, and their rows. The log (what the Elements hub
+        reports) leaves out shortcuts, which the hub does not show."""
         gone: list[str] = []
         failure: BaseException | None = None
         try:
@@ -593,7 +602,7 @@ class DeleteWalk(_Walk):
         finally:
             if self.pool is None:  # (a worker process forgets the rows itself)
                 self.repository.forget_names(folder_id, gone)
-            self.progress.log(parts, gone, False)
+            self.progress.log(parts, [name for name in gone if name not in shortcuts], False)
             if self.pool is not None:  # (in a thread, unlink_batch counted each file)
                 self.progress.add(entries=len(gone))
         if failure is not None and not isinstance(failure, fsops.Gone):  # gone: went with its contents

@@ -475,6 +475,25 @@ async def test_elements_hub_leaves_shortcuts_out(api, client, storage_root):
     assert {item["name"] for item in await resp.json()} == {"F", "T", "D.pdf"}
 
 
+async def test_elements_hub_copies_and_deletes_report_no_shortcuts(api, client, storage_root):
+    """What the hub reports of a copy or delete (its events) leaves shortcuts out as its listings
+    do; the shortcuts are copied and deleted all the same."""
+    e = await setup_tree(api, storage_root)
+    await v1_shortcut(api, e["F"]["id"], "to D", e["D.pdf"]["id"])
+    resp = await client.post(
+        f"{HUB}/folders/copy", params={"path": "/F"}, json={"path": "/F copy"}, headers=HUB_AUTH
+    )
+    assert resp.status == 200, await resp.text()
+    copied = await api.by_path("\\F copy\\to D")
+    assert copied["entryType"] == "Shortcut" and copied["targetId"] == e["D.pdf"]["id"]
+    resp = await client.delete(f"{HUB}/folders", params={"path": "/F copy"}, headers=HUB_AUTH)
+    assert resp.status == 200, await resp.text()
+    reported = {event["metadata"]["path"] for event in (await resp.json())["events"]}
+    assert reported == {"/F copy", "/F copy/a.txt"}
+    assert not (storage_root / "F copy").exists()
+    assert (storage_root / "D.pdf").exists()
+
+
 # --------------------------------------------------------------------------- restart
 
 
