@@ -81,7 +81,7 @@ class Operations:
         executor = ThreadPoolExecutor(threads, thread_name_prefix="work", initializer=_lower_priority)
         self.runner = Runner(repository, executor, processes)
         self.rows = Rows(repository.store)
-        self.tokens = Tokens(self.rows, int(token_ttl_s * 1e9))
+        self.tokens = Tokens(self.rows, int(token_ttl_s * 1e9), self._expired)
         self.guard = Guard()
         self._kinds: dict[Kind, type[Work]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -118,6 +118,9 @@ class Operations:
             kind = self._kinds.get(op.kind)
             if kind is not None:
                 await kind.recover(self.runner, op)
+        tokens = {op.token for op in live}
+        for kind in self._kinds.values():
+            await kind.tidy(self.runner, tokens)
         self._sweeper = asyncio.create_task(self.tokens.sweep(), name="token-sweeper")
         self._saver = asyncio.create_task(self._save_progress(), name="progress-saver")
 
@@ -278,16 +281,29 @@ class Operations:
 
     async def cancel(self, op: Operation) -> Operation:
         """Cancel an operation and wait (a little) for it to end; an ended one is left as it is."""
-        if op.done:
-            return op
-        op.cancel_requested = True  # recorded before the task hears of it: Cancelled, not Failed
-        op.progress.stop.set()
-        if op.task is not None:
-            op.task.cancel()
+        self.begin_cancel(op)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(CANCEL_WAIT_S):
                 await op.ended.wait()
         return op
+
+    def begin_cancel(self, op: Operation) -> None:
+        """Start cancelling an operation, without waiting for it to stop (an ended one is left)."""
+        if op.done:
+            return
+        op.cancel_requested = True  # recorded before the task hears of it: Cancelled, not Failed
+        op.progress.stop.set()
+        if op.task is not None:
+            op.task.cancel()
+
+    def _expired(self, ops: list[Operation]) -> None:
+        """Tokens expired: their kinds drop what they kept for them (a bulk job's records)."""
+        for op in ops:
+            kind = self._kinds.get(op.kind)
+            if kind is not None:
+                task = asyncio.create_task(kind.expired(self.runner, op))
+                self._writes.add(task)
+                task.add_done_callback(self._writes.discard)
 
     # ---- running ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import heapq
 import time
+from collections.abc import Callable
 
 from ..errors import NotFound
 from .records import Operation
@@ -18,9 +19,11 @@ from .rows import TOMBSTONE_KEEP_NS, Rows
 
 
 class Tokens:
-    def __init__(self, rows: Rows, ttl_ns: int) -> None:
+    def __init__(self, rows: Rows, ttl_ns: int, on_expired: Callable[[list[Operation]], None]) -> None:
         self.rows = rows
         self.ttl_ns = ttl_ns
+        # told of the operations whose tokens just expired (their kinds drop what they kept)
+        self.on_expired = on_expired
         self._ops: dict[str, Operation] = {}
         # token -> (session id, when it expired)
         self._tombstones: dict[str, tuple[str, int]] = {}
@@ -101,3 +104,4 @@ class Tokens:
         task = asyncio.create_task(asyncio.to_thread(self.rows.mark_expired, [op.token for op in ops], now))
         self.writes.add(task)
         task.add_done_callback(self.writes.discard)
+        self.on_expired(ops)

@@ -130,6 +130,15 @@ class Work(ABC):
     async def recover(cls, runner: Runner, op: Operation) -> None:
         """At start-up, for an operation of this kind that a crash cut off: the same."""
 
+    @classmethod  # noqa: B027
+    async def expired(cls, runner: Runner, op: Operation) -> None:
+        """Its token expired: drop what was kept for its result (a file to download)."""
+
+    @classmethod  # noqa: B027
+    async def tidy(cls, runner: Runner, live: set[str]) -> None:
+        """At start-up: drop what was kept for operations whose tokens are no longer in `live`
+        (they expired while the server was down)."""
+
 
 async def _first_done(
     running: dict[concurrent.futures.Future[None], asyncio.Future[None]], timeout: float | None = None
