@@ -27,7 +27,7 @@ ROOT_ID = 1
 # how long a write waits for another connection's transaction (a copy worker's) to end
 BUSY_TIMEOUT_MS = 30_000
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -122,6 +122,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_ns INTEGER NOT NULL,
     -- attempts made before the current series (a redelivery starts a new one, with its own retries)
     series_from INTEGER NOT NULL DEFAULT 0,
+    -- retries after a failed attempt, from the instance's failure policy (version 5; NULL: the
+    -- server's --webhook-retries, 0: queued at once)
+    retries INTEGER,
     created_ns INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_status ON deliveries (status);
@@ -140,6 +143,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 ADDED_COLUMNS = (
     ("entries", "target_id", "INTEGER", None),
     ("entries", "target_type", "TEXT", None),
+    ("deliveries", "retries", "INTEGER", None),
     (
         "operations",
         "result",

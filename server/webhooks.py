@@ -134,6 +134,9 @@ class Pending:
     event_id: int = 0
     instance_id: int = 0
     session_id: str = ""
+    # retries after a failed attempt (None: the server's --webhook-retries); 0 is the instance's
+    # failure policy `queue`: queued at once
+    retries: int | None = None
 
 
 # what a sandbox fault makes of an attempt about to be made: the status to fail it with without
@@ -270,7 +273,8 @@ class Deliveries:
             pending.attempts = attempt.number
             delivered = attempt.status_code is not None and 200 <= attempt.status_code < 300
             tried = attempt.number - pending.series_from
-            retry = not delivered and tried <= self.retries
+            retries = self.retries if pending.retries is None else pending.retries
+            retry = not delivered and tried <= retries
             if delivered:
                 status = DeliveryStatus.DELIVERED
             else:
@@ -361,7 +365,7 @@ class Deliveries:
         with self.store.lock:
             rows = self.store.conn.execute(
                 f"SELECT d.notification_id, d.url, d.signature_key, d.body, {LAST_ATTEMPT},"
-                " d.next_ns, d.series_from, d.event_id, e.instance_id, e.session_id"
+                " d.next_ns, d.series_from, d.event_id, e.instance_id, e.session_id, d.retries"
                 " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status = ?",
                 (DeliveryStatus.PENDING.value,),
             ).fetchall()
@@ -392,11 +396,11 @@ class Deliveries:
 
     def _restart(self, notification_id: int, now: int) -> tuple[Any, ...] | None:
         """Make a delivered or queued delivery pending again: (url, key, body, attempts, event id,
-        instance id, session id), or None if it is neither."""
+        instance id, session id, retries), or None if it is neither."""
         with self.store.transaction() as conn:
             row = conn.execute(
                 f"SELECT d.url, d.signature_key, d.body, {LAST_ATTEMPT}, d.event_id, e.instance_id,"
-                " e.session_id FROM deliveries d JOIN events e ON e.id = d.event_id"
+                " e.session_id, d.retries FROM deliveries d JOIN events e ON e.id = d.event_id"
                 " WHERE d.notification_id = ? AND d.status IN (?, ?)",
                 (notification_id, DeliveryStatus.DELIVERED.value, DeliveryStatus.QUEUED.value),
             ).fetchone()

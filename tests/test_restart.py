@@ -17,6 +17,8 @@ import aiohttp
 from conftest import BASE, Api, assert_problem, sign_in
 from yarl import URL
 
+from server.store import SCHEMA_VERSION
+
 
 class RemoteClient:
     """The small part of aiohttp's TestClient that ``Api`` and ``sign_in`` use, over a real socket."""
@@ -335,7 +337,13 @@ async def test_a_store_of_the_previous_version_is_upgraded_and_loses_nothing(ser
 
     # what a version 3 store looked like: neither a shortcut's target nor an operation's result
     db = sqlite3.connect(root / ".sandbox" / "sandbox.db")
-    for table, column in (("entries", "target_id"), ("entries", "target_type"), ("operations", "result")):
+    added = (
+        ("entries", "target_id"),
+        ("entries", "target_type"),
+        ("operations", "result"),
+        ("deliveries", "retries"),
+    )
+    for table, column in added:
         db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     db.execute("PRAGMA user_version = 3")
     db.commit()
@@ -360,5 +368,5 @@ async def test_a_store_of_the_previous_version_is_upgraded_and_loses_nothing(ser
         assert json.loads(resp._body)["targetId"] == docs["id"]
     assert server.stop(signal.SIGTERM) == 0
     db = sqlite3.connect(root / ".sandbox" / "sandbox.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
