@@ -25,7 +25,7 @@ from ..operations import Kind, Operation, Operations, Status
 from ..progress import Change
 from ..repository import Repository, set_tags
 from ..webhooks import Deliveries, DeliveryStatus, Pending
-from .instances import Instance
+from .instances import QUEUE_POLICY, Instance, failure_policy
 
 # an event whose webhook was delivered is kept this long, then dropped at the next start
 EVENT_KEEP_NS = 24 * 3600 * 10**9
@@ -95,9 +95,19 @@ EVENT_COLUMNS = (
 )
 
 
+def async_response(error: dict[str, Any] | None, changes: list[Change]) -> dict[str, Any]:
+    """What an asynchronous request's webhook says in `response`: its events, and how it failed."""
+    response: dict[str, Any] = {"events": event_objects(changes)}
+    if error is not None:
+        response["error"] = error
+    return response
+
+
 @dataclass
 class EventHook:
-    """An asynchronous request's event, recorded beside its operation (operations.Hook)."""
+    """An asynchronous request's event, recorded beside its operation (operations.Hook): written
+    when the operation is accepted, and ended, with its webhook, when the operation ends. Other
+    asynchronous records (a bulk job) are kinds of it that report otherwise (`report`)."""
 
     events: Events
     instance: Instance
@@ -133,7 +143,15 @@ class EventHook:
     def ended(self, op: Operation, conn: sqlite3.Connection) -> None:
         if self.tags and op.kind is Kind.COPY and op.status is Status.COMPLETED:
             set_tags(conn, op.entry_id, self.tags)  # (nothing if the copy was deleted meanwhile)
-        self.pending = self.events.record_end(conn, self.event_id, *outcome(op), op.progress.changes)
+        self.pending = self.events.record_end(conn, self.event_id, *self.report(op, conn))
+
+    def report(
+        self, op: Operation, conn: sqlite3.Connection
+    ) -> tuple[EventStatus, dict[str, Any], dict[str, Any] | None]:
+        """How the event ended: its status, its `response`, and the webhook's body if it is not
+        the asynchronous request's {eventId, instanceId, response, notificationId}."""
+        status, error = outcome(op)
+        return status, async_response(error, op.progress.changes), None
 
 
 class Events:
@@ -176,33 +194,38 @@ class Events:
         conn: sqlite3.Connection,
         event_id: int,
         status: EventStatus,
-        error: dict[str, Any] | None,
-        changes: list[Change],
-    ) -> Pending:
-        """Store how the event ended and the webhook that says so; the delivery to schedule."""
+        response: dict[str, Any],
+        body: dict[str, Any] | None = None,
+    ) -> Pending | None:
+        """Store how the event ended (`response`) and, where it has a callback URL, the webhook
+        that says so (`body`, else the asynchronous request's); the delivery to schedule."""
         instance_id, url, key, session_id = conn.execute(
             "SELECT instance_id, callback_url, signature_key, session_id FROM events WHERE id = ?",
             (event_id,),
         ).fetchone()
-        response: dict[str, Any] = {"events": event_objects(changes)}
-        if error is not None:
-            response["error"] = error
         now = time.time_ns()
         conn.execute(
             "UPDATE events SET status = ?, response = ?, updated_ns = ? WHERE id = ?",
             (status.value, _dumps(response), now, event_id),
         )
+        if not url:
+            return None  # (a bulk job with nowhere to report)
+        # the instance's failure policy, as it is when the webhook is made: queue means no retries
+        found = conn.execute("SELECT configuration FROM instances WHERE id = ?", (instance_id,)).fetchone()
+        retries = 0 if found and failure_policy(orjson.loads(found[0])) == QUEUE_POLICY else None
         cursor = conn.execute(
-            "INSERT INTO deliveries (event_id, url, signature_key, body, status, next_ns, created_ns)"
-            " VALUES (?, ?, ?, x'', ?, ?, ?)",
-            (event_id, url, key, DeliveryStatus.PENDING.value, now, now),
+            "INSERT INTO deliveries (event_id, url, signature_key, body, status, next_ns, retries,"
+            " created_ns) VALUES (?, ?, ?, x'', ?, ?, ?, ?)",
+            (event_id, url, key, DeliveryStatus.PENDING.value, now, retries, now),
         )
         notification_id = cursor.lastrowid
         assert notification_id is not None
-        webhook = {"eventId": event_id, "instanceId": instance_id, "response": response}
-        body = orjson.dumps(webhook | {"notificationId": notification_id})
-        conn.execute("UPDATE deliveries SET body = ? WHERE notification_id = ?", (body, notification_id))
-        return Pending(notification_id, url, key, body, 0, now, 0, event_id, instance_id, session_id)
+        if body is None:
+            webhook = {"eventId": event_id, "instanceId": instance_id, "response": response}
+            body = webhook | {"notificationId": notification_id}
+        raw = orjson.dumps(body)
+        conn.execute("UPDATE deliveries SET body = ? WHERE notification_id = ?", (raw, notification_id))
+        return Pending(notification_id, url, key, raw, 0, now, 0, event_id, instance_id, session_id, retries)
 
     def _recover(self) -> list[Pending]:
         with self.store.lock:
@@ -230,7 +253,9 @@ class Events:
                 elif op.kind is Kind.DELETE and error is not None:
                     error["message"] += REMOVED_UNKNOWN
             with self.store.transaction() as conn:
-                scheduled.append(self.record_end(conn, event_id, status, error, changes))
+                pending = self.record_end(conn, event_id, status, async_response(error, changes))
+            if pending is not None:
+                scheduled.append(pending)
         return scheduled
 
     # ---- reading --------------------------------------------------------------------------

@@ -19,6 +19,11 @@ ELEMENT_KEY = "documents"
 ENABLED = "event.notification.enabled"
 CALLBACK_URL = "event.notification.callback.url"
 SIGNATURE_KEY = "event.notification.signature.key"
+# what happens to a webhook the receiver refused: retried with backoff, then queued (the default),
+# or queued at once for redelivery
+FAILURE_POLICY = "notification.webhook.failure.policy"
+RETRY_POLICY = "retry"
+QUEUE_POLICY = "queue"
 DEFAULT_INSTANCE_ID = 1
 DEFAULT_INSTANCE_NAME = "sandbox"
 # who the entries made through the hub are created by (the Laserfiche dialect's `creator`)
@@ -41,8 +46,19 @@ def _flag(value: Any) -> bool | None:
     raise BadRequest(f"The configuration key '{ENABLED}' must be true or false, got {value!r}.")
 
 
+def failure_policy(configuration: dict[str, Any]) -> str:
+    """An instance's `notification.webhook.failure.policy` (retry unless it says queue)."""
+    return str(configuration.get(FAILURE_POLICY) or RETRY_POLICY)
+
+
 def check_configuration(configuration: dict[str, Any]) -> dict[str, Any]:
     _flag(configuration.get(ENABLED))
+    policy = configuration.get(FAILURE_POLICY)
+    if policy is not None and policy not in (RETRY_POLICY, QUEUE_POLICY):
+        raise BadRequest(
+            f"The configuration key '{FAILURE_POLICY}' must be '{RETRY_POLICY}' or '{QUEUE_POLICY}', "
+            f"got {policy!r}."
+        )
     for key in (CALLBACK_URL, SIGNATURE_KEY):
         value = configuration.get(key)
         if value is not None and not isinstance(value, str):
