@@ -37,6 +37,7 @@ from ..kinds.delete import delete_now, start_delete
 from ..operations import Operation
 from ..repository import Entry, Repository, check_name, check_segments
 from ..sessions import Session
+from ..times import iso
 from ..webhooks import Deliveries
 from .common import (
     authenticated_by,
@@ -49,7 +50,7 @@ from .common import (
     read_json,
     session_of,
 )
-from .transfer import iso, received, send_document
+from .transfer import received, send_document
 
 BASE = "/elements/api-v2"
 HUB = BASE + "/hubs/documents"

@@ -14,6 +14,7 @@ from ..kinds.copy import copy_now, start_copy
 from ..kinds.delete import start_delete
 from ..operations import POLL_AFTER_S, Operation, Status
 from ..repository import Entry, Target, check_name, extension_to_keep
+from ..times import iso
 from . import odata
 from .common import (
     bool_param,
@@ -28,7 +29,7 @@ from .common import (
     session_of,
 )
 from .laserfiche_common import audit_body, by_path, entry_members, order_fields, shortcut_members
-from .transfer import iso, json_part, received, send_document
+from .transfer import json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
 

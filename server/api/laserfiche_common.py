@@ -11,8 +11,8 @@ from aiohttp import web
 from ..errors import BadRequest, NotFound
 from ..keys import repository_key
 from ..repository import Entry, check_segments
+from ..times import iso
 from .common import bool_param, field, read_json
-from .transfer import iso
 
 
 def entry_members(entry: Entry, volume: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ..keys import (
 from ..operations import Kind, Operation, Status
 from ..sandbox import Fault, FaultKind, Message, Subscription
 from ..sessions import Session
+from ..times import iso
 from ..webhooks import Attempt, Delivery, DeliveryStatus, Pending
 from . import elements
 from .common import (
@@ -43,7 +44,6 @@ from .common import (
     read_json,
     session_of,
 )
-from .transfer import iso
 
 routes = web.RouteTableDef()
 

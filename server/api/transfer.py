@@ -10,7 +10,6 @@ import re
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,11 +24,6 @@ from .common import json_object, problem_body
 
 # uploads reach the disk in writes of this size: few thread hops, bounded memory
 WRITE_CHUNK = 1024 * 1024
-
-
-def iso(ns: int) -> str:
-    stamp = datetime.fromtimestamp(ns / 1e9, UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from aiohttp import web
 from ...keys import REQUEST_ID, settings_key
 from ...operations import CANCELLED_STATUS, Kind, Operation
 from ...repository import Entry, Target
+from ...times import iso
 from ..laserfiche_common import entry_members, shortcut_members
-from ..transfer import iso
 
 BASE = "/v2/Repositories/{repoId}"
 STATUS_TYPES = "https://www.rfc-editor.org/rfc/rfc9110#status."
