@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import common, dashboard, elements, laserfiche, meta, sandbox, v2
+from .api import bulk, common, dashboard, elements, laserfiche, meta, notifications, sandbox, v2
 from .config import Settings
 from .elements import Events, Instances
+from .elements.bulk import Jobs
 from .keys import (
     deliveries_key,
     events_key,
     faults_key,
     feed_key,
     instances_key,
+    jobs_key,
     operations_key,
     repository_key,
     sessions_key,
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
         timeout_s=settings.webhook_timeout_s,
     )
     app[events_key] = Events(app[repository_key], app[operations_key], app[deliveries_key])
+    app[jobs_key] = Jobs(store, app[operations_key], app[events_key], app[deliveries_key])
     app[faults_key] = Faults()
     app[feed_key] = Feed()
     app.cleanup_ctx.append(_store_ctx)
@@ -78,6 +81,8 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(laserfiche.routes)
     v2.add_routes(app)
     app.add_routes(elements.routes)
+    app.add_routes(bulk.routes)
+    app.add_routes(notifications.routes)
     app.add_routes(sandbox.routes)
     app.add_routes(dashboard.routes)
     return app
@@ -107,10 +112,13 @@ async def _operations_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
-    # after the operations: the events of those a stop cut off end now, and their webhooks go out
+    # after the operations: the events of those a stop cut off end now (bulk jobs' first, which
+    # the events would take for asynchronous requests), and their webhooks go out
+    await app[jobs_key].open()
     await app[events_key].open()
     await app[deliveries_key].open()
     yield
     # attempts under way are cut off unrecorded; the next start makes them again
+    await app[jobs_key].close()
     await app[events_key].close()
     await app[deliveries_key].close()

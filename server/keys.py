@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .config import Settings
 from .elements import Events, Instance, Instances
+from .elements.bulk import Jobs
 from .operations import Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
@@ -21,6 +22,7 @@ operations_key = web.AppKey("operations", Operations)
 instances_key = web.AppKey("instances", Instances)
 events_key = web.AppKey("events", Events)
 deliveries_key = web.AppKey("deliveries", Deliveries)
+jobs_key = web.AppKey("jobs", Jobs)
 faults_key = web.AppKey("faults", Faults)
 feed_key = web.AppKey("feed", Feed)
 
@@ -40,6 +42,7 @@ __all__ = [
     "faults_key",
     "feed_key",
     "instances_key",
+    "jobs_key",
     "operations_key",
     "repository_key",
     "sessions_key",

@@ -22,6 +22,9 @@ from . import fsops
 STORE_DIR = ".sandbox"
 # where documents are written before they get their final name (same filesystem, so publishing is atomic)
 TMP_DIR = "tmp"
+# where what finished operations leave to download is kept until their tokens expire (a bulk
+# job's records); the kinds that write there clear it
+RESULTS_DIR = "results"
 DB_NAME = "sandbox.db"
 ROOT_ID = 1
 # how long a write waits for another connection's transaction (a copy worker's) to end
@@ -109,6 +112,21 @@ CREATE TABLE IF NOT EXISTS events (
     response TEXT,
     created_ns INTEGER NOT NULL,
     updated_ns INTEGER NOT NULL
+);
+-- Open Connectors bulk jobs (version 5): a query whose records a job writes to a file; each is an
+-- event too (the same id), whose webhook is the job's status object
+CREATE TABLE IF NOT EXISTS bulk_jobs (
+    id INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+    operation TEXT NOT NULL,
+    query TEXT NOT NULL,
+    object_name TEXT NOT NULL,
+    -- CREATED until the job ends: COMPLETED, FAILED or CANCELLED
+    status TEXT NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0,
+    records_failed INTEGER NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    created_ns INTEGER NOT NULL,
+    completed_ns INTEGER NOT NULL DEFAULT 0
 );
 -- the webhook of an event: its body is fixed when the operation ends; attempts are kept
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -202,7 +220,7 @@ class Store:
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         # held for the server's life: every path below the root is walked from these
-        self.root_fd = self.dir_fd = self.tmp_fd = self._lock_fd = -1
+        self.root_fd = self.dir_fd = self.tmp_fd = self.results_fd = self._lock_fd = -1
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -246,6 +264,7 @@ class Store:
         elif leftover is not None:
             os.unlink(TMP_DIR, dir_fd=self.dir_fd)
         self.tmp_fd = self._own_dir(self.dir_fd, TMP_DIR)
+        self.results_fd = self._own_dir(self.dir_fd, RESULTS_DIR)
         # sqlite follows links: what it will open must be absent or a regular file
         for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
             found = fsops.lstat_at(self.dir_fd, name)
@@ -298,7 +317,7 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            for fd in (self.tmp_fd, self._lock_fd, self.dir_fd, self.root_fd):
+            for fd in (self.tmp_fd, self.results_fd, self._lock_fd, self.dir_fd, self.root_fd):
                 if fd >= 0:
                     os.close(fd)
-            self.tmp_fd = self._lock_fd = self.dir_fd = self.root_fd = -1
+            self.tmp_fd = self.results_fd = self._lock_fd = self.dir_fd = self.root_fd = -1

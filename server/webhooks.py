@@ -413,14 +413,26 @@ class Deliveries:
         url, key, body, *rest = row
         return (url, key, bytes(body), *rest)
 
-    def listing(self, event_id: int | None, status: str | None, limit: int) -> list[Delivery]:
-        """The latest deliveries (of one event, in one status), newest first, with their attempts;
-        blocking."""
+    def listing(
+        self,
+        event_id: int | None,
+        status: str | None,
+        limit: int,
+        instance_id: int | None = None,
+        notification_id: int | None = None,
+    ) -> list[Delivery]:
+        """The latest deliveries (of one event, in one status, of one instance, by id), newest
+        first, with their attempts; blocking."""
         where: list[str] = []
         args: list[Any] = []
-        if event_id is not None:
-            where.append("d.event_id = ?")
-            args.append(event_id)
+        for column, value in (
+            ("d.event_id", event_id),
+            ("e.instance_id", instance_id),
+            ("d.notification_id", notification_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
         if status is not None and status != DeliveryStatus.DELIVERING:
             where.append("d.status = ?")
             args.append(status)

@@ -22,6 +22,7 @@ from ..elements import (
     check_configuration,
     event_objects,
 )
+from ..elements.hub import record
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from ..keys import (
     INSTANCE,
@@ -138,23 +139,10 @@ events = authenticated_by(events_auth)
 # ---- entries --------------------------------------------------------------------------------
 
 
-def render(entry: Entry, tags: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "id": str(entry.id),
-        "name": entry.name,
-        "path": "/" + "/".join(entry.parts),
-        "directory": entry.is_dir,
-        "size": entry.size,
-        "createdDate": iso(entry.created_ns),
-        "modifiedDate": iso(entry.modified_ns),
-        "tags": tags or [],
-    }
-
-
 def _rendered(repository: Repository, entries: list[Entry]) -> list[dict[str, Any]]:
     """Entries as the hub shows them, with their tags; blocking (a page takes milliseconds)."""
     tags = repository.tags_of([e.id for e in entries])
-    return [render(e, tags.get(e.id)) for e in entries]
+    return [record(e, tags.get(e.id)) for e in entries]
 
 
 async def _one(request: web.Request, entry: Entry) -> web.Response:
@@ -312,6 +300,19 @@ def _callback_url(request: web.Request) -> str:
     return instance.callback_url
 
 
+async def busy(request: web.Request, refusal: TooManyRequests) -> TooManyRequests:
+    """The engine's refusal of a second operation in a session, in the platform's terms: the
+    event (an asynchronous request's, a bulk job's) that is still running."""
+    token = str(refusal.extra.get("operationToken"))
+    running = await asyncio.to_thread(request.app[events_key].of_operation, token)
+    return TooManyRequests(
+        f"Only one asynchronous request may run per instance and user at a time, and event {running} "
+        "is still running. Wait for its webhook (or cancel it), then send this request again.",
+        headers=refusal.headers,
+        extra={"eventId": running},
+    )
+
+
 async def _dispatch(
     request: web.Request,
     url: str,
@@ -324,13 +325,7 @@ async def _dispatch(
     try:
         op = await start(session_of(request), hook)
     except TooManyRequests as exc:
-        running = await asyncio.to_thread(app[events_key].of_operation, str(exc.extra.get("operationToken")))
-        raise TooManyRequests(
-            f"Only one asynchronous request may run per instance and user at a time, and event {running} "
-            "is still running. Wait for its webhook (or cancel it), then send this request again.",
-            headers=exc.headers,
-            extra={"eventId": running},
-        ) from None
+        raise await busy(request, exc) from None
     app[events_key].watch(op, hook)
     return json({"eventId": hook.event_id, "eventStatus": "dispatched"}, status=202)
 
@@ -563,7 +558,7 @@ def render_event(event: Event, attempts: list[Any]) -> dict[str, Any]:
     }
 
 
-def _scope(request: web.Request) -> int | None:
+def scope(request: web.Request) -> int | None:
     """The instance whose events the caller may see (None: the organization sees all)."""
     instance = request.get(INSTANCE)
     return None if instance is None else instance.id
@@ -571,7 +566,7 @@ def _scope(request: web.Request) -> int | None:
 
 async def _event(request: web.Request) -> Event:
     event_id = int_param(request.match_info["eventId"], "eventId", 1)
-    return await asyncio.to_thread(request.app[events_key].get, event_id, _scope(request))
+    return await asyncio.to_thread(request.app[events_key].get, event_id, scope(request))
 
 
 async def _event_response(request: web.Request, event: Event, status: int = 200) -> web.Response:
@@ -583,7 +578,7 @@ async def _event_response(request: web.Request, event: Event, status: int = 200)
 @events
 async def list_events(request: web.Request) -> web.Response:
     page, size = _paging(request)
-    found = await asyncio.to_thread(request.app[events_key].recent, _scope(request), (page - 1) * size, size)
+    found = await asyncio.to_thread(request.app[events_key].recent, scope(request), (page - 1) * size, size)
     deliveries = request.app[deliveries_key]
     return await json_built(lambda: render_events(deliveries, found))
 

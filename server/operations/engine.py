@@ -118,9 +118,8 @@ class Operations:
             kind = self._kinds.get(op.kind)
             if kind is not None:
                 await kind.recover(self.runner, op)
-        tokens = {op.token for op in live}
         for kind in self._kinds.values():
-            await kind.tidy(self.runner, tokens)
+            await kind.tidy(self.runner, live)
         self._sweeper = asyncio.create_task(self.tokens.sweep(), name="token-sweeper")
         self._saver = asyncio.create_task(self._save_progress(), name="progress-saver")
 

@@ -31,12 +31,14 @@ TERMINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
 
 
 class Kind(StrEnum):
-    """What an operation does: Laserfiche's vocabulary (v1 operationType, v2 taskType), and the test
-    task v2 offers for trying a client's polling."""
+    """What an operation does: Laserfiche's vocabulary (v1 operationType, v2 taskType), the test
+    task v2 offers for trying a client's polling, and Open Connectors' bulk jobs."""
 
     COPY = "CopyEntry"
     DELETE = "DeleteEntry"
     TEST = "TestTask"
+    # Open Connectors: a bulk query job over the documents hub
+    BULK = "BulkQuery"
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,9 @@ class Work(ABC):
         """Its token expired: drop what was kept for its result (a file to download)."""
 
     @classmethod  # noqa: B027
-    async def tidy(cls, runner: Runner, live: set[str]) -> None:
-        """At start-up: drop what was kept for operations whose tokens are no longer in `live`
-        (they expired while the server was down)."""
+    async def tidy(cls, runner: Runner, live: list[Operation]) -> None:
+        """At start-up: drop what was kept for operations other than the `live` ones (those whose
+        tokens expired while the server was down, or that a crash cut off)."""
 
 
 async def _first_done(

@@ -1,0 +1,218 @@
+"""Open Connectors bulk jobs over the documents hub: thin handlers over `server.elements.bulk`.
+
+`POST /hubs/documents/bulk/query?q=<CEQL>` starts a job; `/bulk/{id}/status`, `/bulk/jobs`,
+`/bulk/{id}/cancel` and `/bulk/{id}/errors` follow it; `/bulk/{id}/{objectName}` downloads its
+records as JSON, NDJSON or CSV (by `Accept`), streamed from the file the job wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..ceql import FIELDS, parse
+from ..elements import check_callback_url
+from ..elements.bulk import BulkHook, Job, JobStatus
+from ..errors import BadRequest, NotFound, SandboxError, TooManyRequests
+from ..keys import INSTANCE, events_key, jobs_key, operations_key, repository_key
+from ..kinds.bulk import BulkWork, open_records
+from ..operations import Operation
+from .common import int_param, json, pace_s, session_of
+from .elements import HUB, busy, hub
+from .transfer import DescriptorFileResponse
+
+BULK = HUB + "/bulk"
+# the records are read and converted this much at a time (one thread hop each)
+CHUNK_BYTES = 1024 * 1024
+# the formats a download comes in, by the media type `Accept` names
+NDJSON, JSON_ARRAY, CSV = "application/x-ndjson", "application/json", "text/csv"
+MEDIA_TYPES = {
+    NDJSON: NDJSON,
+    "application/ndjson": NDJSON,
+    JSON_ARRAY: JSON_ARRAY,
+    CSV: CSV,
+    "*/*": JSON_ARRAY,
+    "application/*": JSON_ARRAY,
+    "text/*": CSV,
+}
+
+routes = web.RouteTableDef()
+
+
+class NotAcceptable(SandboxError):
+    status = 406
+    title = "Not acceptable."
+
+
+@routes.post(BULK + "/query")
+@hub
+async def start_query(request: web.Request) -> web.Response:
+    pace = pace_s(request)
+    text = request.query.get("q")
+    if text is None:
+        raise BadRequest("The parameter 'q' (a CEQL query) is required.")
+    query = parse(text)
+    # the callback: the request's header, else the instance's URL; neither: no callback
+    url = request.headers.get("Elements-Async-Callback-URL", "").strip()
+    instance = request[INSTANCE]
+    url = check_callback_url(url, "header 'Elements-Async-Callback-URL'") if url else instance.callback_url
+    operations = request.app[operations_key]
+    work = BulkWork(query, operations.progress(pace))
+    events = request.app[events_key]
+    hook = BulkHook(events, instance, request.method, request.path_qs, url, query=query, work=work)
+    try:
+        op = await operations.start(session_of(request), work, hook)
+    except TooManyRequests as exc:
+        raise await busy(request, exc) from None
+    request.app[jobs_key].watch(op, hook)
+    return json({"id": hook.event_id, "status": JobStatus.CREATED.value})
+
+
+async def _job(request: web.Request) -> tuple[Job, Operation]:
+    job_id = int_param(request.match_info["id"], "id", 1)
+    return await asyncio.to_thread(request.app[jobs_key].get, job_id, session_of(request).id)
+
+
+@routes.get(BULK + "/jobs")
+@hub
+async def list_jobs(request: web.Request) -> web.Response:
+    jobs = request.app[jobs_key]
+    found = await asyncio.to_thread(jobs.of_session, session_of(request).id)
+    return json([jobs.status(job, op) for job, op in found])
+
+
+@routes.get(BULK + "/{id}/status")
+@hub
+async def get_status(request: web.Request) -> web.Response:
+    job, op = await _job(request)
+    return json(request.app[jobs_key].status(job, op))
+
+
+@routes.put(BULK + "/{id}/cancel")
+@hub
+async def cancel(request: web.Request) -> web.Response:
+    """Start the cancellation: the job reads CANCELLATION_PENDING until it has stopped, then
+    CANCELLED (and its callback says so)."""
+    job, op = await _job(request)
+    if op.done:
+        raise BadRequest(
+            f"Bulk job {job.id} has already ended ({job.status.value}); there is nothing to cancel.",
+            title="Cannot cancel ended job.",
+        )
+    request.app[operations_key].begin_cancel(op)
+    return json(request.app[jobs_key].status(job, op))
+
+
+@routes.get(BULK + "/{id}/errors")
+@hub
+async def get_errors(request: web.Request) -> web.Response:
+    """What went wrong: the failure of a job that failed (records are not refused one by one here)."""
+    _, op = await _job(request)
+    errors = [{"message": error.message} for error in op.errors] if op.done else []
+    return json(errors)
+
+
+@routes.get(BULK + "/{id}/{objectName}")
+@hub
+async def download(request: web.Request) -> web.StreamResponse:
+    job, op = await _job(request)
+    if request.match_info["objectName"] != job.object_name:
+        raise NotFound(f"Bulk job {job.id} holds {job.object_name}, not {request.match_info['objectName']}.")
+    if op.status.value != "Completed":
+        status = request.app[jobs_key].status(job, op)["status"]
+        raise BadRequest(
+            f"Bulk job {job.id} is {status}: its records can be downloaded once it has COMPLETED.",
+            title="Bulk job not completed.",
+        )
+    media = _media_type(request)
+    repository = request.app[repository_key]
+    fd = await asyncio.to_thread(open_records, repository, str(op.result["file"]))
+    if media == NDJSON:
+        return DescriptorFileResponse(fd, headers={"Content-Type": NDJSON})
+    query = parse(job.query)
+    columns = list(query.fields or FIELDS)
+    response = web.StreamResponse(headers={"Content-Type": media})
+    try:
+        await response.prepare(request)
+        chunks = _json_chunks(fd) if media == JSON_ARRAY else _csv_chunks(fd, columns)
+        while chunk := await asyncio.to_thread(next, chunks, b""):
+            await response.write(chunk)
+        await response.write_eof()
+    finally:
+        await asyncio.to_thread(os.close, fd)
+    return response
+
+
+def _media_type(request: web.Request) -> str:
+    """The first media type of `Accept` (by preference) that the records come in; JSON if none is
+    named; 406 if it names only others."""
+    accept = request.headers.get("Accept", "").strip()
+    if not accept:
+        return JSON_ARRAY
+    ranked: list[tuple[float, int, str]] = []
+    for position, item in enumerate(accept.split(",")):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        ranked.append((-weight, position, media.lower()))
+    for weight, _, media in sorted(ranked):
+        if weight < 0 and media in MEDIA_TYPES:
+            return MEDIA_TYPES[media]
+    raise NotAcceptable(f"The records come as {JSON_ARRAY}, {NDJSON} or {CSV}; 'Accept' names none of them.")
+
+
+def _lines(fd: int) -> Iterator[list[bytes]]:
+    """The file's records, a chunk of whole lines at a time; blocking."""
+    rest = b""
+    while block := os.read(fd, CHUNK_BYTES):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        yield block[:cut].splitlines()
+    if rest.strip():
+        yield [rest]
+
+
+def _json_chunks(fd: int) -> Iterator[bytes]:
+    """The records as one JSON array, a chunk at a time; blocking."""
+    opening = b"["
+    for lines in _lines(fd):
+        yield opening + b",".join(lines)
+        opening = b","
+    yield b"[]" if opening == b"[" else b"]"
+
+
+def _csv_chunks(fd: int, columns: list[str]) -> Iterator[bytes]:
+    """The records as CSV (a header row, then a row each; tags joined by ';'); blocking."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for lines in _lines(fd):
+        for line in lines:
+            found: dict[str, Any] = orjson.loads(line)
+            writer.writerow([_cell(found.get(column)) for column in columns])
+        yield out.getvalue().encode()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue().encode()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return "" if value is None else value
