@@ -114,9 +114,8 @@ async def cancel(request: web.Request) -> web.Response:
 @hub
 async def get_errors(request: web.Request) -> web.Response:
     """What went wrong: the failure of a job that failed (records are not refused one by one here)."""
-    _, op = await _job(request)
-    errors = [{"message": error.message} for error in op.errors] if op.done else []
-    return json(errors)
+    job, _ = await _job(request)
+    return json([{"message": job.message}] if job.status is JobStatus.FAILED else [])
 
 
 @routes.get(BULK + "/{id}/{objectName}")
@@ -196,7 +195,7 @@ def _json_chunks(fd: int) -> Iterator[bytes]:
 
 
 def _csv_chunks(fd: int, columns: list[str]) -> Iterator[bytes]:
-    """The records as CSV (a header row, then a row each; tags joined by ';'); blocking."""
+    """The records as CSV (a header row, then a row each; tags as a JSON array); blocking."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
@@ -214,5 +213,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(str(item) for item in value)
+        # (JSON: a tag may hold any character, a separator too)
+        return orjson.dumps(value).decode()
     return "" if value is None else value

@@ -28,7 +28,10 @@ from .events import EventHook, Events, EventStatus, outcome
 
 # a job whose token expired is dropped (with its event) at a start this long after it ended
 JOB_KEEP_NS = 24 * 3600 * 10**9
-INTERRUPTED = "The job was interrupted because the server stopped while it ran."
+INTERRUPTED = (
+    "The job was interrupted because the server stopped while it ran; it wrote no records. "
+    "Start it again."
+)
 
 
 class JobStatus(StrEnum):
@@ -239,16 +242,17 @@ class Jobs:
             with self.store.transaction() as conn:
                 job = self.read(conn, job_id)
                 assert job is not None
+                # (its operation ended Failed, interrupted, as the engine read it back; its
+                # records were never published, so the job's own words say so)
                 op = self.operations.lookup(job.operation)
-                message = INTERRUPTED if op is None else " ".join(e.message for e in op.errors)
                 finished_ns = now if op is None else op.finished_ns
                 conn.execute(
                     "UPDATE bulk_jobs SET status = ?, message = ?, completed_ns = ? WHERE id = ?",
-                    (JobStatus.FAILED.value, message, finished_ns, job_id),
+                    (JobStatus.FAILED.value, INTERRUPTED, finished_ns, job_id),
                 )
                 job = self.read(conn, job_id)
                 assert job is not None
-                body = status_object(job, None, 0)
+                body = status_object(job, op, 0)
                 pending = self.events.record_end(conn, job_id, EventStatus.FAILED, body, body)
             if pending is not None:
                 scheduled.append(pending)
