@@ -15,6 +15,7 @@ server or reach outside its storage root.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -48,6 +49,7 @@ from conftest import (
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from webhook_receiver import wait_for
 
 from server.app import create_app
 from server.openapi import document
@@ -86,6 +88,8 @@ PARAM_VALUES = {
     "faultId": "x",
     "fileName": "x.txt",
     "name": "x",
+    "objectName": "files",
+    "notificationId": "1",
 }
 
 
@@ -110,7 +114,8 @@ def _wrong_dialects(canonical: str, bearer: str) -> list[tuple[str, str]]:
         return [("Elements hub pair", HUB_PAIR), ("Elements platform pair", PLATFORM_PAIR), *forged]
     if canonical.startswith("/elements/api-v2/hubs/"):
         return [("Laserfiche bearer", f"Bearer {bearer}"), ("platform pair", PLATFORM_PAIR), *forged]
-    if canonical.startswith("/elements/api-v2/instances/events"):
+    # (events and deliveries: an Element token sees its instance's, the Organization everyone's)
+    if canonical.startswith(("/elements/api-v2/instances/events", "/elements/api-v2/notifications/")):
         return [("Laserfiche bearer", f"Bearer {bearer}"), *forged]
     if canonical.startswith("/elements/api-v2/instances"):
         return [("Laserfiche bearer", f"Bearer {bearer}"), ("hub pair", HUB_PAIR), *forged]
@@ -152,7 +157,7 @@ async def test_every_route_is_guarded(aiohttp_client, storage_root):
     assert seen_public == PUBLIC, PUBLIC - seen_public
     # the walk saw the whole API (a router that lost its routes would pass trivially): v1, v2,
     # Elements and the sandbox's own routes, HEAD twins included
-    assert guarded >= 107, guarded
+    assert guarded >= 121, guarded
     assert not storage_root.joinpath("x").exists()
     assert sorted(p.name for p in storage_root.iterdir()) == [".sandbox"]
 
@@ -1448,6 +1453,235 @@ def test_fuzz_elements(fuzz_env):
     print(f"\nelements fuzz: {count} requests, statuses {sorted(A.statuses.items())}")
 
 
+# ---- Open Connectors bulk jobs and deliveries: hostile CEQL, ids, object names, Accept, `where`
+
+CEQL_WORDS = [
+    "select", "from", "where", "and", "or", "order by", "limit", "like", "in", "asc", "desc",
+    "not", "is null", "union", "drop table", "group by", "having", "join", "distinct", "count(*)",
+    ";", "--", "/*", "*/", "||", "(", ")", ",", "*", "'", "''", "\"", "`", "%", "_",
+]  # fmt: skip
+CEQL_FIELDS = ["id", "name", "path", "directory", "size", "createdDate", "modifiedDate", "tags", "NAME"]
+CEQL_OPS = ["=", "!=", "<", ">", "<=", ">=", "<>", "==", "like", "in", "LIKE", "IN", "is"]
+# what a download's Accept may say (printable ASCII: http.client sends a header as latin-1, and
+# aiohttp's parser itself refuses control bytes with a bare 400, spec5)
+ACCEPTS = [
+    "",
+    "*/*",
+    "application/json",
+    "application/x-ndjson",
+    "text/csv",
+    "application/ndjson",
+    "text/*",
+    "image/png",
+    "*/*;q=0",
+    "text/csv;q=nan",
+    "application/json;q=1e400",
+    ",,;;",
+    ";q=1",
+    "application/x-ndjson;q=0.5, text/csv;q=0.6",
+]
+
+
+def _ceql_value() -> st.SearchStrategy[str]:
+    quoted = names().map(lambda v: "'" + v.replace("'", "''") + "'")
+    raw_quoted = names().map(lambda v: f"'{v}'")  # (a quote inside ends the string early)
+    numbers = st.one_of(st.integers(-(2**70), 2**70).map(str), st.floats(allow_nan=False).map(repr))
+    dates = st.sampled_from(["'2026-01-01'", "'2026-01-01T10:00:00Z'", "'9999-99-99'", "'0001-01-01'"])
+    return st.one_of(quoted, raw_quoted, numbers, dates)
+
+
+def _ceql_conditions(hostile: bool) -> st.SearchStrategy[str]:
+    """A condition CEQL takes (with hostile text inside its strings); `hostile`: or one with a
+    hostile part."""
+    text = st.one_of(
+        names().map(lambda v: "'" + v.replace("'", "''") + "'"),
+        st.sampled_from(["'%.txt'", "'/src/%'", "'/real/inner/%'", "'%link%'", "'%canary%'", "'/%/%'"]),
+    )
+    texts = st.lists(text, min_size=1, max_size=3).map(lambda v: "(" + ", ".join(v) + ")")
+    typed = st.one_of(
+        st.builds(
+            lambda field_, op, value: f"{field_} {op} {value}",
+            st.sampled_from(["path", "name", "tags", "PATH"]),
+            st.sampled_from(["=", "!=", "like"]),
+            text,
+        ),
+        st.builds(
+            lambda field_, values: f"{field_} in {values}", st.sampled_from(["path", "name", "tags"]), texts
+        ),
+        st.builds(
+            lambda op, n: f"size {op} {n}",
+            st.sampled_from(["=", "!=", "<", ">"]),
+            st.integers(-(2**70), 2**70),
+        ),
+        st.builds(
+            lambda field_, op, date: f"{field_} {op} {date}",
+            st.sampled_from(["createdDate", "modifiedDate"]),
+            st.sampled_from(["<", ">"]),
+            st.sampled_from(["'2000-01-01'", "'2999-01-01T10:00:00Z'", "'2026-01-01T00:00:00+14:00'"]),
+        ),
+    )
+    if not hostile:
+        return typed
+    odd = st.builds(
+        lambda field_, op, value: f"{field_} {op} {value}",
+        st.one_of(st.sampled_from(CEQL_FIELDS), names()),
+        st.sampled_from(CEQL_OPS),
+        st.one_of(_ceql_value(), st.lists(_ceql_value(), max_size=3).map(lambda v: "(" + ", ".join(v) + ")")),
+    )
+    return st.one_of(typed, odd)
+
+
+def _ceql_shaped(hostile: bool) -> st.SearchStrategy[str]:
+    condition = _ceql_conditions(hostile)
+    joiners = [" and ", " or ", " AND "] + ([" xor ", " && "] if hostile else [])
+    where = st.builds(
+        lambda first, rest, nest: "(" * nest + first + "".join(rest) + ")" * nest,
+        condition,
+        st.lists(st.tuples(st.sampled_from(joiners), condition).map("".join), max_size=4),
+        st.sampled_from([0, 0, 1, 3, 32, 40] if hostile else [0, 0, 1, 3, 32]),
+    )
+    fields = st.lists(st.sampled_from(CEQL_FIELDS[:-1]), min_size=1, max_size=3, unique=True).map(", ".join)
+    orders = ["", " order by name", " order by size desc", " order by path asc"]
+    return st.builds(
+        lambda selection, source, clause, order, limit: (
+            f"select {selection} from {source}{clause}{order}{limit}"
+        ),
+        st.one_of(st.just("*"), fields, st.lists(st.sampled_from(CEQL_FIELDS), max_size=3).map(", ".join))
+        if hostile
+        else st.one_of(st.just("*"), fields),
+        st.one_of(st.sampled_from(["files", "folders", "FILES"]), names())
+        if hostile
+        else st.sampled_from(["files", "folders", "FILES"]),
+        st.one_of(st.just(""), where.map(lambda w: " where " + w)),
+        st.sampled_from([*orders, " order by tags", " order by name, size"] if hostile else orders),
+        st.one_of(st.just(""), st.integers(-5 if hostile else 0, 2**70).map(lambda n: f" limit {n}")),
+    )
+
+
+def ceql_queries() -> st.SearchStrategy[str]:
+    """Queries: CEQL with hostile text in its strings, CEQL with a hostile part, token soup, names."""
+    soup = st.lists(
+        st.one_of(st.sampled_from(CEQL_WORDS + CEQL_FIELDS + CEQL_OPS), names()), max_size=12
+    ).map(" ".join)
+    return st.one_of(_ceql_shaped(False), _ceql_shaped(False), _ceql_shaped(True), soup, names())
+
+
+def accepts() -> st.SearchStrategy[str]:
+    printable = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+    return st.one_of(
+        st.sampled_from(ACCEPTS),
+        printable,
+        st.lists(st.one_of(st.sampled_from(ACCEPTS), printable), min_size=1, max_size=4).map(", ".join),
+    )
+
+
+def test_fuzz_bulk_jobs_and_deliveries(fuzz_env):
+    env = fuzz_env
+    A = Raw(env.server.base_url, HUB_PAIR)
+    per = FUZZ_TOTAL // 6  # three properties, half the total
+    s = fuzz_settings(per)
+    jobs: list[int] = []  # the jobs started, oldest first
+    media = ("application/json", "application/x-ndjson", "text/csv")
+
+    def ended(job_id: int) -> dict:
+        deadline = time.monotonic() + 30
+        while True:
+            status = env.check(A.request("GET", f"{EL}/bulk/{job_id}/status"), {200}).json()
+            if status["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                return status
+            assert time.monotonic() < deadline, f"bulk job {job_id} did not end: {status}"
+            time.sleep(0.01)
+
+    def records_inside(status: dict) -> None:
+        r = env.check(
+            A.request(
+                "GET", f"{EL}/bulk/{status['id']}/{status['objectName']}", headers={"Accept": media[1]}
+            ),
+            {200},
+        )
+        records = [json.loads(line) for line in r.body.splitlines()]
+        assert len(records) == status["recordsCount"], (status, len(records))
+        for record in records:
+            if "path" in record and "directory" in record:
+                env.el_entry_inside(record)
+
+    @s
+    @given(query=ceql_queries(), enc=encoders)
+    def query(query, enc):
+        e = ENCODERS[enc]
+        query = fit(query, e)
+        r = env.check(A.request("POST", f"{EL}/bulk/query?q={e(query)}"), {200, 400, 414})
+        if r.status == 200:
+            jobs.append(r.json()["id"])
+            status = ended(jobs[-1])
+            assert status["status"] == "COMPLETED", (query, status)
+            records_inside(status)
+        else:
+            # nothing started: no job newer than the last one made
+            listed = env.check(A.request("GET", f"{EL}/bulk/jobs"), {200}).json()
+            assert all(job["id"] <= max(jobs, default=0) for job in listed), (query, listed)
+        env.check_disk()
+
+    id_values = st.one_of(
+        names(),
+        st.integers(-5, 2**40).map(str),
+        st.sampled_from(ID_DECOR),
+        st.builds(lambda: str(jobs[-1]) if jobs else "1"),
+    )
+    object_names = st.one_of(st.sampled_from(["files", "folders", "jobs", "status"]), names())
+
+    @s
+    @given(
+        value=id_values,
+        name=object_names,
+        enc=encoders,
+        route=st.sampled_from(["status", "errors", "cancel", "download", "download", "head"]),
+        accept=st.one_of(st.none(), accepts()),
+    )
+    def job_routes(value, name, enc, route, accept):
+        e = ENCODERS[enc]
+        value, name = fit(value, e), fit(name, e)
+        method = {"cancel": "PUT", "head": "HEAD"}.get(route, "GET")
+        suffix = e(name) if route in ("download", "head") else route
+        headers = {"Accept": accept} if accept is not None else {}
+        r = env.check(A.request(method, f"{EL}/bulk/{e(value)}/{suffix}", headers=headers))
+        if 200 <= r.status < 300 and enc != "loose":
+            decoded = url_view(value)
+            assert decoded.isascii() and decoded.isdigit(), f"a non-number job id was served: {r}"
+            if route == "download":
+                assert r.content_type in media, str(r)
+                assert url_view(name) in ("files", "folders"), str(r)
+        env.check_disk()
+
+    terms = st.one_of(
+        st.builds(
+            lambda field_, op, value: f"{field_}{op}{value}",
+            st.one_of(st.sampled_from(["status", "notificationId", "eventId", "STATUS", "id"]), names()),
+            st.sampled_from(["=", " = ", "!=", " like ", " in ", "=="]),
+            st.one_of(_ceql_value(), st.sampled_from(["'queued'", "'delivered'", "1", "1 or 1=1"])),
+        ),
+        names(),
+    )
+    wheres = st.lists(terms, min_size=1, max_size=4).map(" and ".join)
+
+    @s
+    @given(where=wheres, enc=encoders, method=st.sampled_from(["GET", "PUT"]))
+    def deliveries(where, enc, method):
+        e = ENCODERS[enc]
+        where = fit(where, e)
+        target = f"/elements/api-v2/notifications/subscriptions/deliveries?where={e(where)}"
+        r = env.check(A.request(method, target), {200, 400, 414})
+        if r.status == 200:
+            assert r.json() == [], f"a delivery where there are none: {r}"  # (no job has a callback)
+        env.check_disk()
+
+    try:
+        count = _run_all(env, [query, job_routes, deliveries], A)
+    finally:
+        A.close()
+    print(f"\nbulk fuzz: {count} requests, {len(jobs)} jobs, statuses {sorted(A.statuses.items())}")
+
+
 # --------------------------------------------------------------------------- 3. schemathesis
 #
 # One campaign per module over /openapi.json of a live subprocess; the tests below read its results.
@@ -1507,6 +1741,10 @@ def campaign(tmp_path_factory):
     print(f"schemathesis v2 ({len(v2)} operations, {result.seeded} also seeded):")
     for (method, path), statuses in v2.items():
         print(f"  {method:6} {path[len(V2) :] or path}: {sorted(statuses.items())}")
+    bulk = {k: v for k, v in result.by_operation.items() if "/bulk/" in k[1] or "deliveries" in k[1]}
+    print(f"schemathesis bulk jobs and deliveries ({len(bulk)} operations):")
+    for (method, path), statuses in bulk.items():
+        print(f"  {method:6} {path}: {sorted(statuses.items())}")
     return result
 
 
@@ -1609,6 +1847,13 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     operations = [found.ok() for found in schema.get_all_operations()]
     started = time.monotonic()
+    # a completed bulk job first (before any generated case can start a paced one in the hub's
+    # session), and its routes over its id: generated ids name no job, so their answers are 404s
+    job_id = _bulk_seed(session, base)
+    for op in operations:
+        if op.path.startswith(f"{EL}/bulk/{{id}}"):
+            strategy = op.as_strategy(path_parameters={"id": str(job_id)})
+            run_quietly(op.method.upper(), op.path, strategy, max(2, SCHEMA_EXAMPLES // 2), "seeded")
     for op in operations:
         method, path = op.method.upper(), op.path
         if path == "/sandbox/events":
@@ -1648,6 +1893,21 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
 
 
 V2 = "/v2/Repositories/{repoId}"
+
+
+def _bulk_seed(session, base: str) -> int:
+    """A completed bulk job of the hub's session (the campaign's tree is small: it ends at once)."""
+    headers = {"Authorization": HUB_PAIR}
+    r = session.post(f"{base}{EL}/bulk/query", params={"q": "select * from files"}, headers=headers)
+    assert r.status_code == 200, r.text
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 30
+    while (status := session.get(f"{base}{EL}/bulk/{job_id}/status", headers=headers).json())[
+        "status"
+    ] != "COMPLETED":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    return int(job_id)
 
 
 @dataclass
@@ -1839,6 +2099,8 @@ async def _conforms(client, spec: dict, resp, path: str, method: str = "GET") ->
     assert resp.content_type in content, f"{method} {path} {resp.status}: {resp.content_type}"
     if not raw:
         return None
+    if resp.content_type != "application/json" and not resp.content_type.endswith("+json"):
+        return raw.decode()  # (NDJSON, CSV: the text; its type is checked above)
     body = json.loads(raw)
     errors = sorted(_validator(spec, content[resp.content_type]["schema"]).iter_errors(body), key=str)
     assert not errors, f"{method} {path} {resp.status}: {[e.message for e in errors][:5]}\n{body}"
@@ -1965,3 +2227,169 @@ async def test_v2_answers_fit_the_description(api):
     await _conforms(client, spec, await api.get(f"/Entries/{shortcut['id']}"), v1_entry)
     resp = await client.get("/sandbox/operations", headers=api.headers)
     await _conforms(client, spec, resp, "/sandbox/operations")
+
+
+# --------------------------------------------------------------------------- 3c. bulk jobs and deliveries
+#
+# The same on purpose for Open Connectors' bulk jobs and the deliveries routes: a job in each state
+# (running, cancelled, completed), its records in each format, every refusal, its event, its
+# callback refused and queued, listed and sent again by both routes that can.
+
+BULK_ROUTE = f"{EL}/bulk"
+
+
+async def _bulk_status(client, job_id: int) -> dict:
+    resp = await client.get(f"{BULK_ROUTE}/{job_id}/status", headers={"Authorization": HUB_PAIR})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def _bulk_until(client, job_id: int, *statuses: str) -> dict:
+    deadline = time.monotonic() + 30
+    while (status := await _bulk_status(client, job_id))["status"] not in statuses:
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(0.02)
+    return status
+
+
+async def test_bulk_answers_fit_the_description(aiohttp_client, storage_root, receivers):
+    (storage_root / "Docs").mkdir()
+    for i in range(30):
+        (storage_root / "Docs" / f"f{i:02}.txt").write_bytes(b"x" * i)
+    settings = make_settings(storage_root, webhook_retries=0, webhook_backoff_s=0.05)
+    client = await aiohttp_client(create_app(settings))
+    spec = await (await client.get("/openapi.json")).json()
+    hub = {"Authorization": HUB_PAIR}
+    rx = await receivers(fail_first=1)  # the callback: refused once (queued at once), then taken
+
+    async def check(resp, path: str, method: str = "GET"):
+        return await _conforms(client, spec, resp, BULK_ROUTE + path, method)
+
+    # a paced job: running, its download refused, a second one refused, then cancelled
+    paced = await check(
+        await client.post(
+            f"{BULK_ROUTE}/query",
+            params={"q": "select * from files"},
+            headers=hub | {"Sandbox-Pace-Ms": "200"},
+        ),
+        "/query",
+        "POST",
+    )
+    await _bulk_until(client, paced["id"], "RUNNING")
+    await check(await client.get(f"{BULK_ROUTE}/{paced['id']}/status", headers=hub), "/{id}/status")
+    resp = await client.get(f"{BULK_ROUTE}/{paced['id']}/files", headers=hub)
+    assert resp.status == 400, await resp.text()
+    await check(resp, "/{id}/{objectName}")
+    resp = await client.post(f"{BULK_ROUTE}/query", params={"q": "select * from folders"}, headers=hub)
+    assert resp.status == 429, await resp.text()
+    assert (await check(resp, "/query", "POST"))["eventId"] == paced["id"]
+    cancelling = await check(
+        await client.put(f"{BULK_ROUTE}/{paced['id']}/cancel", headers=hub), "/{id}/cancel", "PUT"
+    )
+    assert cancelling["status"] in ("CANCELLATION_PENDING", "CANCELLED"), cancelling
+    await _bulk_until(client, paced["id"], "CANCELLED")
+    resp = await client.put(f"{BULK_ROUTE}/{paced['id']}/cancel", headers=hub)
+    assert resp.status == 400, await resp.text()
+    await check(resp, "/{id}/cancel", "PUT")
+
+    # a completed one, with a callback
+    query = "select name, size, tags from files where path like '/docs/%' and size > 4 order by size desc"
+    started = await check(
+        await client.post(
+            f"{BULK_ROUTE}/query",
+            params={"q": query},
+            headers=hub | {"Elements-Async-Callback-URL": rx.url},
+        ),
+        "/query",
+        "POST",
+    )
+    job = started["id"]
+    done = await _bulk_until(client, job, "COMPLETED", "FAILED")
+    assert done["status"] == "COMPLETED" and done["recordsCount"] == 25, done
+    jobs = await check(await client.get(f"{BULK_ROUTE}/jobs", headers=hub), "/jobs")
+    assert [j["id"] for j in jobs] == [job, paced["id"]]
+    assert await check(await client.get(f"{BULK_ROUTE}/{job}/errors", headers=hub), "/{id}/errors") == []
+    for accept in (
+        None,
+        "*/*",
+        "application/json",
+        "application/x-ndjson",
+        "text/csv",
+        "text/csv;q=0.5, */*;q=0.1",
+    ):
+        headers = hub if accept is None else hub | {"Accept": accept}
+        resp = await client.get(f"{BULK_ROUTE}/{job}/files", headers=headers)
+        assert resp.status == 200, await resp.text()
+        records = await check(resp, "/{id}/{objectName}")
+        if resp.content_type == "application/json":
+            assert [r["size"] for r in records] == list(range(29, 4, -1))
+            assert all(set(r) == {"name", "size", "tags"} for r in records)
+    ndjson = hub | {"Accept": "application/x-ndjson"}
+    resp = await client.get(f"{BULK_ROUTE}/{job}/files", headers=ndjson | {"Range": "bytes=0-9"})
+    assert resp.status == 206, await resp.text()
+    await check(resp, "/{id}/{objectName}")
+    resp = await client.get(f"{BULK_ROUTE}/{job}/files", headers=ndjson | {"Range": "bytes=999999-"})
+    assert resp.status == 416, await resp.text()
+    await check(resp, "/{id}/{objectName}")
+    for headers, path, status in (
+        (hub | {"Accept": "image/png"}, f"{job}/files", 406),
+        (hub, f"{job}/folders", 404),
+        (hub, "999/files", 404),
+        (hub, "0/files", 400),
+        (hub, "x/status", 400),
+    ):
+        resp = await client.get(f"{BULK_ROUTE}/{path}", headers=headers)
+        assert resp.status == status, (path, await resp.text())
+        await check(resp, "/{id}/status" if path.endswith("status") else "/{id}/{objectName}")
+    for q in ("select * from files where size <= 3", "delete from files", ""):
+        resp = await client.post(f"{BULK_ROUTE}/query", params={"q": q}, headers=hub)
+        assert resp.status == 400, await resp.text()
+        await check(resp, "/query", "POST")
+    # the job is an event whose response is its status object
+    resp = await client.get(f"/elements/api-v2/instances/events/{job}", headers=hub)
+    event = await _conforms(client, spec, resp, "/elements/api-v2/instances/events/{eventId}")
+    assert event["response"]["status"] == "COMPLETED"
+
+    # its callback was refused: queued at once (no retries), listed, and sent again
+    deliveries = "/elements/api-v2/notifications/subscriptions/deliveries"
+    await rx.wait_requests(1)
+    queued = {"where": "status='queued'"}
+
+    async def queue() -> list:
+        resp = await client.get(deliveries, params=queued, headers=hub)
+        return await _conforms(client, spec, resp, deliveries)
+
+    [delivery] = await wait_for(queue, "the refused callback queued")
+    assert delivery["eventId"] == job, delivery
+    resp = await client.get(deliveries, params={"where": "status='lost'"}, headers=hub)
+    assert resp.status == 400, await resp.text()
+    await _conforms(client, spec, resp, deliveries)
+    bearer = {"Authorization": f"Bearer {await sign_in(client)}"}
+    redeliver = "/sandbox/deliveries/{notificationId}/redeliver"
+    resp = await client.post(f"/sandbox/deliveries/{delivery['notificationId']}/redeliver", headers=bearer)
+    assert resp.status == 202, await resp.text()
+    again = await _conforms(client, spec, resp, redeliver, "POST")
+    assert again["notificationId"] == delivery["notificationId"]
+    assert again["status"] in ("pending", "delivering", "delivered"), again
+    [callback] = await rx.wait_delivered(1)
+    assert callback.json()["id"] == job and callback.json()["status"] == "COMPLETED"
+    assert await queue() == []
+    # and by the platform's route: the same notificationId
+    resp = await client.put(
+        deliveries, params={"where": f"notificationId={delivery['notificationId']}"}, headers=hub
+    )
+    [sent] = await _conforms(client, spec, resp, deliveries, "PUT")
+    assert sent["notificationId"] == delivery["notificationId"] and sent["status"] == "pending"
+    await rx.wait_delivered(2)
+    for path in ("/sandbox/deliveries/999/redeliver", "/sandbox/deliveries/x/redeliver"):
+        resp = await client.post(path, headers=bearer)
+        assert resp.status in (400, 404), await resp.text()
+        await _conforms(client, spec, resp, redeliver, "POST")
+
+    # the sandbox lists both jobs as operations, with their queries and records
+    resp = await client.get("/sandbox/operations", params={"type": "BulkQuery"}, headers=bearer)
+    ops = (await _conforms(client, spec, resp, "/sandbox/operations"))["value"]
+    assert [(o["label"], o["status"], o["recordsCount"]) for o in ops] == [
+        (f"Bulk query: {query}", "Completed", 25),
+        ("Bulk query: select * from files", "Cancelled", None),
+    ]

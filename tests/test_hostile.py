@@ -7,6 +7,7 @@ snapshotted before and after, leaving out only the server's own ``.sandbox`` sto
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -1252,3 +1253,315 @@ async def test_v2_error_never_leaks_storage_path(env):
         assert str(env.tmp) not in text
         assert "Traceback" not in text
         assert quote(str(env.tmp), safe="") not in resp.headers.get("X-APIServer-Error", "")
+
+
+# --------------------------------------------------------------------------- Open Connectors bulk jobs
+#
+# Hostile CEQL (huge, nested, unicode, NUL, quotes, SQL that looks like injection), ids and object
+# names on the job routes, Accept headers on the download, and `where` on the deliveries route: each
+# answered 4xx problem+json (or, for a query that is valid however odd, a job whose records are
+# only what is inside the root), never a 5xx, and nothing outside the store changed.
+
+HUB_AUTH = {"Authorization": "User sandbox-user-secret, Element sandbox-element-token"}
+PLATFORM_AUTH = {"Authorization": "User sandbox-user-secret, Organization sandbox-org-secret"}
+BULK = "/elements/api-v2/hubs/documents/bulk"
+DELIVERIES = "/elements/api-v2/notifications/subscriptions/deliveries"
+ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def _hub(env: Env) -> Api:
+    """The hub's caller (User + Element), with the same raw-path sending as the bearer's."""
+    return Api(env.api.client, "", base=BULK, extra_headers=HUB_AUTH)
+
+
+async def _bulk_job(hub: Api, query: str) -> tuple[int, dict]:
+    resp = await hub.post("/query", params={"q": query})
+    assert resp.status == 200, await resp.text()
+    job_id = (await resp.json())["id"]
+    for _ in range(1500):
+        resp = await hub.get(f"/{job_id}/status")
+        status = await resp.json()
+        assert resp.status == 200, status
+        if status["status"] in ENDED:
+            return job_id, status
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"bulk job {job_id} did not end: {status}")
+
+
+def _records_inside(env: Env, records: list[dict]) -> None:
+    """Every record a job wrote is an entry inside the root, reached without passing a symlink."""
+    for record in records:
+        _assert_no_canary(json.dumps(record))
+        if "path" not in record:
+            continue
+        p = env.root
+        for part in [s for s in record["path"].split("/") if s]:
+            assert part not in (".", ".."), record
+            p = p / part
+            assert not p.is_symlink(), f"a record through a symlink: {record}"
+        assert p.exists() and (p.is_dir() == record.get("directory", p.is_dir())), record
+
+
+async def _records(hub: Api, job_id: int, object_name: str) -> list[dict]:
+    """The job's records in all three formats (which must agree), as the NDJSON has them."""
+    resp = await hub.get(f"/{job_id}/{object_name}", headers={"Accept": "application/x-ndjson"})
+    assert resp.status == 200, await resp.text()
+    raw = await resp.read()
+    _assert_no_canary(raw)
+    records = [json.loads(line) for line in raw.splitlines()]
+    resp = await hub.get(f"/{job_id}/{object_name}")
+    assert resp.status == 200 and await resp.json() == records
+    resp = await hub.get(f"/{job_id}/{object_name}", headers={"Accept": "text/csv"})
+    text = await resp.text()
+    assert resp.status == 200 and len(text.splitlines()) == len(records) + 1, text
+    _assert_no_canary(text)
+    return records
+
+
+# (query, whether it is valid CEQL): the refused ones answer 400 and start nothing
+HOSTILE_CEQL = [
+    ("select * from files; drop table files", False),
+    ("select * from files where name = '' or 1=1 --'", False),
+    ("select * from files where name = 'x' union select * from folders", False),
+    ("select * from files where name = 'x'; delete from bulk_jobs", False),
+    ("select * from files where name = 'x' /* comment */", False),
+    ("select * from sqlite_master", False),
+    ("select * from ../files", False),
+    ("select * from files where path = '/' || '/etc/passwd'", False),
+    ('select * from files where name = "x"', False),
+    ("select * from files where name = 'unterminated", False),
+    ("select * from files where name = 'a\\' or 'b'", False),
+    ("select * from files\x00 where size > 1", False),
+    ("\x00", False),
+    ("select \u212a from files", False),  # the Kelvin sign: no ASCII letter
+    ("s\u0435lect * from files", False),  # a Cyrillic e
+    ("select * from files where " + "(" * 33 + "size > 1" + ")" * 33, False),
+    ("(" * 2000, False),
+    ("select * from files where name = '" + "x" * 3990 + "'", False),  # over 4,000 characters
+    ("select * from files where " + " and ".join(["size > 1"] * 400), False),  # over 4 KiB: 414
+    ("select * from files where size > 1e999", False),
+    ("select * from files where createdDate > '9999-99-99'", False),
+    ("select * from files where name = '\x00'", True),
+    ("select * from files where name = 'é😀\u202e'", True),
+    ("select * from files where name = 'it''s'", True),
+    ("select * from files where path = '../../outside/canary.txt'", True),
+    ("select * from files where path like '%canary%' or name like '%..%'", True),
+    ("select * from files where name like '" + "%_" * 600 + "x'", True),
+    ("select * from files where " + "(" * 32 + "size > 1" + ")" * 32, True),
+    ("select * from files where size > 99999999999999999999999999999999999999", True),
+    ("select * from files limit 99999999999999999999999999999", True),
+    ("SELECT * FROM FOLDERS WHERE PATH LIKE '%' ORDER BY PATH DESC", True),
+]
+
+
+@pytest.mark.parametrize(("query", "valid"), HOSTILE_CEQL, ids=[f"q{i}" for i in range(len(HOSTILE_CEQL))])
+async def test_hostile_ceql_is_refused_or_reads_only_the_root(env, query, valid):
+    hub = _hub(env)
+    before = env.snapshot()
+    if not valid:
+        resp = await hub.post("/query", params={"q": query})
+        problem = await assert_problem(resp, (400, 414))
+        _assert_no_canary(json.dumps(problem))
+        resp = await hub.get("/jobs")
+        assert await resp.json() == [], "a refused query started a job"
+    else:
+        job_id, status = await _bulk_job(hub, query)
+        assert status["status"] == "COMPLETED", status
+        records = await _records(hub, job_id, status["objectName"])
+        assert len(records) == status["recordsCount"]
+        _records_inside(env, records)
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+async def test_bulk_jobs_never_walk_symlinks_or_special_files(links):
+    env = links
+    hub = _hub(env)
+    before = env.snapshot()
+    found = {}
+    for object_name in ("files", "folders"):
+        job_id, status = await _bulk_job(hub, f"select * from {object_name}")
+        assert status["status"] == "COMPLETED", status
+        records = await _records(hub, job_id, object_name)
+        _records_inside(env, records)
+        found[object_name] = sorted(r["path"] for r in records)
+    assert found == {"files": ["/real/r.txt", "/top.txt"], "folders": ["/real"]}
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+HOSTILE_JOB_IDS = [
+    "0",
+    "-1",
+    "+1",
+    "%201",
+    "1.0",
+    "1e0",
+    "0x1",
+    "1_0",
+    "%D9%A1",
+    "2147483648",
+    "99999999999999999999",
+    "%00",
+    "1%00",
+    "..",
+    "%2e%2e",
+    "..%2f..",
+    "%2F",
+    "%5C..%5C..",
+    "jobs",
+    "query",
+]
+HOSTILE_OBJECT_NAMES = [
+    "folders",
+    "FILES",
+    "files%00",
+    "files%20",
+    "files.ndjson",
+    "..",
+    "%2e%2e",
+    "%2e%2e%2f%2e%2e%2f%2e%2e%2foutside%2fcanary.txt",
+    "..%5C..%5Coutside%5Ccanary.txt",
+    "%2e%2e%2f.sandbox",
+    "%2fetc%2fpasswd",
+    "files%2f..",
+    "%E2%80%AEselif",
+    "%ff",
+]
+
+
+async def test_hostile_job_ids_and_object_names(env):
+    hub = _hub(env)
+    job_id, _ = await _bulk_job(hub, "select * from files")
+    # the job's own file, named in the store: still no way to it through the route
+    results = sorted(p.name for p in (env.root / HIDDEN).rglob("*.ndjson"))
+    assert len(results) == 1, results
+    before = env.snapshot()
+    for raw in HOSTILE_JOB_IDS:
+        for suffix in ("/status", "/errors", "/files", "/cancel"):
+            method = "PUT" if suffix == "/cancel" else "GET"
+            resp = await hub.raw(method, f"/{raw}{suffix}")
+            _assert_no_canary(await resp.read())
+            assert resp.status < 500, (raw, suffix, resp.status)
+            if raw not in ("jobs", "query"):  # (those are other routes: 404, 405)
+                await assert_problem(resp, (400, 404))
+    for name in [*HOSTILE_OBJECT_NAMES, results[0], quote(results[0])]:
+        for method in ("GET", "HEAD"):
+            resp = await hub.raw(method, f"/{job_id}/{name}")
+            _assert_no_canary(await resp.read())
+            assert resp.status in (400, 404), (name, method, resp.status)
+    assert env.snapshot() == before
+    env.assert_canary_intact()
+
+
+HOSTILE_ACCEPTS = [
+    ("", 200),
+    ("*/*", 200),
+    ("*/*;q=0", 406),
+    ("application/json;q=0", 406),
+    ("application/json;q=abc", 406),
+    ("application/json;q=nan", 406),
+    ("application/json;q=-1", 406),
+    ("application/json;q=1e400", 200),
+    ("application/json; charset=utf-8", 200),
+    ("APPLICATION/X-NDJSON", 200),
+    ("text/*", 200),
+    ("application/*", 200),
+    (",,,,;;;;", 406),
+    ("application/json" + ";q=1" * 300, 200),
+    (", ".join(["text/html"] * 300) + ", text/csv", 200),
+    ("image/png, application/pdf", 406),
+    ("application/x-ndjson;q=0.1, text/csv;q=0.9", 200),
+    ("\u00e9/\u00e9", 406),
+    ("a" * 5000, 431),
+]
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"), HOSTILE_ACCEPTS, ids=[f"a{i}" for i in range(len(HOSTILE_ACCEPTS))]
+)
+async def test_hostile_accept_headers_on_the_download(env, accept, status):
+    hub = _hub(env)
+    job_id, _ = await _bulk_job(hub, "select * from files")
+    resp = await hub.get(f"/{job_id}/files", headers={"Accept": accept})
+    raw = await resp.read()
+    _assert_no_canary(raw)
+    assert resp.status == status, (accept[:80], resp.status, raw[:300])
+    if status == 200:
+        assert resp.content_type in ("application/json", "application/x-ndjson", "text/csv")
+        assert b"top.txt" in raw and b"r.txt" in raw
+    else:
+        await assert_problem(resp, status)
+
+
+# (where, the status it answers): a refused one redelivers nothing
+HOSTILE_WHERES = [
+    ("status='queued' or 1=1", 400),
+    ("status='queued' or status='delivered'", 400),
+    ("status='queued'; drop table deliveries", 400),
+    ("status='queued' --", 400),
+    ("status='queued' and", 400),
+    ("and", 400),
+    ("status=''", 400),
+    ("status='QUEUED'", 400),
+    ("STATUS='queued'", 400),
+    ("status=queued", 400),
+    ('status="queued"', 400),
+    ("status='que''ued'", 400),
+    ("status='queued\x00'", 400),
+    ("status='qu\u00e9ued'", 400),
+    ("status in ('queued')", 400),
+    ("status like '%'", 400),
+    ("notificationId=1 or 1=1", 400),
+    ("notificationId=-1", 400),
+    ("notificationId=1e3", 400),
+    ("notificationId=0x1", 400),
+    ("notificationId=\u0661", 400),
+    ("notificationId=9999999999999999999", 400),  # 19 digits
+    ("notificationId='1'", 400),
+    ("eventId=(select 1)", 400),
+    ("sessionId='x'", 400),
+    ("eventId=0" + " and status='queued'" * 250, 400),  # (over 4 KiB: 414)
+    ("notificationId=999999999999999999", 200),  # valid: selects nothing
+    ("eventId=0 and status='delivered'", 200),
+]
+
+
+async def test_hostile_where_on_the_deliveries_route(env, receivers):
+    rx = await receivers(fail_first=1000)
+    client = env.api.client
+    resp = await client.patch(
+        "/elements/api-v2/instances/1",
+        json={"configuration": {"notification.webhook.failure.policy": "queue"}},
+        headers=PLATFORM_AUTH,
+    )
+    assert resp.status == 200, await resp.text()
+    hub = _hub(env)
+    resp = await hub.post(
+        "/query", params={"q": "select * from files"}, headers={"Elements-Async-Callback-URL": rx.url}
+    )
+    assert resp.status == 200, await resp.text()
+    queued = {"where": "status='queued'"}
+    for _ in range(500):
+        resp = await client.get(DELIVERIES, params=queued, headers=HUB_AUTH)
+        listed = await resp.json()
+        if listed:
+            break
+        await asyncio.sleep(0.02)
+    [delivery] = listed
+    before = env.snapshot()
+    for where, status in HOSTILE_WHERES:
+        expected = (status, 414) if status == 400 else (status,)
+        for method in ("GET", "PUT"):
+            resp = await client.request(method, DELIVERIES, params={"where": where}, headers=HUB_AUTH)
+            raw = await resp.read()
+            assert resp.status in expected, (where[:80], method, resp.status, raw[:300])
+            if resp.status == 200:
+                assert json.loads(raw) == [], (where, raw[:300])
+            else:
+                await assert_problem(resp, resp.status)
+    # nothing was sent again: the one delivery is still queued after its one attempt
+    resp = await client.get(DELIVERIES, params=queued, headers=HUB_AUTH)
+    assert await resp.json() == [delivery]
+    assert len(rx.requests) == 1
+    assert env.snapshot() == before

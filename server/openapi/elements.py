@@ -44,7 +44,7 @@ PAGING = [
 ]
 
 
-def _el(
+def el_operation(
     summary: str,
     params: list[dict[str, Any]],
     responses: dict[str, Any],
@@ -53,7 +53,7 @@ def _el(
     return operation(summary, params, responses, request_body) | {"security": ELEMENTS_AUTH}
 
 
-def _el_errors(*codes: str) -> dict[str, Any]:
+def el_errors(*codes: str) -> dict[str, Any]:
     return errors(*codes, table=EL_ERRORS)
 
 
@@ -63,7 +63,7 @@ def _both(suffix: str, id_suffix: str, methods: dict[str, Any]) -> dict[str, Any
     paths = {}
     for route, located in ((HUB + suffix, PATH_Q), (HUB + id_suffix, ID_P)):
         paths[route] = {
-            method: _el(summary, [located, *extra], responses, request_body)
+            method: el_operation(summary, [located, *extra], responses, request_body)
             for method, (summary, extra, responses, request_body) in methods.items()
         }
     return paths
@@ -105,11 +105,11 @@ def _hub_paths() -> dict[str, Any]:
             f"/{kind}/metadata",
             f"/{kind}/{{id}}/metadata",
             {
-                "get": ("Metadata", [], {"200": EL_ENTRY, **_el_errors("400", "401", "404")}, None),
+                "get": ("Metadata", [], {"200": EL_ENTRY, **el_errors("400", "401", "404")}, None),
                 "patch": (
                     "Rename, move, or set tags",
                     [],
-                    {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409")},
+                    {"200": EL_ENTRY, **el_errors("400", "401", "404", "409")},
                     METADATA_BODY,
                 ),
             },
@@ -122,7 +122,7 @@ def _hub_paths() -> dict[str, Any]:
                     "Copy into the parent folder of body `path`, named `name` or its last segment",
                     ASYNC_HEADERS,
                     {"200": json_response(ref("ElementsEntry"), "Synchronous: the copy."), "202": DISPATCHED}
-                    | _el_errors(*COPY_ERRORS),
+                    | el_errors(*COPY_ERRORS),
                     _copy_body(name=True),
                 )
             },
@@ -134,7 +134,7 @@ def _hub_paths() -> dict[str, Any]:
             "delete": (
                 "Delete",
                 delete_params,
-                {"200": REMOVED, "202": DISPATCHED} | _el_errors(*COPY_ERRORS),
+                {"200": REMOVED, "202": DISPATCHED} | el_errors(*COPY_ERRORS),
                 None,
             )
         }
@@ -142,7 +142,7 @@ def _hub_paths() -> dict[str, Any]:
             methods["get"] = (
                 "Download a file; honours one Range",
                 [param("Range", "header", {"type": "string"})],
-                {**DOWNLOAD, **_el_errors("400", "401", "404")},
+                {**DOWNLOAD, **el_errors("400", "401", "404")},
                 None,
             )
         paths |= _both(f"/{kind}", f"/{kind}/{{id}}", methods)
@@ -154,16 +154,16 @@ def _hub_paths() -> dict[str, Any]:
                 "List a folder (Elements-Total-Count, Elements-Next-Page-Token)",
                 PAGING,
                 {"200": json_response({"type": "array", "items": ref("ElementsEntry")}, "A page.")}
-                | _el_errors("400", "401", "404"),
+                | el_errors("400", "401", "404"),
                 None,
             )
         },
     )
     paths[HUB + "/files"] |= {
-        "post": _el(
+        "post": el_operation(
             "Upload a file to `path` (multipart part `file`)",
             [PATH_Q, param("overwrite", "query", {"type": "boolean"})],
-            {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409", "413")},
+            {"200": EL_ENTRY, **el_errors("400", "401", "404", "409", "413")},
             body(
                 {
                     "type": "object",
@@ -175,10 +175,10 @@ def _hub_paths() -> dict[str, Any]:
         ),
     }
     paths[HUB + "/folders"] = {
-        "post": _el(
+        "post": el_operation(
             "Create a folder at `path` (or in its parent, named `name`)",
             [param("path", "query", {"type": "string"})],
-            {"200": EL_ENTRY, **_el_errors("400", "401", "404", "409")},
+            {"200": EL_ENTRY, **el_errors("400", "401", "404", "409")},
             _copy_body(name=True),
         ),
         **paths[HUB + "/folders"],
@@ -190,72 +190,98 @@ INSTANCE_ID = param("instanceId", "path", {"type": "integer", "minimum": 1}, Tru
 EVENT_ID = param("eventId", "path", {"type": "integer", "minimum": 1}, True)
 INSTANCE = json_response(ref("Instance"), "The instance.")
 EVENT = json_response(ref("Event"), "The event, with its delivery attempts.")
+# an instance's configuration: the keys the sandbox reads (others are kept as given)
+CONFIGURATION = {
+    "type": "object",
+    "properties": {
+        "event.notification.enabled": {
+            "description": "false: no webhook unless a request names its own callback URL.",
+            "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}],
+        },
+        "event.notification.callback.url": {
+            "type": "string",
+            "description": "Where asynchronous requests and bulk jobs report, unless a request names a URL.",
+        },
+        "event.notification.signature.key": {
+            "type": "string",
+            "description": "Signs webhooks (Elements-Webhook-Signature); '' sends them unsigned.",
+        },
+        "notification.webhook.failure.policy": {
+            "type": "string",
+            "enum": ["retry", "queue"],
+            "description": "A webhook the receiver refused: `retry` (the default) with backoff, then "
+            "queued; `queue`: queued at once, for `PUT /notifications/subscriptions/deliveries`.",
+        },
+    },
+}
 INSTANCE_BODY = body(
     {
         "type": "object",
         "properties": {
             "name": {"type": "string"},
             "element": {"type": "object", "properties": {"key": {"type": "string", "enum": ["documents"]}}},
-            "configuration": {"type": "object"},
+            "configuration": CONFIGURATION,
         },
     }
 )
 
 PATHS: dict[str, Any] = _hub_paths() | {
     EL + "/instances": {
-        "post": _el(
+        "post": el_operation(
             "Create an instance (a new Element token)",
             [],
-            {"200": INSTANCE, **_el_errors("400", "401")},
+            {"200": INSTANCE, **el_errors("400", "401")},
             INSTANCE_BODY,
         ),
-        "get": _el(
+        "get": el_operation(
             "List instances",
             [],
-            {"200": json_response({"type": "array", "items": ref("Instance")}, "All."), **_el_errors("401")},
+            {"200": json_response({"type": "array", "items": ref("Instance")}, "All."), **el_errors("401")},
         ),
     },
     EL + "/instances/{instanceId}": {
-        "get": _el("An instance", [INSTANCE_ID], {"200": INSTANCE, **_el_errors("400", "401", "404")}),
-        "patch": _el(
+        "get": el_operation(
+            "An instance", [INSTANCE_ID], {"200": INSTANCE, **el_errors("400", "401", "404")}
+        ),
+        "patch": el_operation(
             "Rename an instance or merge configuration keys",
             [INSTANCE_ID],
-            {"200": INSTANCE, **_el_errors("400", "401", "404")},
+            {"200": INSTANCE, **el_errors("400", "401", "404")},
             INSTANCE_BODY,
         ),
-        "delete": _el(
+        "delete": el_operation(
             "Delete an instance (not the default one)",
             [INSTANCE_ID],
-            {"204": {"description": "Deleted."}, **_el_errors("400", "401", "404")},
+            {"204": {"description": "Deleted."}, **el_errors("400", "401", "404")},
         ),
     },
     EL + "/instances/events": {
-        "get": _el(
+        "get": el_operation(
             "Events of asynchronous requests, newest first",
             PAGING,
             {
                 "200": json_response({"type": "array", "items": ref("Event")}, "A page."),
-                **_el_errors("400", "401"),
+                **el_errors("400", "401"),
             },
         )
     },
     EL + "/instances/events/{eventId}": {
-        "get": _el(
+        "get": el_operation(
             "An event and its webhook's delivery attempts",
             [EVENT_ID],
-            {"200": EVENT, **_el_errors("400", "401", "404")},
+            {"200": EVENT, **el_errors("400", "401", "404")},
         ),
-        "delete": _el(
+        "delete": el_operation(
             "Cancel the event's operation (what was done stays)",
             [EVENT_ID],
-            {"200": EVENT, **_el_errors("400", "401", "404")},
+            {"200": EVENT, **el_errors("400", "401", "404")},
         ),
     },
     EL + "/instances/events/{eventId}/redeliver": {
-        "post": _el(
+        "post": el_operation(
             "Send a queued (or delivered) webhook again",
             [EVENT_ID],
-            {"202": EVENT, **_el_errors("400", "401", "404", "409")},
+            {"202": EVENT, **el_errors("400", "401", "404", "409")},
         )
     },
 }
@@ -317,7 +343,7 @@ SCHEMAS: dict[str, Any] = {
             "name": {"type": "string"},
             "token": {"type": "string"},
             "element": {"type": "object"},
-            "configuration": {"type": "object"},
+            "configuration": CONFIGURATION,
             "createdDate": {"type": "string", "format": "date-time"},
             "disabled": {"type": "boolean"},
             "tags": {"type": "array"},
@@ -338,7 +364,8 @@ SCHEMAS: dict[str, Any] = {
             "updatedDate": {"type": "string", "format": "date-time"},
             "callbackUrl": {"type": "string"},
             "request": {"type": "object"},
-            "response": {"oneOf": [ref("ElementsResult"), {"type": "null"}]},
+            # (a bulk job's event: the job's status object)
+            "response": {"anyOf": [ref("ElementsResult"), ref("BulkJob"), {"type": "null"}]},
             "deliveries": {
                 "type": "array",
                 "items": {

@@ -44,13 +44,15 @@ SANDBOX_ERRORS = {
     "409": problem("The operation is still running (its token cannot expire yet)."),
 }
 OP_TOKEN = param("operationToken", "path", {"type": "string"}, True)
+# the sandbox sees every kind of operation, Open Connectors' bulk jobs too
+KIND = {"type": "string", "enum": [*OPERATION_TYPE["enum"], "BulkQuery"]}
 SCHEMAS: dict[str, Any] = {
     "SandboxOperation": {
         "type": "object",
         "required": ["operationToken", "operationType", "status", "percentComplete", "sessionId", "user"],
         "properties": {
             "operationToken": {"type": "string"},
-            "operationType": OPERATION_TYPE,
+            "operationType": KIND,
             "status": OPERATION_STATUS,
             "percentComplete": {"type": "integer", "minimum": 0, "maximum": 100},
             "entriesDone": {"type": "integer"},
@@ -61,6 +63,10 @@ SCHEMAS: dict[str, Any] = {
             "entryId": {"type": "integer"},
             "label": {"type": "string"},
             "eventId": {"type": ["integer", "null"]},
+            "recordsCount": {
+                "type": ["integer", "null"],
+                "description": "A bulk job's records: found so far, or written once it completed.",
+            },
             "errors": ERROR_ITEMS,
             "createdTimestamp": {"type": "string", "format": "date-time"},
             "startTimestamp": {"type": ["string", "null"], "format": "date-time"},
@@ -109,7 +115,7 @@ SCHEMAS: dict[str, Any] = {
             "afterEntries": {"type": "integer", "minimum": 0},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "message": {"type": "string", "minLength": 1, "maxLength": 1000},
-            "operationType": OPERATION_TYPE,
+            "operationType": KIND,
             "url": {"type": "string", "format": "uri"},
             "delayMs": {"type": "number", "exclusiveMinimum": 0, "maximum": 600000},
             "operationToken": {"type": "string"},
@@ -205,7 +211,7 @@ PATHS: dict[str, Any] = {
                 param("sessionId", "query", {"type": "string"}),
                 param("user", "query", {"type": "string"}),
                 param("status", "query", OPERATION_STATUS),
-                param("type", "query", OPERATION_TYPE),
+                param("type", "query", KIND),
                 TOP,
             ],
             {
@@ -242,6 +248,17 @@ PATHS: dict[str, Any] = {
             {
                 "200": json_response(collection(ref("SandboxDelivery")), "The deliveries."),
                 **_sandbox_errors("400", "401"),
+            },
+        )
+    },
+    "/sandbox/deliveries/{notificationId}/redeliver": {
+        "post": _sandbox(
+            "Send a delivered or queued webhook again, now (same notificationId); for the bearer",
+            [param("notificationId", "path", {"type": "integer", "minimum": 1}, True)],
+            {
+                "202": json_response(ref("SandboxDelivery"), "Sent again (pending, or under way)."),
+                **_sandbox_errors("400", "401", "404"),
+                "409": problem("The webhook is being delivered already."),
             },
         )
     },
