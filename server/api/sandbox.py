@@ -18,7 +18,8 @@ from aiohttp import web
 
 from ..config import url_problem
 from ..elements import ELEMENTS_USER, EventHook
-from ..errors import BadRequest, NotFound, TooManyRequests, Unauthorized
+from ..elements.bulk import BulkHook
+from ..errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from ..keys import (
     deliveries_key,
     faults_key,
@@ -90,7 +91,7 @@ def viewer_of(request: web.Request) -> Viewer:
 
 def render_operation(op: Operation) -> dict[str, Any]:
     progress = op.progress
-    return {
+    body: dict[str, Any] = {
         "operationToken": op.token,
         "operationType": op.kind.value,
         "status": op.status.value,
@@ -108,6 +109,20 @@ def render_operation(op: Operation) -> dict[str, Any]:
         "startTimestamp": iso(op.started_ns) if op.started_ns else None,
         "statusTimestamp": iso(op.status_ns),
     }
+    if op.kind is Kind.BULK:
+        body["recordsCount"] = _records_found(op)
+    return body
+
+
+def _records_found(op: Operation) -> int | None:
+    """A bulk job's records: found so far while it runs, written once it completed; None for a
+    job that ended otherwise (it wrote none) or one a restart left without its work."""
+    if op.status is Status.COMPLETED:
+        records = op.result.get("records")
+        return records if isinstance(records, int) else None
+    if not op.done and isinstance(op.hook, BulkHook) and op.hook.work is not None:
+        return op.hook.work.records
+    return None
 
 
 def render_attempt(attempt: Attempt) -> dict[str, Any]:
@@ -413,6 +428,35 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return await json_built(
         lambda: {"value": [render_delivery(d) for d in deliveries.listing(event_id, status, top)]}
     )
+
+
+@routes.post("/sandbox/deliveries/{notificationId}/redeliver")
+@either_dialect
+async def redeliver_delivery(request: web.Request) -> web.Response:
+    """Send a delivered or queued webhook again, now (same notificationId), as the Elements
+    dialect's `POST /instances/events/{id}/redeliver` does: for a caller with a Laserfiche bearer
+    (the dashboard's queue) who sees the deliveries."""
+    viewer = viewer_of(request)
+    notification_id = int_param(request.match_info["notificationId"], "notificationId", 1)
+    deliveries = request.app[deliveries_key]
+
+    def find() -> list[Delivery]:
+        return deliveries.listing(None, None, 1, None, notification_id)
+
+    found = await asyncio.to_thread(find) if viewer.sees(ELEMENTS_USER) else []
+    if not found:
+        raise NotFound(
+            f"No webhook delivery {notification_id} that you can see.", title="Delivery not found."
+        )
+    if not await deliveries.redeliver(notification_id):
+        raise Conflict(
+            f"Webhook delivery {notification_id} is being delivered already; wait for it to be "
+            "delivered or queued.",
+            title="Nothing to redeliver.",
+        )
+    # (as it is now: pending, or already under way)
+    found = await asyncio.to_thread(find) or found
+    return json(render_delivery(found[0]), status=202)
 
 
 # ---- the server's own resources ------------------------------------------------------------

@@ -1,5 +1,6 @@
 // Document sandbox dashboard: sign in, browse the repository, start paced copies and watch the
-// operations and webhook deliveries live. No build step, no dependencies.
+// operations (copies, deletes, Open Connectors bulk jobs) and webhook deliveries live; send a queued
+// webhook again. No build step, no dependencies.
 "use strict";
 
 const metaRepo = document.querySelector('meta[name="repository-id"]')?.content ?? "";
@@ -9,6 +10,10 @@ const CHILDREN = "Laserfiche.Repository.Folder/children";
 const STORE_KEY = `sandbox-dashboard:${REPO_ID}`;
 const RANK = { NotStarted: 0, InProgress: 1, Completed: 2, Failed: 2, Cancelled: 2 };
 const RUNNING = new Set(["NotStarted", "InProgress"]);
+const BULK = "BulkQuery";
+const BULK_LABEL = "Bulk query: ";
+// queued webhooks older than the latest deliveries listed are fetched on their own, this many at most
+const QUEUE_TOP = 1000;
 const RECONNECT_MS = 1000;
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +25,7 @@ const el = {
   copyName: $("copy-name"), copyPace: $("copy-pace"), copyError: $("copy-error"), copyOk: $("copy-ok"),
   ops: $("operations"), opsEmpty: $("ops-empty"), opsCount: $("ops-count"), opsError: $("ops-error"),
   deliveries: $("deliveries"), deliveriesEmpty: $("deliveries-empty"),
+  queue: $("queue"), queueEmpty: $("queue-empty"), queueCount: $("queue-count"), queueError: $("queue-error"),
 };
 $("repo-label").textContent = REPO_ID;
 
@@ -265,9 +271,10 @@ function dispatch(event, data) {
 
 async function loadSnapshots() {
   const gen = generation;
-  const [ops, deliveries] = await Promise.allSettled([
+  const [ops, deliveries, queued] = await Promise.allSettled([
     api("/sandbox/operations"),
     api("/sandbox/deliveries"),
+    api(`/sandbox/deliveries?status=queued&$top=${QUEUE_TOP}`),
   ]);
   if (gen !== generation) return;
   if (ops.status === "fulfilled") {
@@ -278,6 +285,12 @@ async function loadSnapshots() {
   }
   if (deliveries.status === "fulfilled") {
     for (const d of deliveries.value?.value ?? []) mergeDelivery(d);
+  }
+  if (queued.status === "fulfilled") {
+    showMessage(el.queueError, "");
+    for (const d of queued.value?.value ?? []) mergeDelivery(d);
+  } else {
+    showMessage(el.queueError, `Could not load the delivery queue: ${errorText(queued.reason)}`);
   }
 }
 
@@ -295,7 +308,7 @@ function scheduleRender() {
 }
 
 /** Insert new rows into a tbody sorted newest first, without moving the rows already there. */
-function insertSorted(tbody, fresh, newer, recOf) {
+function insertSorted(tbody, fresh, newer, recOf, rowOf = (rec) => rec.row) {
   fresh.sort((a, b) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0));
   let cur = tbody.firstElementChild;
   let batch = document.createDocumentFragment();
@@ -307,7 +320,7 @@ function insertSorted(tbody, fresh, newer, recOf) {
       }
       while (cur && newer(recOf(cur), rec)) cur = cur.nextElementSibling;
     }
-    batch.append(rec.row);
+    batch.append(rowOf(rec));
   }
   if (batch.childNodes.length) tbody.insertBefore(batch, cur);
 }
@@ -341,11 +354,14 @@ function mergeOp(op, live) {
     const old = rec.op;
     // never back: a terminal status stays, a started one does not return to NotStarted
     if ((RANK[op.status] ?? 0) < (RANK[old.status] ?? 0)) return;
+    const rising = (a, b) => (typeof a === "number" && typeof b === "number" ? Math.max(a, b) : b);
     rec.op = {
       ...old,
       ...op,
       percentComplete: Math.max(old.percentComplete ?? 0, op.percentComplete ?? 0),
       entriesDone: Math.max(old.entriesDone ?? 0, op.entriesDone ?? 0),
+      // (a bulk job's records found so far rise while it runs; its end says how many it wrote)
+      recordsCount: RUNNING.has(op.status) ? rising(old.recordsCount, op.recordsCount) : op.recordsCount,
     };
     if (RUNNING.has(old.status) && !RUNNING.has(op.status)) scheduleTreeRefresh();
   }
@@ -355,7 +371,7 @@ function mergeOp(op, live) {
 
 const opRowTemplate = document.createElement("template");
 opRowTemplate.innerHTML = `<tr>
-  <td class="label"><span class="text"></span><div class="err" hidden></div></td>
+  <td class="label"><span class="text"></span><div class="meta" hidden></div><div class="err" hidden></div></td>
   <td class="type"></td>
   <td><span class="status"></span></td>
   <td><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0"><div class="fill"></div></div></td>
@@ -369,15 +385,35 @@ function buildOpRow(rec) {
   row.dataset.token = rec.op.operationToken;
   const q = (s) => row.querySelector(s);
   rec.cells = {
-    label: q(".label .text"), err: q(".err"), type: q(".type"), status: q(".status"),
+    label: q(".label .text"), meta: q(".meta"), err: q(".err"), type: q(".type"), status: q(".status"),
     bar: q(".bar"), fill: q(".fill"), pct: q(".pct"), user: q(".user"), cancel: q(".cancel"),
   };
   rec.row = row;
 }
 
+/** A bulk job's query (its label says "Bulk query: <CEQL>"), and what else is known of it. */
+function bulkText(op) {
+  const query = op.label?.startsWith(BULK_LABEL) ? op.label.slice(BULK_LABEL.length) : "";
+  const records = typeof op.recordsCount === "number"
+    ? `${op.recordsCount.toLocaleString("en")} record${op.recordsCount === 1 ? "" : "s"}` : "";
+  const event = op.eventId ? `job ${op.eventId}` : "";
+  return { query, meta: [records, event].filter(Boolean).join(" · ") };
+}
+
 function updateOpRow(rec) {
   const { op, cells, shown, row } = rec;
-  const label = op.label || `${op.operationType} of entry ${op.entryId ?? "?"}`;
+  const bulk = op.operationType === BULK ? bulkText(op) : null;
+  const label = bulk
+    ? bulk.query || `Bulk query ${op.eventId ?? ""}`.trim()
+    : op.label || `${op.operationType} of entry ${op.entryId ?? "?"}`;
+  if (shown.kind !== op.operationType) {
+    shown.kind = row.dataset.kind = op.operationType ?? "";
+    cells.label.classList.toggle("query", Boolean(bulk));
+  }
+  if (bulk && shown.meta !== bulk.meta) {
+    shown.meta = bulk.meta;
+    showMessage(cells.meta, bulk.meta);
+  }
   if (shown.label !== label) {
     shown.label = label;
     cells.label.textContent = label;
@@ -385,7 +421,10 @@ function updateOpRow(rec) {
     cells.bar.setAttribute("aria-label", `Progress of ${label}`);
     cells.cancel.setAttribute("aria-label", `Cancel ${label}`);
   }
-  if (shown.type !== op.operationType) setText(cells.type, (shown.type = op.operationType ?? ""));
+  if (shown.type !== op.operationType) {
+    shown.type = op.operationType;
+    setText(cells.type, op.operationType === BULK ? "Bulk query" : op.operationType ?? "");
+  }
   if (shown.user !== op.user) setText(cells.user, (shown.user = op.user ?? ""));
   if (shown.status !== op.status) {
     shown.status = op.status;
@@ -457,6 +496,10 @@ function resetDeliveries() {
   dirtyDeliveries.clear();
   el.deliveries.replaceChildren();
   el.deliveriesEmpty.hidden = false;
+  el.queue.replaceChildren();
+  el.queueEmpty.hidden = false;
+  setText(el.queueCount, "");
+  showMessage(el.queueError, "");
 }
 
 function mergeDelivery(d) {
@@ -464,7 +507,7 @@ function mergeDelivery(d) {
   if (id === undefined || id === null) return;
   let rec = deliveries.get(id);
   if (!rec) {
-    rec = { d, attempts: new Map(), row: null, items: new Map(), shown: {} };
+    rec = { d, attempts: new Map(), row: null, items: new Map(), shown: {}, queueRow: null };
     deliveries.set(id, rec);
   }
   const maxBefore = Math.max(0, ...rec.attempts.keys());
@@ -527,14 +570,71 @@ function renderDeliveries() {
       li.title = a.startedTimestamp ?? "";
     }
   }
+  const queued = renderQueue(dirtyDeliveries);
   dirtyDeliveries.clear();
-  if (fresh.length) {
-    const newer = (a, b) => Number(a.d.notificationId) > Number(b.d.notificationId);
-    insertSorted(el.deliveries, fresh, newer, (row) => deliveries.get(Number(row.dataset.notification))
-      ?? deliveries.get(row.dataset.notification));
-  }
+  const newer = (a, b) => Number(a.d.notificationId) > Number(b.d.notificationId);
+  const recOf = (row) => deliveries.get(Number(row.dataset.notification)) ?? deliveries.get(row.dataset.notification);
+  if (fresh.length) insertSorted(el.deliveries, fresh, newer, recOf);
+  if (queued.length) insertSorted(el.queue, queued, newer, recOf, (rec) => rec.queueRow);
   el.deliveriesEmpty.hidden = deliveries.size > 0;
+  const waiting = el.queue.children.length;
+  el.queueEmpty.hidden = waiting > 0;
+  setText(el.queueCount, waiting ? `${waiting} queued` : "");
 }
+
+// ---- the delivery queue: deliveries whose every attempt failed, each with a Redeliver button --
+
+const queueRowTemplate = document.createElement("template");
+queueRowTemplate.innerHTML = `<tr data-status="queued">
+  <td class="num nid"></td><td class="num eid"></td><td class="url"></td>
+  <td class="last"></td><td><button type="button" class="redeliver">Redeliver</button></td>
+</tr>`;
+
+/** Put the dirty deliveries that are queued in the queue, take out those that no longer are;
+ * return the rows to insert. */
+function renderQueue(dirty) {
+  const fresh = [];
+  for (const id of dirty) {
+    const rec = deliveries.get(id);
+    if (!rec) continue;
+    if (rec.d.status !== "queued") {
+      rec.queueRow?.remove();
+      rec.queueRow = null;
+      continue;
+    }
+    if (!rec.queueRow) {
+      rec.queueRow = queueRowTemplate.content.firstElementChild.cloneNode(true);
+      rec.queueRow.dataset.notification = String(id);
+      rec.queueRow.querySelector(".nid").textContent = String(id);
+      rec.queueRow.querySelector(".redeliver").setAttribute("aria-label", `Redeliver webhook ${id}`);
+      fresh.push(rec);
+    }
+    const row = rec.queueRow;
+    setText(row.querySelector(".eid"), String(rec.d.eventId ?? ""));
+    const url = row.querySelector(".url");
+    if (url.textContent !== (rec.d.url ?? "")) url.textContent = url.title = rec.d.url ?? "";
+    const numbers = [...rec.attempts.keys()];
+    const last = numbers.length ? rec.attempts.get(Math.max(...numbers)) : null;
+    setText(row.querySelector(".last"), last ? `${numbers.length} attempt${numbers.length === 1 ? "" : "s"}, last ${attemptText(last)}` : "");
+  }
+  return fresh;
+}
+
+el.queue.addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button.redeliver");
+  if (!button) return;
+  const id = button.closest("tr").dataset.notification;
+  button.disabled = true;
+  try {
+    // (the Elements dialect's redeliver takes Elements credentials: this one takes the bearer)
+    mergeDelivery(await api(`/sandbox/deliveries/${encodeURIComponent(id)}/redeliver`, { method: "POST" }));
+    showMessage(el.queueError, "");
+  } catch (err) {
+    if (session) showMessage(el.queueError, `Redeliver failed: ${errorText(err)}`);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // ---- repository tree ------------------------------------------------------------------------
 
