@@ -433,7 +433,14 @@ class Deliveries:
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
-        if status is not None and status != DeliveryStatus.DELIVERING:
+        if status == DeliveryStatus.DELIVERING:
+            # (those under way are known here, not in the store)
+            delivering = list(self._delivering)
+            if not delivering:
+                return []
+            where.append(f"d.notification_id IN ({','.join('?' * len(delivering))})")
+            args.extend(delivering)
+        elif status is not None:
             where.append("d.status = ?")
             args.append(status)
         clause = f"WHERE {' AND '.join(where)}" if where else ""

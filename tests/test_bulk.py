@@ -956,3 +956,36 @@ async def test_errors_of_a_failed_job(aiohttp_client, storage_root, receivers):
     assert (final["status"], final["recordsCount"]) == ("COMPLETED", 30), final
     r = await el.hub("GET", f"/bulk/{job_id}/errors")
     assert (r.status, r.json()) == (200, []), r.text
+
+
+async def test_download_headers_ranges_head_and_accept_preferences(aiohttp_client, storage_root):
+    """Every download carries its request id; a HEAD sends no records; an NDJSON range past the
+    end is a problem like any other download's; Accept's q=0 refuses a format even under */*."""
+    make_grid(storage_root / "grid", folders=2, files=3)
+    el = await open_bulk(aiohttp_client, storage_root)
+    job_id = await start_job(el, "select name from files")
+    await wait_job(el, job_id)
+    for accept in (JSON_ARRAY, NDJSON, CSV):
+        r = await download(el, job_id, "files", accept)
+        assert r.status == 200 and r.headers.get("X-RequestId"), (accept, r.status, dict(r.headers))
+        head = await el.call(
+            "HEAD", f"{HUB}/bulk/{job_id}/files", auth=hub_auth(ELEMENT_TOKEN), headers={"Accept": accept}
+        )
+        assert head.status == 200 and head.text == "", (accept, head)
+        assert head.content_type == accept, (accept, head.content_type)
+    r = await download(el, job_id, "files", NDJSON)
+    size = len(r.text.encode())
+    ranged = await el.hub("GET", f"/bulk/{job_id}/files", headers={"Accept": NDJSON, "Range": "bytes=0-9"})
+    assert ranged.status == 206 and ranged.text == r.text[:10], ranged
+    past = await el.hub("GET", f"/bulk/{job_id}/files", headers={"Accept": NDJSON, "Range": f"bytes={size}-"})
+    assert_problem(past, 416)
+    for accept, expected in (
+        (f"{JSON_ARRAY};q=0, */*", NDJSON),
+        (f"{JSON_ARRAY};q=0, {NDJSON};q=0, */*", CSV),
+        ("text/*;q=0.5, application/*;q=0.4", CSV),
+        (f"{CSV};q=1e400, {NDJSON};q=0.2", NDJSON),  # (not a weight: counts as 0)
+    ):
+        r = await download(el, job_id, "files", accept)
+        assert (r.status, r.content_type) == (200, expected), (accept, r.status, r.content_type)
+    r = await download(el, job_id, "files", f"{JSON_ARRAY};q=0, {NDJSON};q=0, {CSV};q=0, */*")
+    assert_problem(r, 406)

@@ -171,6 +171,9 @@ async def test_failure_policy_queue_then_redeliver(aiohttp_client, storage_root,
         "notificationId=-1",
         "status = 'queued' and",
         "1=1",
+        # (a second term for the same field would select nothing, or the last one alone)
+        "status='queued' and status='delivered'",
+        "eventId=1 and eventId=2",
     ],
 )
 async def test_bad_deliveries_where_is_400(aiohttp_client, storage_root, where):

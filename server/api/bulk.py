@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,27 +22,22 @@ from ..ceql import FIELDS, parse
 from ..elements import check_callback_url
 from ..elements.bulk import BulkHook, Job, JobStatus
 from ..errors import BadRequest, NotFound, SandboxError, TooManyRequests
-from ..keys import INSTANCE, events_key, jobs_key, operations_key, repository_key
+from ..keys import INSTANCE, REQUEST_ID, events_key, jobs_key, operations_key, repository_key
 from ..kinds.bulk import BulkWork, open_records
 from ..operations import Operation
 from .common import int_param, json, pace_s, session_of
 from .elements import HUB, busy, hub
-from .transfer import DescriptorFileResponse
+from .transfer import DescriptorFileResponse, check_range
 
 BULK = HUB + "/bulk"
 # the records are read and converted this much at a time (one thread hop each)
 CHUNK_BYTES = 1024 * 1024
 # the formats a download comes in, by the media type `Accept` names
 NDJSON, JSON_ARRAY, CSV = "application/x-ndjson", "application/json", "text/csv"
-MEDIA_TYPES = {
-    NDJSON: NDJSON,
-    "application/ndjson": NDJSON,
-    JSON_ARRAY: JSON_ARRAY,
-    CSV: CSV,
-    "*/*": JSON_ARRAY,
-    "application/*": JSON_ARRAY,
-    "text/*": CSV,
-}
+MEDIA_TYPES = {NDJSON: NDJSON, "application/ndjson": NDJSON, JSON_ARRAY: JSON_ARRAY, CSV: CSV}
+# the formats a media range stands for, in the order they are chosen
+RANGES = {"*/*": (JSON_ARRAY, NDJSON, CSV), "application/*": (JSON_ARRAY, NDJSON), "text/*": (CSV,)}
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 routes = web.RouteTableDef()
 
@@ -134,43 +130,58 @@ async def download(request: web.Request) -> web.StreamResponse:
     repository = request.app[repository_key]
     fd = await asyncio.to_thread(open_records, repository, str(op.result["file"]))
     if media == NDJSON:
+        # the file as it is: sendfile, and a Range as for any download
+        try:
+            check_range(request, os.fstat(fd).st_size)
+        except BaseException:
+            os.close(fd)
+            raise
         return DescriptorFileResponse(fd, headers={"Content-Type": NDJSON})
-    query = parse(job.query)
-    columns = list(query.fields or FIELDS)
-    response = web.StreamResponse(headers={"Content-Type": media})
+    columns = list(parse(job.query).fields or FIELDS)
+    # (the middleware's headers come too late for a response that is sent from here)
+    response = web.StreamResponse(headers={"Content-Type": media, "X-RequestId": request[REQUEST_ID]})
     try:
         await response.prepare(request)
+        if request.method == "HEAD":
+            return response
         chunks = _json_chunks(fd) if media == JSON_ARRAY else _csv_chunks(fd, columns)
         while chunk := await asyncio.to_thread(next, chunks, b""):
             await response.write(chunk)
         await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client went away: the answer, begun as a 200, ends here
     finally:
         await asyncio.to_thread(os.close, fd)
     return response
 
 
 def _media_type(request: web.Request) -> str:
-    """The first media type of `Accept` (by preference) that the records come in; JSON if none is
-    named; 406 if it names only others."""
+    """The format `Accept` prefers (RFC 9110: by weight, then as listed; a range such as */* stands
+    for the formats it covers that are not named with q=0); JSON if it names none; 406 if it
+    accepts none of them."""
     accept = request.headers.get("Accept", "").strip()
     if not accept:
         return JSON_ARRAY
     ranked: list[tuple[float, int, str]] = []
+    refused: set[str] = set()
     for position, item in enumerate(accept.split(",")):
         media, *params = (part.strip() for part in item.split(";"))
         weight = 1.0
         for param in params:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
-                try:
-                    weight = float(value)
-                except ValueError:
-                    weight = 0.0
-        ranked.append((-weight, position, media.lower()))
-    for weight, _, media in sorted(ranked):
-        if weight < 0 and media in MEDIA_TYPES:
-            return MEDIA_TYPES[media]
-    raise NotAcceptable(f"The records come as {JSON_ARRAY}, {NDJSON} or {CSV}; 'Accept' names none of them.")
+                # a weight is 0 to 1 with up to three decimals; anything else counts as 0
+                weight = float(value) if _QVALUE.fullmatch(value.strip()) else 0.0
+        media = media.lower()
+        if weight == 0:
+            refused.add(MEDIA_TYPES.get(media, media))
+        else:
+            ranked.append((-weight, position, media))
+    for _, _, media in sorted(ranked):
+        for covered in RANGES.get(media, (MEDIA_TYPES.get(media),)):
+            if covered is not None and covered not in refused:
+                return covered
+    raise NotAcceptable(f"The records come as {JSON_ARRAY}, {NDJSON} or {CSV}; 'Accept' takes none of them.")
 
 
 def _lines(fd: int) -> Iterator[list[bytes]]:

@@ -50,6 +50,9 @@ def where_of(request: web.Request) -> Where:
                 "status='<status>', notificationId=<n> and eventId=<n>, joined by and."
             )
         name, text, number = match.groups()
+        key = {"status": "status", "notificationId": "notification_id", "eventId": "event_id"}.get(name)
+        if key in found:
+            raise BadRequest(f"The parameter 'where' names {name!r} twice; name it once.")
         if name == "status" and text is not None:
             if text not in set(DeliveryStatus):
                 known = ", ".join(DeliveryStatus)
