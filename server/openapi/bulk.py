@@ -144,11 +144,7 @@ PATHS: dict[str, Any] = {
                 "400": problem("Not a job id, or the job has not COMPLETED (yet)."),
                 "404": NOT_FOUND,
                 "406": problem("`Accept` names none of application/json, application/x-ndjson, text/csv."),
-                # (aiohttp's FileResponse answers it itself: an empty body, with the records' type)
-                "416": {
-                    "description": "The range selects no byte of the records (application/x-ndjson).",
-                    "content": NDJSON_ONLY,
-                },
+                "416": problem("The range selects no byte of the records (application/x-ndjson)."),
             },
         )
     },
