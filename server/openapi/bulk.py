@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .elements import EL, HUB, el_errors, el_operation
+from .elements import SCHEMAS as ELEMENTS_SCHEMAS
 from .parts import json_response, param, problem, ref
 
 BULK = HUB + "/bulk"
@@ -217,15 +218,6 @@ SCHEMAS: dict[str, Any] = {
     "BulkRecord": {
         "type": "object",
         "description": "A hub entry (ElementsEntry), cut to the fields the query selects.",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "path": {"type": "string"},
-            "directory": {"type": "boolean"},
-            "size": {"type": "integer"},
-            "createdDate": {"type": "string", "format": "date-time"},
-            "modifiedDate": {"type": "string", "format": "date-time"},
-            "tags": {"type": "array", "items": {"type": "string"}},
-        },
+        "properties": ELEMENTS_SCHEMAS["ElementsEntry"]["properties"],
     },
 }
