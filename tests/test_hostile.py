@@ -1462,7 +1462,7 @@ HOSTILE_ACCEPTS = [
     ("application/json;q=abc", 406),
     ("application/json;q=nan", 406),
     ("application/json;q=-1", 406),
-    ("application/json;q=1e400", 200),
+    ("application/json;q=1e400", 406),  # (not a weight, RFC 9110's 0 to 1: counts as 0)
     ("application/json; charset=utf-8", 200),
     ("APPLICATION/X-NDJSON", 200),
     ("text/*", 200),
