@@ -119,6 +119,5 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[deliveries_key].open()
     yield
     # attempts under way are cut off unrecorded; the next start makes them again
-    await app[jobs_key].close()
     await app[events_key].close()
     await app[deliveries_key].close()

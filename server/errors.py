@@ -50,6 +50,11 @@ class Conflict(SandboxError):
     title = "An entry with the same name already exists."
 
 
+class NotAcceptable(SandboxError):
+    status = 406
+    title = "Not acceptable."
+
+
 class PayloadTooLarge(SandboxError):
     status = 413
     title = "Request entity too large."

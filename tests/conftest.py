@@ -209,9 +209,9 @@ class Api:
         assert body["entry"] is not None
         return body["entry"]
 
-    async def children(self, folder_id: int, params=None, headers=None) -> list[dict]:
-        """All children of a folder, following nextLink."""
-        resp = await self.get(f"/Entries/{folder_id}/{CHILDREN}", params=params or {}, headers=headers)
+    async def collection(self, path: str, params=None, headers=None) -> list[dict]:
+        """Every item of an OData collection, following its absolute nextLinks."""
+        resp = await self.get(path, params=params or {}, headers=headers)
         assert resp.status == 200, await resp.text()
         body = await resp.json()
         items = list(body["value"])
@@ -219,11 +219,16 @@ class Api:
         while body.get("@odata.nextLink"):
             seen += 1
             assert seen < 1000, "nextLink loop"
+            assert body["@odata.nextLink"].startswith("http"), body["@odata.nextLink"]
             resp = await self.absolute("GET", body["@odata.nextLink"], headers=headers)
             assert resp.status == 200, await resp.text()
             body = await resp.json()
             items.extend(body["value"])
         return items
+
+    async def children(self, folder_id: int, params=None, headers=None) -> list[dict]:
+        """All children of a folder, following nextLink."""
+        return await self.collection(f"/Entries/{folder_id}/{CHILDREN}", params, headers)
 
     async def child_names(self, folder_id: int) -> set[str]:
         return {e["name"] for e in await self.children(folder_id)}
@@ -559,20 +564,7 @@ def assert_v2_shape(entry: dict, *extra: str, listed: bool = False) -> None:
 
 async def v2_children(api: Api, folder_id: int, params=None, headers=None) -> list[dict]:
     """Every child of a folder through v2's Folder/Children, following absolute nextLinks."""
-    resp = await api.get(f"/Entries/{folder_id}/{V2_CHILDREN}", params=params or {}, headers=headers)
-    assert resp.status == 200, await resp.text()
-    body = await resp.json()
-    items = list(body["value"])
-    seen = 0
-    while body.get("@odata.nextLink"):
-        seen += 1
-        assert seen < 1000, "nextLink loop"
-        assert body["@odata.nextLink"].startswith("http"), body["@odata.nextLink"]
-        resp = await api.absolute("GET", body["@odata.nextLink"], headers=headers)
-        assert resp.status == 200, await resp.text()
-        body = await resp.json()
-        items.extend(body["value"])
-    return items
+    return await api.collection(f"/Entries/{folder_id}/{V2_CHILDREN}", params, headers)
 
 
 def v2_import_form(

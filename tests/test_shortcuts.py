@@ -281,8 +281,19 @@ async def test_reading_through_a_shortcut_gives_the_targets_bytes(api, storage_r
         resp = await v2.get(f"/Entries/{sc['id']}/{V2_EDOC}", headers={"Range": "bytes=10-19"})
         assert resp.status == 206
         assert await resp.read() == data[10:20]
+    # a shortcut to a shortcut leads on to the document; once the document goes, through either
+    # shortcut is 404 while both still answer
+    chain = await v2_shortcut(v2, e["F"]["id"], "to v2 to D", sc2["id"])
+    assert (chain["targetId"], chain["targetType"]) == (sc2["id"], "Shortcut")
+    resp = await v2.get(f"/Entries/{chain['id']}/{V2_EDOC}")
+    assert resp.status == 200, await resp.text()
+    assert await resp.read() == data
     # the target is what it was
     assert (storage_root / "D.pdf").read_bytes() == data
+    (storage_root / "D.pdf").unlink()
+    for sc in (sc2, chain):
+        await assert_problem(await v2.get(f"/Entries/{sc['id']}/{V2_EDOC}"), 404, "no longer exists")
+        assert (await v2.get(f"/Entries/{sc['id']}")).status == 200
 
 
 # --------------------------------------------------------------------------- copy

@@ -305,6 +305,10 @@ async def test_long_poll_is_bounded_by_task_wait_s(aiohttp_client, storage_root)
             [t] = body["value"]
             assert t["status"] in RUNNING, t
             assert 0.9 <= took < 3.5, f"held {took:.2f}s with task_wait_s=1 (Prefer wait={wait})"
+            # (RFC 7240: what was applied, the server's bound, not what was asked)
+            assert resp.headers.get("Preference-Applied") == (None if wait is None else "wait=1"), (
+                resp.headers
+            )
     finally:
         await cancel(v2, task_id)
 
@@ -321,6 +325,7 @@ async def test_prefer_wait_shortens_the_long_poll(aiohttp_client, storage_root):
         assert resp.status == 200, body
         assert body["value"][0]["status"] in RUNNING, body
         assert 0.9 <= took < 3.5, f"Prefer: wait=1 held the answer {took:.2f}s"
+        assert resp.headers.get("Preference-Applied") == "wait=1", resp.headers
     finally:
         await cancel(v2, task_id)
 

@@ -21,7 +21,7 @@ from aiohttp import web
 from ..ceql import FIELDS, parse
 from ..elements import check_callback_url
 from ..elements.bulk import BulkHook, Job, JobStatus
-from ..errors import BadRequest, NotFound, SandboxError, TooManyRequests
+from ..errors import BadRequest, NotAcceptable, NotFound, TooManyRequests
 from ..keys import INSTANCE, REQUEST_ID, events_key, jobs_key, operations_key, repository_key
 from ..kinds.bulk import BulkWork, open_records
 from ..operations import Operation
@@ -40,11 +40,6 @@ RANGES = {"*/*": (JSON_ARRAY, NDJSON, CSV), "application/*": (JSON_ARRAY, NDJSON
 _QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 routes = web.RouteTableDef()
-
-
-class NotAcceptable(SandboxError):
-    status = 406
-    title = "Not acceptable."
 
 
 @routes.post(BULK + "/query")
@@ -67,7 +62,7 @@ async def start_query(request: web.Request) -> web.Response:
         op = await operations.start(session_of(request), work, hook)
     except TooManyRequests as exc:
         raise await busy(request, exc) from None
-    request.app[jobs_key].watch(op, hook)
+    events.watch(op, hook)
     return json({"id": hook.event_id, "status": JobStatus.CREATED.value})
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ..config import url_problem
 from ..elements import ELEMENTS_USER, EventHook
-from ..elements.bulk import BulkHook
+from ..elements.bulk import records_found
 from ..errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
 from ..keys import (
     deliveries_key,
@@ -110,19 +110,8 @@ def render_operation(op: Operation) -> dict[str, Any]:
         "statusTimestamp": iso(op.status_ns),
     }
     if op.kind is Kind.BULK:
-        body["recordsCount"] = _records_found(op)
+        body["recordsCount"] = records_found(op)
     return body
-
-
-def _records_found(op: Operation) -> int | None:
-    """A bulk job's records: found so far while it runs, written once it completed; None for a
-    job that ended otherwise (it wrote none) or one a restart left without its work."""
-    if op.status is Status.COMPLETED:
-        records = op.result.get("records")
-        return records if isinstance(records, int) else None
-    if not op.done and isinstance(op.hook, BulkHook) and op.hook.work is not None:
-        return op.hook.work.records
-    return None
 
 
 def render_attempt(attempt: Attempt) -> dict[str, Any]:

@@ -29,8 +29,7 @@ from .events import EventHook, Events, EventStatus, outcome
 # a job whose token expired is dropped (with its event) at a start this long after it ended
 JOB_KEEP_NS = 24 * 3600 * 10**9
 INTERRUPTED = (
-    "The job was interrupted because the server stopped while it ran; it wrote no records. "
-    "Start it again."
+    "The job was interrupted because the server stopped while it ran; it wrote no records. Start it again."
 )
 
 
@@ -115,7 +114,19 @@ class BulkHook(EventHook):
         job = Jobs.read(conn, self.event_id)
         assert job is not None
         body = status_object(job, op, records)
+        self.work = None  # (what it held is no longer needed: the records are in their file)
         return status, body, body
+
+
+def records_found(op: Operation) -> int | None:
+    """A bulk job's records: found so far while it runs, written once it completed; None for one
+    that ended otherwise (it wrote none)."""
+    if op.status is Status.COMPLETED:
+        records = op.result.get("records")
+        return records if isinstance(records, int) else None
+    if not op.done and isinstance(op.hook, BulkHook) and op.hook.work is not None:
+        return op.hook.work.records
+    return None
 
 
 def status_object(job: Job, op: Operation | None, records: int) -> dict[str, Any]:
@@ -149,9 +160,6 @@ class Jobs:
         self.operations = operations
         self.events = events
         self.deliveries = deliveries
-        # the work of jobs under way (how many records each has found so far)
-        self._works: dict[str, BulkWork] = {}
-        self._watchers: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         """End the jobs a stop cut off (their operations are Failed by now) and send their
@@ -159,25 +167,6 @@ class Jobs:
         for asynchronous requests."""
         for pending in await asyncio.to_thread(self._recover):
             self.deliveries.schedule(pending)
-
-    def watch(self, op: Operation, hook: BulkHook) -> None:
-        """Keep the job's work while it runs; send its callback once its end is stored."""
-        assert hook.work is not None
-        self._works[op.token] = hook.work
-        self.events.watch(op, hook)
-
-        async def forget_when_ended() -> None:
-            await op.ended.wait()
-            self._works.pop(op.token, None)
-
-        task = asyncio.create_task(forget_when_ended(), name=f"bulk-job-{hook.event_id}")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
-
-    async def close(self) -> None:
-        for task in list(self._watchers):
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -216,9 +205,8 @@ class Jobs:
         return [(job, op) for job, op in found if op is not None]
 
     def status(self, job: Job, op: Operation) -> dict[str, Any]:
-        work = self._works.get(op.token)
-        records = work.records if work is not None else job.records
-        return status_object(job, op, records)
+        found = records_found(op)
+        return status_object(job, op, job.records if found is None else found)
 
     # ---- starting over ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ form), instances, and the events of asynchronous requests."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .parts import (
@@ -44,17 +45,9 @@ PAGING = [
 ]
 
 
-def el_operation(
-    summary: str,
-    params: list[dict[str, Any]],
-    responses: dict[str, Any],
-    request_body: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return operation(summary, params, responses, request_body) | {"security": ELEMENTS_AUTH}
-
-
-def el_errors(*codes: str) -> dict[str, Any]:
-    return errors(*codes, table=EL_ERRORS)
+# an operation of the Elements dialect, and its errors
+el_operation = functools.partial(operation, security=ELEMENTS_AUTH)
+el_errors = functools.partial(errors, table=EL_ERRORS)
 
 
 def _both(suffix: str, id_suffix: str, methods: dict[str, Any]) -> dict[str, Any]:

@@ -202,7 +202,7 @@ PATHS: dict[str, Any] = {
                 },
                 "application/x-www-form-urlencoded",
             ),
-            secure=False,
+            security=[],
         )
     },
     LF + "/Entries/ByPath": {

@@ -314,7 +314,7 @@ PATHS: dict[str, Any] = {
             "The repositories (this one); no access token needed",
             [],
             {"200": json_response(collection(ref("V2Repository")), "The repositories.")},
-            secure=False,
+            security=[],
         )
     },
     V2 + "/Entries/ByPath": {

@@ -44,13 +44,15 @@ def operation(
     params: list[dict[str, Any]],
     responses: dict[str, Any],
     request_body: dict[str, Any] | None = None,
-    secure: bool = True,
+    security: list[dict[str, list[str]]] | None = None,
 ) -> dict[str, Any]:
+    """An operation, with the credentials it takes where they are not the document's default (a
+    bearer); `security=[]` for a public one."""
     op: dict[str, Any] = {"summary": summary, "parameters": params, "responses": responses}
     if request_body is not None:
         op["requestBody"] = request_body
-    if not secure:
-        op["security"] = []
+    if security is not None:
+        op["security"] = security
     return op
 
 

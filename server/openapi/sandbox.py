@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .parts import (
@@ -24,13 +25,11 @@ from .parts import (
 # liveness and this description (listed first)
 META: dict[str, Any] = {
     "/healthz": {
-        "get": operation(
-            "Liveness check", [], {"200": json_response({"type": "object"}, "Up.")}, secure=False
-        )
+        "get": operation("Liveness check", [], {"200": json_response({"type": "object"}, "Up.")}, security=[])
     },
     "/openapi.json": {
         "get": operation(
-            "This description", [], {"200": json_response({"type": "object"}, "OK")}, secure=False
+            "This description", [], {"200": json_response({"type": "object"}, "OK")}, security=[]
         )
     },
 }
@@ -142,17 +141,9 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _sandbox(
-    summary: str,
-    params: list[dict[str, Any]],
-    responses: dict[str, Any],
-    request_body: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return operation(summary, params, responses, request_body) | {"security": EITHER_AUTH}
-
-
-def _sandbox_errors(*codes: str) -> dict[str, Any]:
-    return errors(*codes, table=SANDBOX_ERRORS)
+# an operation of the sandbox's own (either dialect's credentials), and its errors
+_sandbox = functools.partial(operation, security=EITHER_AUTH)
+_sandbox_errors = functools.partial(errors, table=SANDBOX_ERRORS)
 
 
 TOP = param("$top", "query", {"type": "integer", "minimum": 1}, description="At most this many (1000).")
@@ -163,7 +154,7 @@ PATHS: dict[str, Any] = {
             "The dashboard (HTML)",
             [],
             {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
-            secure=False,
+            security=[],
         )
     },
     "/dashboard/{name}": {
@@ -171,7 +162,7 @@ PATHS: dict[str, Any] = {
             "The dashboard's script and style",
             [param("name", "path", {"type": "string", "enum": ["dashboard.js", "dashboard.css"]}, True)],
             {"200": {"description": "The file."}, **errors("404")},
-            secure=False,
+            security=[],
         )
     },
     "/sandbox/faults": {

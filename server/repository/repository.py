@@ -65,20 +65,17 @@ class Repository(Tree):
         return replace(entry, size=os.fstat(fd).st_size), fd
 
     def _through(self, entry_id: int) -> int:
-        """The entry a shortcut leads to (through shortcuts to shortcuts), else `entry_id` itself."""
-        seen = {entry_id}
-        while (entry := self._resolve(entry_id)).target is not None:
-            entry_id = entry.target.id
-            if entry_id in seen:
-                raise NotFound(f"Shortcut {entry.id} leads round in a circle to itself.")
-            seen.add(entry_id)
+        """The entry a shortcut leads to, through shortcuts to shortcuts (never round in a circle:
+        a target exists when its shortcut is made, and ids are never reused), else `entry_id`."""
+        entry = self._resolve(entry_id)
+        while (target := entry.target) is not None:
             try:
-                self._resolve(entry_id)
+                entry = self._resolve(target.id)
             except NotFound:
                 raise NotFound(
-                    f"The target of shortcut {entry.id}, entry {entry_id}, no longer exists."
+                    f"The target of shortcut {entry.id}, entry {target.id}, no longer exists."
                 ) from None
-        return entry_id
+        return entry.id
 
     def new_temp(self) -> tuple[str, int]:
         """A new, empty temporary file in the store: its name and a descriptor open for writing."""

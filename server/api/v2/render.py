@@ -6,14 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ...keys import REQUEST_ID, settings_key
+from ...keys import settings_key
 from ...operations import CANCELLED_STATUS, Kind, Operation
 from ...repository import Entry, Target
 from ...times import iso
+from ..common import problem_body
 from ..laserfiche_common import entry_members, shortcut_members
 
 BASE = "/v2/Repositories/{repoId}"
-STATUS_TYPES = "https://www.rfc-editor.org/rfc/rfc9110#status."
 
 
 def task_type(kind: Kind) -> str:
@@ -108,16 +108,9 @@ def task(request: web.Request, op: Operation) -> dict[str, Any]:
 
 
 def _error(request: web.Request, op: Operation, message: str) -> dict[str, Any]:
+    """One of a task's errors, as a problem (the message is its title: what the client shows)."""
     status = op.error_status or 500
-    return {
-        # (499, a cancel, is no status of RFC 9110's)
-        "type": "about:blank" if status == CANCELLED_STATUS else f"{STATUS_TYPES}{status}",
-        "title": message,
-        "status": status,
-        "detail": message,
-        "instance": request.rel_url.raw_path,
-        "operationId": op.token,
-        "errorSource": "Api",
-        "errorCode": 0,
-        "traceId": request.get(REQUEST_ID, ""),
-    }
+    body = problem_body(request, status, message, message) | {"operationId": op.token}
+    if status == CANCELLED_STATUS:
+        body["type"] = "about:blank"  # (499, a cancel, is no status of RFC 9110's)
+    return body
