@@ -21,6 +21,7 @@ from .config import (
     Settings,
     settings_from_args,
 )
+from .metadata.catalog import CatalogError
 from .store import StoreUnusable
 
 SHUTDOWN_TIMEOUT_S = 5.0
@@ -121,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
     try:
         asyncio.run(serve(settings))
-    except StoreUnusable as exc:
+    except (StoreUnusable, CatalogError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

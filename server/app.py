@@ -8,7 +8,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from .api import bulk, common, dashboard, elements, laserfiche, meta, notifications, sandbox, v2
+from .api import (
+    bulk,
+    common,
+    dashboard,
+    elements,
+    laserfiche,
+    laserfiche_metadata,
+    meta,
+    notifications,
+    sandbox,
+    v2,
+)
 from .config import Settings
 from .elements import Events, Instances
 from .elements.bulk import Jobs
@@ -19,6 +30,7 @@ from .keys import (
     feed_key,
     instances_key,
     jobs_key,
+    metadata_key,
     operations_key,
     repository_key,
     sessions_key,
@@ -26,6 +38,8 @@ from .keys import (
     store_key,
 )
 from .kinds import KINDS
+from .metadata.catalog import load_catalog
+from .metadata.model import Metadata
 from .operations import Concurrency, Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
@@ -48,6 +62,8 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[store_key] = store
     app[repository_key] = Repository(store)
+    # (read before anything starts: a bad catalog stops the server with where and what is wrong)
+    app[metadata_key] = Metadata(app[repository_key], load_catalog(settings.catalog_path))
     app[sessions_key] = Sessions(store, settings.users, settings.session_ttl_s)
     app[operations_key] = Operations(
         app[repository_key],
@@ -67,7 +83,7 @@ def create_app(settings: Settings) -> web.Application:
         backoff_s=settings.webhook_backoff_s,
         timeout_s=settings.webhook_timeout_s,
     )
-    app[events_key] = Events(app[repository_key], app[operations_key], app[deliveries_key])
+    app[events_key] = Events(app[repository_key], app[metadata_key], app[operations_key], app[deliveries_key])
     app[jobs_key] = Jobs(store, app[operations_key], app[events_key], app[deliveries_key])
     app[faults_key] = Faults()
     app[feed_key] = Feed()
@@ -79,6 +95,8 @@ def create_app(settings: Settings) -> web.Application:
     sandbox.install(app)
     app.add_routes(meta.routes)
     app.add_routes(laserfiche.routes)
+    app.add_routes(laserfiche_metadata.routes)
+    app.add_routes(laserfiche_metadata.DEFINITIONS)
     v2.add_routes(app)
     app.add_routes(elements.routes)
     app.add_routes(bulk.routes)
@@ -92,6 +110,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[store_key]
     creator = app[settings_key].users[0][0]
     await asyncio.to_thread(store.open, creator, time.time_ns())
+    await asyncio.to_thread(app[metadata_key].open)
     await asyncio.to_thread(app[sessions_key].load)
     await asyncio.to_thread(app[instances_key].load)
     yield

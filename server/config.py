@@ -11,6 +11,8 @@ from typing import Any
 
 from yarl import URL
 
+from .store import CATALOG_NAME
+
 # the Laserfiche v1 repository id the sandbox answers to unless told otherwise
 DEFAULT_REPOSITORY_ID = "r-sandbox"
 # access tokens last an hour, like Laserfiche Cloud's
@@ -42,6 +44,8 @@ WEBHOOK_TIMEOUT_S = 10.0
 TASK_WAIT_S = 60.0
 # v2 tasks that run at once per access token (v2 allows "a limited number"); more wait their turn
 V2_RUNNING_PER_SESSION = 1
+# whether a delete must give an audit reason (Laserfiche: a repository setting, off by default)
+AUDIT_REASON_RULES = ("optional", "required")
 # users who see and steer every session's operations under /sandbox/ (others: their own)
 ADMIN_USERS = ("admin",)
 # an idle event stream gets a comment this often, so proxies and clients keep it open
@@ -82,6 +86,14 @@ class Settings:
     # Laserfiche v2: the longest a task listing waits for a task to end, and tasks run at once
     task_wait_s: float = TASK_WAIT_S
     v2_running_per_session: int = V2_RUNNING_PER_SESSION
+    # metadata: the catalog file (None: .catalog.toml at the top of the storage root), and
+    # whether a delete must give a DeleteEntry audit reason
+    catalog: Path | None = None
+    delete_reason_required: bool = False
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.catalog if self.catalog is not None else self.storage_root / CATALOG_NAME
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -284,6 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(
         parser,
+        "--catalog",
+        "",
+        metavar="FILE",
+        help="the metadata catalog (TOML: fields, templates, tags, link types, audit reasons, "
+        "attributes); default: .catalog.toml at the top of the storage root, none if absent",
+    )
+    _option(
+        parser,
+        "--delete-audit-reason",
+        "optional",
+        type=_one_of(AUDIT_REASON_RULES),
+        metavar="{optional,required}",
+        help="whether a Laserfiche delete must name a DeleteEntry audit reason of the catalog",
+    )
+    _option(
+        parser,
         "--elements-user-secret",
         ELEMENTS_USER_SECRET,
         type=_secret,
@@ -397,4 +425,6 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         sse_keepalive_s=args.sse_keepalive_s,
         task_wait_s=args.task_wait_s,
         v2_running_per_session=args.v2_running_per_session,
+        catalog=Path(args.catalog) if args.catalog else None,
+        delete_reason_required=args.delete_audit_reason == "required",
     )

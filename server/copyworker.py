@@ -27,6 +27,7 @@ import orjson
 
 from . import errors, fsops, store, walkers
 from .errors import SandboxError, ServiceUnavailable, from_store_error
+from .metadata.carry import CopyRun
 from .repository import forget_children, insert_documents
 
 # how often a worker checks that the server is still there
@@ -70,15 +71,18 @@ class Workers:
         self,
         src: tuple[str, ...],
         dst: tuple[str, ...],
-        items: list[tuple[str, str, int, str | None]],
+        items: walkers.Batch,
         stem: str,
         folder_id: int,
         creator: str,
+        run: CopyRun,
     ) -> tuple[list[walkers.Copied], BaseException | None]:
-        """Copy a batch (see walkers.copy_batch: items carry their kept extensions) in a worker,
-        which also gives the new documents their rows in `folder_id`; blocking."""
-        request = {"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem}
-        done, failure = self._call(request | {"folder": folder_id, "creator": creator})
+        """Copy a batch (see walkers.copy_batch: items carry their kept extensions and ids) in a
+        worker, which also gives the new documents their rows in `folder_id`, with the metadata
+        of what they copy; blocking."""
+        request: dict[str, Any] = {"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem}
+        request |= {"folder": folder_id, "creator": creator, "run": [run.key, run.top_id]}
+        done, failure = self._call(request)
         return [(source, final, size, created) for source, final, size, created in done], failure
 
     def unlink(
@@ -265,7 +269,10 @@ def main() -> None:
             src, dst = tuple(request["src"]), tuple(request["dst"])
             done, failure = _run(walkers.copy_batch, root_fd, src, dst, batch, request["stem"])
             rows = walkers.copied_rows(batch, done)
-            failure = _write(conn, failure, insert_documents, request["folder"], rows, request["creator"])
+            run = CopyRun(*request["run"])
+            failure = _write(
+                conn, failure, insert_documents, request["folder"], rows, request["creator"], run
+            )
         else:
             done, failure = _run(walkers.unlink_batch, root_fd, tuple(request["parts"]), request["names"])
             if request["folder"] is not None:

@@ -97,16 +97,16 @@ def open_file(dir_fd: int, name: str, blocking: bool = True) -> int:
     return fd
 
 
-def items(dir_fd: int, skip: str | None) -> Iterator[tuple[os.DirEntry[str], bool]]:
+def items(dir_fd: int, skip: frozenset[str] = frozenset()) -> Iterator[tuple[os.DirEntry[str], bool]]:
     """What in a folder can be an entry, and whether each is a folder (else a document).
 
-    Symlinks, special files, partial files and the name `skip` in any case are left out; whether
+    Symlinks, special files, partial files and the names `skip` (casefolded) are left out; whether
     a name is valid is for the caller's rules.
     """
     with os.scandir(dir_fd) as it:
         for item in it:
             name = item.name
-            if name.casefold() == skip or name.startswith(PART_PREFIX) or item.is_symlink():
+            if name.startswith(PART_PREFIX) or (skip and name.casefold() in skip) or item.is_symlink():
                 continue
             if item.is_dir(follow_symlinks=False):
                 yield item, True
@@ -114,7 +114,7 @@ def items(dir_fd: int, skip: str | None) -> Iterator[tuple[os.DirEntry[str], boo
                 yield item, False
 
 
-def scan(dir_fd: int, skip: str | None) -> dict[str, bool]:
+def scan(dir_fd: int, skip: frozenset[str] = frozenset()) -> dict[str, bool]:
     """Names in a folder that can be entries: folders (True) and documents (False)."""
     return {item.name: is_dir for item, is_dir in items(dir_fd, skip)}
 

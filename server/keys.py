@@ -7,6 +7,7 @@ from aiohttp import web
 from .config import Settings
 from .elements import Events, Instance, Instances
 from .elements.bulk import Jobs
+from .metadata.model import Metadata
 from .operations import Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
@@ -17,6 +18,7 @@ from .webhooks import Deliveries
 settings_key = web.AppKey("settings", Settings)
 store_key = web.AppKey("store", Store)
 repository_key = web.AppKey("repository", Repository)
+metadata_key = web.AppKey("metadata", Metadata)
 sessions_key = web.AppKey("sessions", Sessions)
 operations_key = web.AppKey("operations", Operations)
 instances_key = web.AppKey("instances", Instances)
@@ -43,6 +45,7 @@ __all__ = [
     "feed_key",
     "instances_key",
     "jobs_key",
+    "metadata_key",
     "operations_key",
     "repository_key",
     "sessions_key",

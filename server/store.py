@@ -30,7 +30,11 @@ ROOT_ID = 1
 # how long a write waits for another connection's transaction (a copy worker's) to end
 BUSY_TIMEOUT_MS = 30_000
 # bumped whenever SCHEMA changes, so an old server never misreads a newer store
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+# what is at the top of the storage root but is no entry: the store's folder and the metadata
+# catalog (see metadata.catalog), in casefolded form
+CATALOG_NAME = ".catalog.toml"
+HIDDEN_AT_ROOT = frozenset({STORE_DIR, CATALOG_NAME})
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -49,6 +53,8 @@ CREATE TABLE IF NOT EXISTS entries (
     -- a shortcut is a small placeholder file
     target_id INTEGER,
     target_type TEXT,
+    -- its metadata template's id in the catalog (version 6; 0: none)
+    template_id INTEGER NOT NULL DEFAULT 0,
     UNIQUE (parent_id, name)
 );
 CREATE INDEX IF NOT EXISTS entries_by_key ON entries (parent_id, name_key);
@@ -80,12 +86,52 @@ CREATE TABLE IF NOT EXISTS operations (
     expires_ns INTEGER NOT NULL,
     expired INTEGER NOT NULL DEFAULT 0
 );
--- the Elements dialect (version 3) ---------------------------------------------------------
--- an entry's tags (a JSON array of strings); gone with the entry
-CREATE TABLE IF NOT EXISTS entry_tags (
-    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
-    tags TEXT NOT NULL
+-- metadata (version 6): values by the catalog's ids, gone with their entry ------------------
+-- (version 3 to 5 kept the Elements hub's tags by name in entry_tags; Metadata.open moves them)
+CREATE TABLE IF NOT EXISTS field_values (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    field_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (entry_id, field_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tag_values (
+    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    tag_id INTEGER NOT NULL,
+    -- the order they were given in
+    position INTEGER NOT NULL,
+    PRIMARY KEY (entry_id, tag_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS links (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    definition_id INTEGER NOT NULL,
+    source_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    target_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    -- JSON object of strings: the link's custom properties
+    properties TEXT NOT NULL DEFAULT '{}'
 );
+CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
+CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
+-- tag definitions the catalog lacks, made when the Elements hub first names them (exactly as
+-- written; ids past the catalog's)
+CREATE TABLE IF NOT EXISTS added_tags (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+-- copies under way: the entry each copied entry that has links came from, so that links between
+-- copied entries point at the copies (cleared when the copy ends, and at start)
+CREATE TABLE IF NOT EXISTS copy_pairs (
+    copy_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    run TEXT NOT NULL,
+    source_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS copy_pairs_by_source ON copy_pairs (run, source_id);
+-- facts about the store itself (version 6): "seeded" once the catalog's sample values are set
+CREATE TABLE IF NOT EXISTS facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+-- the Elements dialect (version 3) ---------------------------------------------------------
 -- element instances: the credentials of hub requests and where their webhooks go
 CREATE TABLE IF NOT EXISTS instances (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -161,6 +207,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 ADDED_COLUMNS = (
     ("entries", "target_id", "INTEGER", None),
     ("entries", "target_type", "TEXT", None),
+    ("entries", "template_id", "INTEGER NOT NULL DEFAULT 0", None),
     ("deliveries", "retries", "INTEGER", None),
     (
         "operations",
@@ -195,6 +242,16 @@ def _connect(dir_fd: int, shared: bool = False) -> sqlite3.Connection:
     # transaction, never fail
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
+
+
+@contextmanager
+def atomic(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction, or a part of the one already open on `conn`."""
+    if conn.in_transaction:
+        yield conn
+    else:
+        with transaction(conn):
+            yield conn
 
 
 @contextmanager
@@ -291,6 +348,8 @@ class Store:
             raise StoreUnusable(
                 f"{self.dir} holds store version {version}; this server reads version {SCHEMA_VERSION}"
             )
+        # no copy survives a restart: what it noted of its pairs goes
+        conn.execute("DELETE FROM copy_pairs")
         conn.execute(
             "INSERT OR IGNORE INTO entries (id, parent_id, name, name_key, is_dir, creator, created_ns)"
             " VALUES (?, NULL, '', '', 1, ?, ?)",

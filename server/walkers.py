@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING
 
 from . import fsops
 from .errors import Conflict, NotFound
+from .metadata.carry import CopyRun
 from .progress import WAIT, Order, Progress, Step
 from .repository import (
+    DocumentRow,
     Entry,
     Known,
     Repository,
@@ -62,10 +64,11 @@ class _Source:
     parts: tuple[str, ...]
     parent: int  # index of the folder it is in (-1 for the top)
     copy_name: str  # its name in the copy
-    # documents: (source name, name in the copy, size, kept extension)
-    files: list[tuple[str, str, int, str | None]] = field(default_factory=list)
-    # shortcuts: (name in the copy, target): made anew, pointing where the originals point
-    shortcuts: list[tuple[str, Target]] = field(default_factory=list)
+    source_id: int | None  # its id (None: the store never met it, so it has no metadata)
+    # documents: (source name, name in the copy, size, kept extension, id)
+    files: list[BatchItem] = field(default_factory=list)
+    # shortcuts: (name in the copy, target, id): made anew, pointing where the originals point
+    shortcuts: list[tuple[str, Target, int | None]] = field(default_factory=list)
 
 
 class _Walk:
@@ -115,7 +118,9 @@ class CopyWalk(_Walk):
         super().__init__(repository, progress, workers)
         self.source, self.parent, self.name = source, parent, name
         self.auto_rename, self.creator = auto_rename, creator
-        self._tree: list[_Source] = [_Source(source.parts, -1, name)]
+        self._tree: list[_Source] = [_Source(source.parts, -1, name, source.id)]
+        # the copy carries its entries' metadata (see metadata.carry)
+        self.run = CopyRun(secrets.token_hex(8), source.id)
         # how many folders of _tree the scan has listed (in order), and whether it has ended
         self._listed = 0
         self._scan_ended = False
@@ -156,7 +161,7 @@ class CopyWalk(_Walk):
                     known = self.repository.child_rows(row_id)
                     taken: set[str] = set()
                     device = os.fstat(fd).st_dev
-                    for item, is_dir in sorted(fsops.items(fd, None), key=lambda i: i[0].name):
+                    for item, is_dir in sorted(fsops.items(fd), key=lambda i: i[0].name):
                         source_name = item.name
                         if name_problem(source_name) or (is_dir and (device, item.inode()) == self._own):
                             # (the copy itself, if its destination was moved into the source
@@ -166,11 +171,11 @@ class CopyWalk(_Walk):
                         child_id, ext, target = known.get(source_name, Known())
                         entries += 1
                         if target is not None and not is_dir:
-                            node.shortcuts.append((copy_name, target))
+                            node.shortcuts.append((copy_name, target, child_id))
                         elif is_dir:
                             depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
                             check_depth(depth, f"Copying the folder '{_path((*node.parts, source_name))}'")
-                            self._tree.append(_Source((*node.parts, source_name), index, copy_name))
+                            self._tree.append(_Source((*node.parts, source_name), index, copy_name, child_id))
                             child_fd = None
                             if len(pending) < MAX_OPEN_FOLDERS:
                                 child_fd = self._open_child(fd, source_name)
@@ -179,7 +184,7 @@ class CopyWalk(_Walk):
                             st = item.stat(follow_symlinks=False)
                             if ext is not None:
                                 ext = kept_extension(copy_name, ext)
-                            node.files.append((source_name, copy_name, st.st_size, ext))
+                            node.files.append((source_name, copy_name, st.st_size, ext, child_id))
                             size += st.st_size
                             small += st.st_size <= fsops.COPY_CHUNK
                 finally:
@@ -225,7 +230,7 @@ class CopyWalk(_Walk):
             yield functools.partial(self._make_folder, index), Order.FIRST
             if node.shortcuts:
                 yield functools.partial(self._make_shortcuts, index), Order.ANY
-            batch: list[tuple[str, str, int, str | None]] = []
+            batch: Batch = []
             batch_bytes = 0
             for item in node.files:
                 batch.append(item)
@@ -239,8 +244,11 @@ class CopyWalk(_Walk):
 
     def _make_folder(self, index: int) -> None:
         node = self._tree[index]
+        then = self.run.then(node.source_id)
         if index == 0:
-            made = self.repository.create_folder(self.parent.id, self.name, self.auto_rename, self.creator)
+            made = self.repository.create_folder(
+                self.parent.id, self.name, self.auto_rename, self.creator, then
+            )
             with fsops.folder(self.root_fd, made.parts) as fd:
                 st = os.fstat(fd)
             self._own = (st.st_dev, st.st_ino)
@@ -248,7 +256,7 @@ class CopyWalk(_Walk):
         else:
             # the copy's folder is new: only a name put there by hand meanwhile can clash
             made = self.repository.create_folder(
-                self._copies[node.parent].id, node.copy_name, True, self.creator
+                self._copies[node.parent].id, node.copy_name, True, self.creator, then
             )
         self._copies[index] = made
         self.progress.log(made.parts[:-1], [made.name], True)
@@ -256,19 +264,24 @@ class CopyWalk(_Walk):
 
     def _make_shortcuts(self, index: int) -> None:
         node, copy = self._tree[index], self._copies[index]
-        for name, target in node.shortcuts:
+        for name, target, source_id in node.shortcuts:
             if self.progress.stop.is_set():
                 return
             # (the copy's folder is new: only a name put there by hand meanwhile can clash; not
             # logged: the Elements hub, which reports the log, does not show shortcuts)
-            self.repository.make_shortcut(copy.id, name, target, True, self.creator)
+            self.repository.make_shortcut(copy.id, name, target, True, self.creator, self.run.then(source_id))
             self.progress.add(entries=1)
 
     def _copy_shortcut(self) -> None:
         """A shortcut copied on its own is a new shortcut to the same target."""
         assert self.source.target is not None
         self.result = self.repository.make_shortcut(
-            self.parent.id, self.name, self.source.target, self.auto_rename, self.creator
+            self.parent.id,
+            self.name,
+            self.source.target,
+            self.auto_rename,
+            self.creator,
+            self.run.then(self.source.id),
         )
         self.progress.add(entries=1)  # (not logged: see _make_shortcuts)
 
@@ -280,18 +293,20 @@ class CopyWalk(_Walk):
         failure: BaseException | None = None
         in_worker = False
         try:
-            if self.pool is not None and all(size <= fsops.COPY_CHUNK for _, _, size, _ in batch):
+            if self.pool is not None and all(item[2] <= fsops.COPY_CHUNK for item in batch):
                 # small files: copied (and recorded) by a worker process, beside the other
                 # worker: no GIL shared with the server
                 in_worker = True
-                done, failure = self.pool.copy(node.parts, copy.parts, batch, stem, copy.id, self.creator)
+                done, failure = self.pool.copy(
+                    node.parts, copy.parts, batch, stem, copy.id, self.creator, self.run
+                )
             else:
                 copy_batch(self.root_fd, node.parts, copy.parts, batch, stem, done, self.progress)
         except BaseException as exc:
             failure = exc
         finally:
             if not in_worker:  # (a worker process records its own rows)
-                self.repository.record_documents(copy.id, copied_rows(batch, done), self.creator)
+                self.repository.record_documents(copy.id, copied_rows(batch, done), self.creator, self.run)
             self.skipped += [_path((*node.parts, source)) for source, final, _, _ in done if not final]
             self.progress.log(copy.parts, [final for _, final, _, _ in done if final], False)
             if in_worker:  # (in a thread, copy_batch counted each file as it went)
@@ -319,7 +334,13 @@ class CopyWalk(_Walk):
                     raise fsops.Stopped  # stopped after the last chunk: not published
                 ext = kept_extension(self.name, entry.ext)
                 self.result = repository.import_document(
-                    self.parent.id, self.name, tmp, self.auto_rename, self.creator, ext
+                    self.parent.id,
+                    self.name,
+                    tmp,
+                    self.auto_rename,
+                    self.creator,
+                    ext,
+                    self.run.then(self.source.id),
                 )
                 self.progress.log(self.parent.parts, [self.result.name], False)
                 self.progress.add(entries=1)
@@ -333,14 +354,20 @@ class CopyWalk(_Walk):
 # away, size, created)
 Copied = tuple[str, str | None, int, int]
 
-# a batch of files to copy: (source name, name in the copy, size, kept extension)
-Batch = list[tuple[str, str, int, str | None]]
+# a file to copy: (source name, name in the copy, size, kept extension, id or None)
+BatchItem = tuple[str, str, int, str | None, int | None]
+Batch = list[BatchItem]
 
 
-def copied_rows(batch: Batch, done: list[Copied]) -> list[tuple[str, str | None, int]]:
-    """The rows (name, kept extension, created) of the files of `batch` that a copy made."""
-    exts = {source: ext for source, _, _, ext in batch}
-    return [(final, exts[source], created) for source, final, _, created in done if final]
+def copied_rows(batch: Batch, done: list[Copied]) -> list[DocumentRow]:
+    """The rows of the files of `batch` that a copy made."""
+    known = {source: (ext, source_id) for source, _, _, ext, source_id in batch}
+    rows: list[DocumentRow] = []
+    for source, final, _, created in done:
+        if final:
+            ext, source_id = known[source]
+            rows.append((final, ext, created, source_id))
+    return rows
 
 
 def copy_batch(
@@ -356,7 +383,7 @@ def copy_batch(
     appending each to `done` as it gets its name. With `progress`, stop when asked (between files and
     between chunks of a large file), pace, and count entries and chunks as they go."""
     with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
-        for number, (source_name, name, size, _) in enumerate(batch):
+        for number, (source_name, name, size, _, _) in enumerate(batch):
             if progress is not None and progress.stop.is_set():
                 return
             created_ns = time.time_ns()

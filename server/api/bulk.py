@@ -22,7 +22,7 @@ from ..ceql import FIELDS, parse
 from ..elements import check_callback_url
 from ..elements.bulk import BulkHook, Job, JobStatus
 from ..errors import BadRequest, NotAcceptable, NotFound, TooManyRequests
-from ..keys import INSTANCE, REQUEST_ID, events_key, jobs_key, operations_key, repository_key
+from ..keys import INSTANCE, REQUEST_ID, events_key, jobs_key, metadata_key, operations_key, repository_key
 from ..kinds.bulk import BulkWork, open_records
 from ..operations import Operation
 from .common import int_param, json, pace_s, session_of
@@ -55,7 +55,7 @@ async def start_query(request: web.Request) -> web.Response:
     instance = request[INSTANCE]
     url = check_callback_url(url, "header 'Elements-Async-Callback-URL'") if url else instance.callback_url
     operations = request.app[operations_key]
-    work = BulkWork(query, operations.progress(pace))
+    work = BulkWork(query, operations.progress(pace), request.app[metadata_key])
     events = request.app[events_key]
     hook = BulkHook(events, instance, request.method, request.path_qs, url, query=query, work=work)
     try:

@@ -260,13 +260,26 @@ class AccessLogger(AbstractAccessLogger):
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
+    return json_object(await _body(request, "A JSON object"), "request body")
+
+
+async def read_json_value(request: web.Request) -> Any:
+    """The request body as any JSON value (v1 takes arrays too)."""
+    raw = await _body(request, "A JSON value")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+
+
+async def _body(request: web.Request, what: str) -> bytes:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(exc.text or "The request body is too large.") from None
     if not raw.strip():
-        raise BadRequest("A JSON object is required as the request body.")
-    return json_object(raw, "request body")
+        raise BadRequest(f"{what} is required as the request body.")
+    return raw
 
 
 def json_object(raw: bytes | bytearray, what: str) -> dict[str, Any]:

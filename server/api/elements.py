@@ -29,14 +29,16 @@ from ..keys import (
     deliveries_key,
     events_key,
     instances_key,
+    metadata_key,
     operations_key,
     repository_key,
     settings_key,
 )
 from ..kinds.copy import copy_now, start_copy
 from ..kinds.delete import delete_now, start_delete
+from ..metadata.model import Metadata
 from ..operations import Operation
-from ..repository import Entry, Repository, check_name, check_segments
+from ..repository import Entry, check_name, check_segments
 from ..sessions import Session
 from ..times import iso
 from ..webhooks import Deliveries
@@ -139,14 +141,14 @@ events = authenticated_by(events_auth)
 # ---- entries --------------------------------------------------------------------------------
 
 
-def _rendered(repository: Repository, entries: list[Entry]) -> list[dict[str, Any]]:
+def _rendered(metadata: Metadata, entries: list[Entry]) -> list[dict[str, Any]]:
     """Entries as the hub shows them, with their tags; blocking (a page takes milliseconds)."""
-    tags = repository.tags_of([e.id for e in entries])
+    tags = metadata.tag_names_of([e.id for e in entries])
     return [record(e, tags.get(e.id)) for e in entries]
 
 
 async def _one(request: web.Request, entry: Entry) -> web.Response:
-    return json((await asyncio.to_thread(_rendered, request.app[repository_key], [entry]))[0])
+    return json((await asyncio.to_thread(_rendered, request.app[metadata_key], [entry]))[0])
 
 
 def _segments(raw: str, what: str) -> list[str]:
@@ -219,7 +221,7 @@ async def list_folder(request: web.Request) -> web.Response:
     def listed() -> tuple[int, list[dict[str, Any]]]:
         # (shortcuts are Laserfiche's: the hub has no such thing, and leaves them out)
         total, entries = repository.children(folder.id, [("name", False)], start, start + size, False)
-        return total, _rendered(repository, entries)
+        return total, _rendered(request.app[metadata_key], entries)
 
     total, rendered = await asyncio.to_thread(listed)
     headers = {"Elements-Total-Count": str(total), "Elements-Returned-Count": str(len(rendered))}
@@ -240,7 +242,7 @@ async def create_folder(request: web.Request) -> web.Response:
     repository = request.app[repository_key]
     entry = await asyncio.to_thread(repository.create_folder, parent.id, name, False, ELEMENTS_USER)
     if tags:
-        await asyncio.to_thread(repository.set_tags, entry.id, tags)
+        await asyncio.to_thread(request.app[metadata_key].set_hub_tags, entry.id, tags)
     return await _one(request, entry)
 
 
@@ -263,7 +265,7 @@ def _metadata_routes(directory: bool) -> None:
         elif name is not None:
             entry = await asyncio.to_thread(repository.move, entry.id, None, name, False)
         if tags is not None:
-            await asyncio.to_thread(repository.set_tags, entry.id, tags)
+            await asyncio.to_thread(request.app[metadata_key].set_hub_tags, entry.id, tags)
         return await _one(request, entry)
 
     for route in (f"{HUB}/{kind}/metadata", f"{HUB}/{kind}/{{id}}/metadata"):
@@ -355,7 +357,7 @@ def _copy_route(directory: bool) -> None:
             )
         entry = await copy_now(operations, ELEMENTS_USER, source.id, parent.id, name, False, pace)
         if tags:
-            await asyncio.to_thread(request.app[repository_key].set_tags, entry.id, tags)
+            await asyncio.to_thread(request.app[metadata_key].set_hub_tags, entry.id, tags)
         return await _one(request, entry)
 
     for route in (f"{HUB}/{kind}/copy", f"{HUB}/{kind}/{{id}}/copy"):

@@ -9,12 +9,14 @@ from urllib.parse import quote
 from aiohttp import web
 
 from ..errors import BadRequest, Unauthorized
-from ..keys import operations_key, repository_key, sessions_key, settings_key
+from ..keys import metadata_key, operations_key, repository_key, sessions_key, settings_key
 from ..kinds.copy import copy_now, start_copy
 from ..kinds.delete import start_delete
+from ..metadata.model import FieldValues
 from ..operations import POLL_AFTER_S, Operation, Status
 from ..repository import Entry, Target, check_name, extension_to_keep
 from ..times import iso
+from . import metadata_shapes as shapes
 from . import odata
 from .common import (
     bool_param,
@@ -28,7 +30,7 @@ from .common import (
     seconds_param,
     session_of,
 )
-from .laserfiche_common import audit_body, by_path, entry_members, order_fields, shortcut_members
+from .laserfiche_common import Look, audit_body, by_path, entry_members, look, order_fields, shortcut_members
 from .transfer import json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
@@ -39,8 +41,11 @@ routes = web.RouteTableDef()
 # ---- rendering ----------------------------------------------------------------------------
 
 
-def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
-    body = entry_members(entry, volume) | {"rowNumber": row_number, "fields": []}
+def render(
+    entry: Entry, look: Look, row_number: int = 0, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An entry as v1 shows it; `fields`: its field values (see laserfiche_metadata)."""
+    body = entry_members(entry, look) | {"rowNumber": row_number, "fields": fields or []}
     if entry.is_dir:
         body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
     elif entry.target is not None:
@@ -61,9 +66,9 @@ def render(entry: Entry, volume: str, row_number: int = 0) -> dict[str, Any]:
 
 # every field an entry of any kind can carry (what `$select` may name)
 ENTRY_FIELDS = (
-    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), ""))
-    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), ""))
-    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), ""))
+    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), Look("")))
+    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), Look("")))
+    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), Look("")))
 )
 # what a `$select` listing always carries (the v1 folder-listing guide)
 ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
@@ -74,10 +79,15 @@ def parse_select(request: web.Request) -> set[str] | None:
 
 
 def render_for(
-    request: web.Request, entry: Entry, chosen: set[str] | None = None, row: int = 0
+    request: web.Request,
+    entry: Entry,
+    chosen: set[str] | None = None,
+    row: int = 0,
+    fields: list[FieldValues] | None = None,
 ) -> dict[str, Any]:
-    """An entry as this request shows it: in the configured volume, cut to `$select`."""
-    body = render(entry, request.app[settings_key].volume_name, row)
+    """An entry as this request shows it: in the configured volume, with `fields`, cut to `$select`."""
+    shown = [shapes.entry_field_value(f) for f in fields or ()]
+    body = render(entry, look(request), row, shown)
     if chosen is None:
         return body
     return {k: v for k, v in body.items() if k in chosen}
@@ -147,9 +157,17 @@ async def get_entry_by_path(request: web.Request) -> web.Response:
 
 @routes.get(BASE + "/Entries/{entryId}")
 async def get_entry(request: web.Request) -> web.Response:
+    """The entry, with the values of its fields (`fields`)."""
     chosen = parse_select(request)
-    entry = await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-    return json(render_for(request, entry, chosen))
+    entry_id = entry_id_param(request)
+    metadata = request.app[metadata_key]
+
+    def read() -> tuple[Entry, list[FieldValues]]:
+        entry = request.app[repository_key].entry(entry_id)
+        return entry, [f for f in metadata.fields(entry.id) if f.values]
+
+    entry, fields = await asyncio.to_thread(read)
+    return json(render_for(request, entry, chosen, fields=fields))
 
 
 ORDER_FIELDS = order_fields("elecDocumentSize")
@@ -161,11 +179,23 @@ async def list_children(request: web.Request) -> web.Response:
     chosen = parse_select(request)
     order = odata.orderby(request, ORDER_FIELDS)
     paging = odata.Paging(request)
+    # `?fields=Vendor&fields=Amount`: each entry's `fields` holds the values of these
+    named = request.query.getall("fields", [])
+    metadata = request.app[metadata_key]
 
     def page() -> tuple[int, list[dict[str, Any]]]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
         total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
-        return total, [render_for(request, e, chosen, paging.skip + i + 1) for i, e in enumerate(entries)]
+        return total, [
+            render_for(
+                request,
+                e,
+                chosen,
+                paging.skip + i + 1,
+                [f for f in metadata.fields(e.id, named) if f.values] if named else None,
+            )
+            for i, e in enumerate(entries)
+        ]
 
     total, rendered = await asyncio.to_thread(page)
     return paging.response(rendered, total, "Laserfiche.Repository.Entry")
@@ -216,24 +246,6 @@ async def move_entry(request: web.Request) -> web.Response:
     name = field(body, "name", str)
     entry = await asyncio.to_thread(request.app[repository_key].move, entry_id, parent_id, name, auto_rename)
     return _entry_response(request, entry)
-
-
-def _empty_list_route(suffix: str, element_type: str) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-        return odata.Paging(request).response([], 0, element_type)
-
-    handler.__name__ = f"list_{suffix}"
-    routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)
-
-
-# this repository has no template fields, links or tags; the routes answer as an empty repository would
-for _suffix, _type in (
-    ("fields", "Laserfiche.Repository.FieldValue"),
-    ("links", "Laserfiche.Repository.WEntryLinkInfo"),
-    ("tags", "Laserfiche.Repository.WTagInfo"),
-):
-    _empty_list_route(_suffix, _type)
 
 
 # ---- documents ----------------------------------------------------------------------------

@@ -4,20 +4,39 @@ by `fullPath`, and the optional audit body of a delete."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import BadRequest, NotFound
-from ..keys import repository_key
+from ..keys import metadata_key, repository_key, settings_key
+from ..metadata.catalog import Catalog
 from ..repository import Entry, check_segments
 from ..times import iso
 from .common import bool_param, field, read_json
 
+NO_CATALOG = Catalog()
 
-def entry_members(entry: Entry, volume: str) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class Look:
+    """What shows an entry beyond the entry itself: the volume's name, and the catalog that names
+    its template."""
+
+    volume: str
+    catalog: Catalog = NO_CATALOG
+
+
+def look(request: web.Request) -> Look:
+    return Look(request.app[settings_key].volume_name, request.app[metadata_key].catalog)
+
+
+def entry_members(entry: Entry, look: Look) -> dict[str, Any]:
     """The members every entry has in both dialects (each adds its own)."""
     parts = entry.parts
+    template = look.catalog.template(entry.template_id) if entry.template_id else None
+    field_names = [d.name for d in look.catalog.template_fields(template)] if template else []
     return {
         "id": entry.id,
         "name": entry.name,
@@ -30,10 +49,10 @@ def entry_members(entry: Entry, volume: str) -> dict[str, Any]:
         "entryType": entry.entry_type,
         "isContainer": entry.is_dir,
         "isLeaf": not entry.is_dir,
-        "templateName": "",
-        "templateId": 0,
-        "templateFieldNames": [],
-        "volumeName": volume,
+        "templateName": template.name if template else "",
+        "templateId": template.id if template else 0,
+        "templateFieldNames": field_names,
+        "volumeName": look.volume,
     }
 
 
@@ -73,8 +92,12 @@ async def by_path(request: web.Request) -> tuple[Entry | None, Entry]:
 
 async def audit_body(request: web.Request, comment: str) -> None:
     """A delete's optional JSON body: an audit reason and a comment (named `comment` in v1,
-    `auditReasonComment` in v2), checked and kept by no one here (no audit trail)."""
+    `auditReasonComment` in v2). The reason must be one of the catalog's DeleteEntry reasons (and
+    given, with --delete-audit-reason required); neither is kept (there is no audit trail)."""
+    reason_id = None
     if request.body_exists and (await request.read()).strip():
         body = await read_json(request)
-        field(body, "auditReasonId", int)
+        reason_id = field(body, "auditReasonId", int)
         field(body, comment, str)
+    required = request.app[settings_key].delete_reason_required
+    request.app[metadata_key].check_audit_reason(reason_id, "DeleteEntry", required)

@@ -21,9 +21,10 @@ import orjson
 
 from .. import fsops
 from ..errors import NotFound
+from ..metadata.model import Metadata
 from ..operations import Kind, Operation, Operations, Status
 from ..progress import Change
-from ..repository import Repository, set_tags
+from ..repository import Repository
 from ..webhooks import Deliveries, DeliveryStatus, Pending
 from .instances import QUEUE_POLICY, Instance, failure_policy
 
@@ -142,7 +143,8 @@ class EventHook:
 
     def ended(self, op: Operation, conn: sqlite3.Connection) -> None:
         if self.tags and op.kind is Kind.COPY and op.status is Status.COMPLETED:
-            set_tags(conn, op.entry_id, self.tags)  # (nothing if the copy was deleted meanwhile)
+            # (nothing if the copy was deleted meanwhile)
+            self.events.metadata.set_tag_names(conn, op.entry_id, self.tags)
         self.pending = self.events.record_end(conn, self.event_id, *self.report(op, conn))
 
     def report(
@@ -155,9 +157,12 @@ class EventHook:
 
 
 class Events:
-    def __init__(self, repository: Repository, operations: Operations, deliveries: Deliveries) -> None:
+    def __init__(
+        self, repository: Repository, metadata: Metadata, operations: Operations, deliveries: Deliveries
+    ) -> None:
         self.store = repository.store
         self.repository = repository
+        self.metadata = metadata  # (the tags an asynchronous copy sets)
         self.operations = operations
         self.deliveries = deliveries
         self._watchers: set[asyncio.Task[None]] = set()
@@ -331,7 +336,7 @@ def copied_tree(repository: Repository, top_id: int) -> list[Change]:
         except fsops.Gone:
             continue
         try:
-            listed = sorted(fsops.scan(fd, None).items())
+            listed = sorted(fsops.scan(fd).items())
         finally:
             os.close(fd)
         folders = [name for name, is_dir in listed if is_dir]

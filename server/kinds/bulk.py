@@ -25,10 +25,11 @@ from .. import fsops
 from ..ceql import Query
 from ..elements.hub import record
 from ..errors import NotFound
+from ..metadata.model import Metadata
 from ..operations import Kind, Operation, Runner, Work
 from ..progress import Order, Progress, Step
 from ..repository import Repository, name_problem
-from ..store import ROOT_ID, STORE_DIR
+from ..store import HIDDEN_AT_ROOT, ROOT_ID
 
 # a folder's entries are read and recorded this many at a time (one thread hop each)
 PAGE = 1000
@@ -40,9 +41,10 @@ PART_SUFFIX = ".part"
 class BulkWork(Work):
     kind = Kind.BULK
 
-    def __init__(self, query: Query, progress: Progress) -> None:
+    def __init__(self, query: Query, progress: Progress, metadata: Metadata) -> None:
         super().__init__(progress, f"Bulk query: {query.text}")
         self.query = query
+        self.metadata = metadata  # (the records' tags)
         # the file it writes (in the store's results folder), named before it runs
         self.file = secrets.token_hex(12) + SUFFIX
         # records matched so far (the job's recordsCount while it runs)
@@ -90,7 +92,7 @@ class BulkWork(Work):
             return
         page.start += PAGE
         page.more = page.start < total
-        tags = repository.tags_of([entry.id for entry in entries])
+        tags = self.metadata.tag_names_of([entry.id for entry in entries])
         for entry in entries:
             if entry.is_dir:
                 folders.append(entry.id)
@@ -169,7 +171,7 @@ def count_entries(repository: Repository) -> int:
         except fsops.Gone:
             continue
         try:
-            for name, is_dir in fsops.scan(fd, STORE_DIR if not parts else None).items():
+            for name, is_dir in fsops.scan(fd, HIDDEN_AT_ROOT if not parts else frozenset()).items():
                 if name_problem(name) is None:
                     count += 1
                     if is_dir:

@@ -69,6 +69,7 @@ class CopyWork(Work):
             await scan  # a scan that failed (a folder gone) fails the copy
         finally:
             self._take_top()
+            await asyncio.to_thread(runner.repository.end_copy, walk.run)
             gone = "went away from the source during the copy; skipped"
             self.notes = [f"'{path}' {gone}." for path in walk.skipped]
 

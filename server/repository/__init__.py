@@ -10,12 +10,12 @@ be; `entries` what an entry is and how its row is stored; `tree` finds and lists
 from .entries import (
     ROW_COLUMNS,
     STAT_FIELDS,
+    DocumentRow,
     Entry,
     Known,
     Target,
     forget_children,
     insert_documents,
-    set_tags,
 )
 from .names import (
     MAX_DEPTH,
@@ -33,6 +33,7 @@ __all__ = [
     "MAX_DEPTH",
     "ROW_COLUMNS",
     "STAT_FIELDS",
+    "DocumentRow",
     "Entry",
     "Known",
     "Repository",
@@ -46,5 +47,4 @@ __all__ = [
     "insert_documents",
     "kept_extension",
     "name_problem",
-    "set_tags",
 ]

@@ -9,9 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import orjson
-
 from ..errors import NotFound
+from ..metadata.carry import CopyRun, with_metadata
 from .names import extension_of
 
 
@@ -47,6 +46,8 @@ class Entry:
     ext: str | None = None
     # a shortcut's target: its id and what it was when the shortcut was made (None: not a shortcut)
     target: Target | None = None
+    # its metadata template's id in the catalog (0: none)
+    template_id: int = 0
 
     @property
     def is_shortcut(self) -> bool:
@@ -85,7 +86,7 @@ class Entry:
 # what the caches of stored rows are keyed by (see Tree._version)
 Version = tuple[int, int]
 # the stored columns of an entry, in Row's order
-ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type"
+ROW_COLUMNS = "id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type, template_id"
 INSERT_ENTRY = (
     "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -106,40 +107,52 @@ class Row:
     created_ns: int
     ext: str | None
     target: Target | None = None
+    template_id: int = 0
 
     @classmethod
     def of(cls, row: tuple[Any, ...]) -> Row:
-        entry_id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type = row
+        entry_id, parent_id, name, is_dir, creator, created_ns, ext, target_id, target_type, template_id = row
         target = None if target_id is None else Target(target_id, target_type)
-        return cls(entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext, target)
+        return cls(
+            entry_id, parent_id or 0, name, bool(is_dir), creator, created_ns, ext, target, template_id
+        )
+
+
+# a copied document's row: (name, kept extension, created, the id of the document it copies or None)
+DocumentRow = tuple[str, str | None, int, int | None]
 
 
 def insert_documents(
-    conn: sqlite3.Connection, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str
+    conn: sqlite3.Connection,
+    folder_id: int,
+    rows: Sequence[DocumentRow],
+    creator: str,
+    run: CopyRun | None = None,
 ) -> None:
-    """Rows for documents just put into a folder: (name, kept extension, created). A listing may
-    have met one first and given it an id; that id stays, with these details."""
+    """Rows for documents just put into a folder (see DocumentRow), with the metadata of the
+    documents they copy (`run`). A listing may have met one first and given it an id; that id
+    stays, with these details."""
     try:
         conn.executemany(
             INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
             " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
-            [(folder_id, name, name.casefold(), False, creator, created, ext) for name, ext, created in rows],
+            [
+                (folder_id, name, name.casefold(), False, creator, created, ext)
+                for name, ext, created, _ in rows
+            ],
         )
     except sqlite3.IntegrityError:
         # the folder's own row went (deleted meanwhile): the files are there, the folder is not
         raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
-
-
-def set_tags(conn: sqlite3.Connection, entry_id: int, tags: list[str]) -> None:
-    """Set an entry's tags; nothing if the entry is gone meanwhile."""
-    if tags:
-        conn.execute(
-            "INSERT OR REPLACE INTO entry_tags (entry_id, tags)"
-            " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
-            (entry_id, orjson.dumps(tags).decode(), entry_id),
-        )
-    else:
-        conn.execute("DELETE FROM entry_tags WHERE entry_id = ?", (entry_id,))
+    sources = [source for _, _, _, source in rows if source is not None]
+    if run is None or not sources or not (carried := with_metadata(conn, sources)):
+        return
+    copies = {name: source for name, _, _, source in rows if source in carried}
+    marks = ",".join("?" * len(copies))
+    found = conn.execute(
+        f"SELECT name, id FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *copies)
+    )
+    run.carry(conn, [(copies[name], copy_id) for name, copy_id in found])
 
 
 def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:

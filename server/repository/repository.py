@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-import orjson
-
 from .. import fsops
 from ..errors import BadRequest, NotFound
+from ..metadata.carry import CopyRun, Then, end_run
 from ..store import ROOT_ID
-from .entries import Entry, Target, forget_children, insert_documents, set_tags
+from .entries import DocumentRow, Entry, Target, forget_children, insert_documents
 from .names import MAX_DEPTH, check_depth, check_name, check_segments, kept_extension, name_problem
 from .tree import Tree
 
@@ -88,8 +87,10 @@ class Repository(Tree):
         except FileNotFoundError:
             pass
 
-    def create_folder(self, parent_id: int, name: str, auto_rename: bool, creator: str) -> Entry:
-        return self._create(parent_id, name, True, auto_rename, creator, _mkdir)
+    def create_folder(
+        self, parent_id: int, name: str, auto_rename: bool, creator: str, then: Then | None = None
+    ) -> Entry:
+        return self._create(parent_id, name, True, auto_rename, creator, _mkdir, then=then)
 
     def shortcut_target(self, target_id: int) -> Target:
         """What a new shortcut to an entry points at; 404 if there is no such entry."""
@@ -107,7 +108,13 @@ class Repository(Tree):
         return self.make_shortcut(parent_id, name, self.shortcut_target(target_id), auto_rename, creator)
 
     def make_shortcut(
-        self, parent_id: int, name: str, target: Target, auto_rename: bool, creator: str
+        self,
+        parent_id: int,
+        name: str,
+        target: Target,
+        auto_rename: bool,
+        creator: str,
+        then: Then | None = None,
     ) -> Entry:
         """A shortcut to `target`, whether it still exists or not (a copied shortcut points where
         its original pointed)."""
@@ -119,7 +126,9 @@ class Repository(Tree):
             finally:
                 os.close(fd)
             publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
-            return self._create(parent_id, name, False, auto_rename, creator, publish, target=target)
+            return self._create(
+                parent_id, name, False, auto_rename, creator, publish, target=target, then=then
+            )
         finally:
             self.discard_temp(tmp)
 
@@ -136,10 +145,11 @@ class Repository(Tree):
         auto_rename: bool,
         creator: str,
         ext: str | None = None,
+        then: Then | None = None,
     ) -> Entry:
         """Publish a fully written temporary file (from `new_temp`) as a document in a folder."""
         publish = functools.partial(fsops.publish, self.store.tmp_fd, tmp)
-        return self._create(parent_id, name, False, auto_rename, creator, publish, ext)
+        return self._create(parent_id, name, False, auto_rename, creator, publish, ext, then=then)
 
     def replace_document(self, entry_id: int, tmp: str) -> Entry:
         """Give a document the bytes of a fully written temporary file (from `new_temp`), in one
@@ -148,20 +158,6 @@ class Repository(Tree):
             with self._document(entry_id, "has no bytes to replace") as (entry, fd):
                 fsops.replace(self.store.tmp_fd, tmp, fd, entry.name)
             return self._resolve(entry_id)
-
-    def tags_of(self, entry_ids: list[int]) -> dict[int, list[str]]:
-        if not entry_ids:
-            return {}
-        with self.store.lock:
-            marks = ",".join("?" * len(entry_ids))
-            rows = self.store.conn.execute(
-                f"SELECT entry_id, tags FROM entry_tags WHERE entry_id IN ({marks})", entry_ids
-            ).fetchall()
-        return {entry_id: orjson.loads(tags) for entry_id, tags in rows}
-
-    def set_tags(self, entry_id: int, tags: list[str]) -> None:
-        with self.store.lock:
-            set_tags(self.store.conn, entry_id, tags)
 
     def move(self, entry_id: int, parent_id: int | None, name: str | None, auto_rename: bool) -> Entry:
         if name is not None:
@@ -273,13 +269,21 @@ class Repository(Tree):
                     raise
                 return None
 
-    def record_documents(self, folder_id: int, rows: list[tuple[str, str | None, int]], creator: str) -> None:
-        """Give ids to documents a walker just put into a folder (see insert_documents)."""
+    def record_documents(
+        self, folder_id: int, rows: list[DocumentRow], creator: str, run: CopyRun | None = None
+    ) -> None:
+        """Give ids to documents a walker just put into a folder, with the metadata of what they
+        copy (see insert_documents)."""
         if not rows:
             return
         with self.store.transaction() as conn:
-            insert_documents(conn, folder_id, rows, creator)
+            insert_documents(conn, folder_id, rows, creator, run)
             self._changed()
+
+    def end_copy(self, run: CopyRun) -> None:
+        """Forget what a copy noted to carry its links (see metadata.carry)."""
+        with self.store.transaction() as conn:
+            end_run(conn, run.key)
 
     def forget_names(self, folder_id: int | None, names: list[str]) -> None:
         """Drop the ids of children a walker removed from a folder (their subtrees go with them)."""
@@ -299,6 +303,7 @@ class Repository(Tree):
         make: Callable[[int, str], None],
         ext: str | None = None,
         target: Target | None = None,
+        then: Then | None = None,
     ) -> Entry:
         """A new entry in a folder: `make(folder_fd, name)` under the first name allowed that it
         finds free (FileExistsError: taken meanwhile, try the next)."""
@@ -314,7 +319,7 @@ class Repository(Tree):
                     except FileExistsError:
                         continue
                     self._note_own_change(parent, fd)
-                    return self._add(parent, fd, candidate, is_dir, creator, ext, target)
+                    return self._add(parent, fd, candidate, is_dir, creator, ext, target, then)
             raise self._conflict(parent, name)
 
     @contextmanager

@@ -17,7 +17,8 @@ from contextlib import contextmanager
 
 from .. import fsops
 from ..errors import BadRequest, Conflict, NotFound
-from ..store import ROOT_ID, STORE_DIR, Store, transaction
+from ..metadata.carry import Then
+from ..store import HIDDEN_AT_ROOT, ROOT_ID, Store, atomic, transaction
 from .entries import (
     INSERT_ENTRY,
     INSERT_SHORTCUT,
@@ -168,7 +169,7 @@ class Tree:
                 SELECT {ROW_COLUMNS}, 0 FROM entries WHERE id = ?
                 UNION ALL
                 SELECT e.id, e.parent_id, e.name, e.is_dir, e.creator, e.created_ns, e.ext, e.target_id,
-                    e.target_type, c.depth + 1
+                    e.target_type, e.template_id, c.depth + 1
                 FROM entries e JOIN chain c ON e.id = c.parent_id
             )
             SELECT {ROW_COLUMNS} FROM chain ORDER BY depth DESC
@@ -224,6 +225,7 @@ class Tree:
             size=0 if row.is_dir or row.target else st.st_size,
             ext=row.ext,
             target=row.target,
+            template_id=row.template_id,
         )
 
     @contextmanager
@@ -247,6 +249,16 @@ class Tree:
 
     def _changed(self) -> None:
         self._generation += 1
+
+    def changed(self) -> None:
+        """Rows were changed elsewhere on the store's connection (metadata): caches are stale."""
+        self._changed()
+
+    def parts_of(self, entry_id: int) -> tuple[str, ...] | None:
+        """An entry's names from the root, as the store knows them (no disk access); None if it
+        has no row. Under the store's lock."""
+        chain = self._chain(entry_id)
+        return tuple(row.name for row in chain[1:]) if chain else None
 
     def _version(self) -> Version:
         """What the entries table's caches are keyed by: changes made here, and elsewhere."""
@@ -297,18 +309,29 @@ class Tree:
         creator: str,
         ext: str | None = None,
         target: Target | None = None,
+        then: Then | None = None,
     ) -> Entry:
+        """The row of an entry just made on the disk; `then` writes what goes with it (a copy's
+        metadata) in the same transaction."""
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
         created_ns = min(st.st_mtime_ns, st.st_ctime_ns)
-        forget_children(self.store.conn, parent.id, [name])  # (see `move`)
-        cursor = self.store.conn.execute(
-            INSERT_SHORTCUT if target else INSERT_ENTRY,
-            (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
-            + ((target.id, target.type) if target else ()),
-        )
-        assert cursor.lastrowid is not None
+        with atomic(self.store.conn) as conn:
+            forget_children(conn, parent.id, [name])  # (see `move`)
+            cursor = conn.execute(
+                INSERT_SHORTCUT if target else INSERT_ENTRY,
+                (parent.id, name, name.casefold(), is_dir, creator, created_ns, ext)
+                + ((target.id, target.type) if target else ()),
+            )
+            entry_id = cursor.lastrowid
+            assert entry_id is not None
+            template_id = 0
+            if then is not None:
+                then(conn, entry_id)
+                template_id = conn.execute(
+                    "SELECT template_id FROM entries WHERE id = ?", (entry_id,)
+                ).fetchone()[0]
         self._changed()
-        row = Row(cursor.lastrowid, parent.id, name, is_dir, creator, created_ns, ext, target)
+        row = Row(entry_id, parent.id, name, is_dir, creator, created_ns, ext, target, template_id)
         return self._entry(row, (*parent.parts, name), st)
 
     def _allowed(
@@ -325,9 +348,9 @@ class Tree:
         # a twin put there by hand and never listed must count too
         self._sync_children(parent, fd)
         for candidate in candidates(name, is_dir, auto_rename):
-            if parent.id == ROOT_ID and candidate.casefold() == STORE_DIR:
+            if parent.id == ROOT_ID and candidate.casefold() in HIDDEN_AT_ROOT:
                 if not auto_rename:
-                    raise BadRequest(f"The name '{STORE_DIR}' is reserved at the root.")
+                    raise BadRequest(f"The name '{candidate}' is reserved at the root.")
                 continue
             if self._case_twin(parent, fd, candidate, moving):
                 continue
@@ -364,7 +387,7 @@ class Tree:
             return
         self._own_change.pop(folder.id, None)
         started = time.time_ns()
-        skip = STORE_DIR if folder.id == ROOT_ID else None
+        skip = HIDDEN_AT_ROOT if folder.id == ROOT_ID else frozenset()
         on_disk = {n: d for n, d in fsops.scan(fd, skip).items() if name_problem(n) is None}
         conn = self.store.conn
         known = set()
@@ -398,7 +421,7 @@ class Tree:
     def _child(self, parent: Entry, fd: int, name: str) -> Entry | None:
         """The child called `name` (else one whose name differs only in case), discovering it if
         it was put there by hand."""
-        if name_problem(name) or (parent.id == ROOT_ID and name.casefold() == STORE_DIR):
+        if name_problem(name) or (parent.id == ROOT_ID and name.casefold() in HIDDEN_AT_ROOT):
             return None
         conn = self.store.conn
         row = conn.execute(

@@ -14,7 +14,7 @@ from ...kinds.copy import copy_now
 from ...repository import Entry, check_name, check_segments, extension_to_keep
 from .. import odata
 from ..common import bool_param, field, int_param, json, pace_s, public, read_json, session_of
-from ..laserfiche_common import by_path, order_fields
+from ..laserfiche_common import by_path, look, order_fields
 from ..transfer import json_part, received, send_document
 from . import render
 from .render import BASE
@@ -32,13 +32,9 @@ def entry_id_param(request: web.Request) -> int:
     return int_param(request.match_info["entryId"], "entryId")
 
 
-def _volume(request: web.Request) -> str:
-    return request.app[settings_key].volume_name
-
-
 def _entry(request: web.Request, entry: Entry, status: int = 200) -> web.Response:
     headers = {"Location": render.entry_url(request, entry.id)} if status == 201 else None
-    return json(render.render(entry, _volume(request)), status=status, headers=headers)
+    return json(render.render(entry, look(request)), status=status, headers=headers)
 
 
 def auto_rename_of(request: web.Request, body: dict[str, Any]) -> bool:
@@ -81,8 +77,8 @@ async def get_entry_by_path(request: web.Request) -> web.Response:
     found, ancestor = await by_path(request)
     # (only the member that answers: the client takes a null one for an answer)
     if found is not None:
-        return json({"entry": render.render(found, _volume(request))})
-    return json({"ancestorEntry": render.render(ancestor, _volume(request))})
+        return json({"entry": render.render(found, look(request))})
+    return json({"ancestorEntry": render.render(ancestor, look(request))})
 
 
 @routes.get(BASE + "/Entries/{entryId}")
@@ -97,7 +93,7 @@ async def get_entry(request: web.Request) -> web.Response:
         entry = repository.entry(entry_id)
         # (childInfo is for folders: other entries ignore it)
         counts = repository.child_counts(entry.id) if child_info and entry.is_dir else None
-        return render.render(entry, _volume(request), child_info=counts, total_size=total_size)
+        return render.render(entry, look(request), child_info=counts, total_size=total_size)
 
     body = await asyncio.to_thread(read)
     if chosen is not None:
@@ -111,32 +107,18 @@ async def list_children(request: web.Request) -> web.Response:
     chosen = odata.select(request, render.ENTRY_FIELDS, render.ALWAYS_SELECTED)
     order = odata.orderby(request, ORDER_FIELDS)
     paging = odata.Paging(request)
-    volume = _volume(request)
+    shown = look(request)
 
     def page() -> tuple[int, list[dict[str, Any]]]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
         total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
-        rendered = [render.render(e, volume, paging.skip + i + 1) for i, e in enumerate(entries)]
+        rendered = [render.render(e, shown, paging.skip + i + 1) for i, e in enumerate(entries)]
         if chosen is not None:
             rendered = [{k: v for k, v in body.items() if k in chosen} for body in rendered]
         return total, rendered
 
     total, rendered = await asyncio.to_thread(page)
     return paging.response(rendered, total, "Laserfiche.Repository.Entry")
-
-
-def _empty_list_route(suffix: str, element_type: str) -> None:
-    async def handler(request: web.Request) -> web.Response:
-        await asyncio.to_thread(request.app[repository_key].entry, entry_id_param(request))
-        return odata.Paging(request, METADATA_PAGE_SIZE).response([], 0, element_type)
-
-    handler.__name__ = f"list_{suffix.lower()}"
-    routes.get(BASE + "/Entries/{entryId}/" + suffix)(handler)
-
-
-# no metadata yet: an entry's fields, tags and links are empty collections
-for _suffix, _type in (("Fields", "Field"), ("Tags", "Tag"), ("Links", "Link")):
-    _empty_list_route(_suffix, f"Laserfiche.Repository.{_type}")
 
 
 @routes.get(BASE + "/Entries/{entryId}/Document/Edoc")

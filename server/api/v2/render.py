@@ -11,7 +11,7 @@ from ...operations import CANCELLED_STATUS, Kind, Operation
 from ...repository import Entry, Target
 from ...times import iso
 from ..common import problem_body
-from ..laserfiche_common import entry_members, shortcut_members
+from ..laserfiche_common import Look, entry_members, shortcut_members
 
 BASE = "/v2/Repositories/{repoId}"
 
@@ -39,14 +39,14 @@ def tasks_url(request: web.Request, task_id: str) -> str:
 
 def render(
     entry: Entry,
-    volume: str,
+    look: Look,
     row_number: int | None = None,
     child_info: tuple[int, int, int] | None = None,
     total_size: bool = False,
 ) -> dict[str, Any]:
     """An entry as v2 shows it: `childInfo` (folders, documents, shortcuts) and `totalDocumentSize`
     only when asked for (the client takes a member present as null for an answer)."""
-    body = entry_members(entry, volume)
+    body = entry_members(entry, look)
     if row_number is not None:
         body["rowNumber"] = row_number
     if entry.is_dir:
@@ -82,9 +82,9 @@ def render(
 
 # every field an entry of any kind can carry (what `$select` may name)
 ENTRY_FIELDS = (
-    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), "", 0, (0, 0, 0)))
-    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), "", 0, total_size=True))
-    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), "", 0))
+    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), Look(""), 0, (0, 0, 0)))
+    | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), Look(""), 0, total_size=True))
+    | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), Look(""), 0))
 )
 # what a `$select` always keeps (v2: "entryType is always included")
 ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
