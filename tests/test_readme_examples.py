@@ -15,6 +15,7 @@ README_BASE = "http://127.0.0.1:8080"
 # the sections whose one shell block runs as written, and what its output shows when it worked
 SECTIONS = {
     "## Calling it: Laserfiche v2": ('"status":"Completed"', '"result":true'),
+    "## Metadata": ("Invoice\n", "'Amount'", '"name":"Archived"', '"templateName":"General"'),
     "## Bulk jobs (Open Connectors)": ('"status":"COMPLETED"', "INV-0001.txt,/Invoices/2026/INV-0001.txt"),
 }
 
