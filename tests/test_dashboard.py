@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -521,3 +522,219 @@ async def test_bulk_jobs_and_the_delivery_queue_with_redeliver(
     await expect(page.locator("#queue-count")).to_have_text("")
     await rx.wait_delivered(2)
     assert await page.locator("#queue-error").is_hidden()
+
+
+# --------------------------------------------------------------------------- the entry panel (issue 13)
+
+SAMPLE_ROOT = Path(__file__).resolve().parent.parent / "storage_root"
+INVOICE = "\\Invoices\\2026\\INV-0001.txt"
+AGREEMENT = "\\Contracts\\Acme Corp\\agreement.md"
+AMENDMENT = "\\Contracts\\Acme Corp\\amendment-1.md"
+
+
+def sample_root(tmp_path: Path) -> Path:
+    """A copy of the sample repository (its catalog seeds the metadata on the first start)."""
+    root = tmp_path / "root"
+    shutil.copytree(SAMPLE_ROOT, root)
+    return root
+
+
+def tree_item(page, path: str):
+    quoted = path.replace("\\", "\\\\").replace('"', '\\"')
+    return page.locator(f'#tree li[data-path="{quoted}"]')
+
+
+async def pick_in_tree(page, path: str) -> None:
+    """Open the folders down to `path` in the tree and click its name."""
+    parts = [p for p in path.split("\\") if p]
+    for i in range(1, len(parts)):
+        folder = tree_item(page, "\\" + "\\".join(parts[:i]))
+        twisty = folder.locator(":scope > .node > .twisty")
+        if await twisty.get_attribute("aria-expanded") != "true":
+            await twisty.click()
+    await tree_item(page, path).locator(":scope > .node > .name").click()
+
+
+async def v2_put(http: aiohttp.ClientSession, client: Client, entry_id: int, what: str, body: dict) -> None:
+    url = f"{client.base_url}/v2/Repositories/{REPO_ID}/Entries/{entry_id}/{what}"
+    async with http.put(url, json=body, headers=client.auth) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def expect_entry(page, path: str, template: str) -> None:
+    await expect(page.locator("#entry-details")).to_be_visible()
+    await expect(page.locator("#entry-path")).to_have_text(path)
+    await expect(page.locator("#entry-template")).to_have_text(template)
+
+
+async def test_entry_panel_shows_template_fields_tags_and_links(server_factory, tmp_path, page, http):
+    base = start_server(server_factory, sample_root(tmp_path))
+    await sign_in_page(page, base)
+    await expect(page.locator("#entry-empty")).to_be_visible()
+    await expect(page.locator("#entry-details")).to_be_hidden()
+
+    # an entry picked in the tree: shown, marked in the tree, and still the copy source
+    await pick_in_tree(page, INVOICE)
+    await expect_entry(page, INVOICE, "Invoice")
+    await expect(page.locator("#entry-name")).to_have_text("INV-0001.txt")
+    await expect(page.locator("#entry-facts")).to_contain_text("Document")
+    await expect(page.locator("#entry-input")).to_have_value(INVOICE)
+    await expect(page.locator("#copy-source")).to_have_value(INVOICE)
+    await expect(page.locator("#tree .node.selected .name")).to_have_text(["INV-0001.txt"])
+
+    fields = page.locator("#entry-fields tr")
+    names = ["Invoice Number", "Vendor", "Amount", "Invoice Date", "Status"]
+    await expect(fields.locator(".fname-text")).to_have_text(names)
+    await expect(fields.locator(".fvalue")).to_have_text(
+        ["INV-0001", "Acme Corp", "1250.00", "2026-11-15", "Approved"]
+    )
+    # the required field is marked, and only it
+    await expect(page.locator('#entry-fields tr[data-required="true"] .fname-text')).to_have_text(["Vendor"])
+    await expect(fields.locator(".req")).to_have_count(1)
+    await expect(page.locator('#entry-fields tr[data-field="Vendor"] .req')).to_be_visible()
+
+    await expect(page.locator("#entry-tags .chip")).to_have_text(["Reviewed"])
+    await expect(page.locator('#entry-tags .chip[data-secure="true"]')).to_have_count(0)
+    links = page.locator("#entry-links li")
+    await expect(links).to_have_text([f"Invoice → {AGREEMENT} (Supporting Document)"])
+
+    # the other end of a link is one click away
+    await links.first.locator("button.other").click()
+    await expect_entry(page, AGREEMENT, "Contract")
+    await expect(page.locator("#entry-input")).to_have_value(AGREEMENT)
+    await expect(page.locator("#entry-name")).to_be_focused()
+    await expect(page.locator("#tree .node.selected")).to_have_count(0)  # (its folder is not open)
+    keywords = page.locator('#entry-fields tr[data-field="Keywords"] .fvalue')
+    await expect(keywords).to_have_text("services, master agreement")  # a multi-value field, joined
+    await expect(page.locator("#entry-tags .chip .chip-name")).to_have_text(["Reviewed", "Confidential"])
+    secure = page.locator('#entry-tags .chip[data-secure="true"]')
+    await expect(secure.locator(".chip-name")).to_have_text("Confidential")
+    await expect(secure.locator(".badge")).to_have_text("secure")
+    await expect(secure).to_have_attribute("title", "Security tag; watermark: CONFIDENTIAL")
+    # a link read from either end: this entry's label first, then the other entry and its label
+    await expect(links).to_have_text(
+        [
+            f"Supporting Document → {INVOICE} (Invoice)",
+            f"Contract → {AMENDMENT} (Amendment)",
+        ]
+    )
+    assert await links.evaluate_all("lis => lis.map(li => li.dataset.direction)") == ["in", "out"]
+
+    await links.nth(1).locator("button.other").click()
+    await expect_entry(page, AMENDMENT, "Contract")
+    await expect(links).to_have_text([f"Amendment → {AGREEMENT} (Contract)"])
+    await expect(page.locator("#entry-tags .chip")).to_have_count(0)
+    await expect(page.locator("#entry-tags-empty")).to_be_visible()
+
+    # back in the tree, a folder: no metadata at all
+    await tree_item(page, "\\Contracts").locator(":scope > .node > .name").click()
+    await expect_entry(page, "\\Contracts", "None")
+    await expect(page.locator("#entry-details")).to_have_attribute("data-type", "Folder")
+    for section in ("fields", "tags", "links"):
+        await expect(page.locator(f"#entry-{section}-empty")).to_be_visible()
+    await expect(page.locator("#entry-fields tr")).to_have_count(0)
+
+
+async def test_entry_box_takes_an_id_or_a_path_refreshes_and_reports_errors(
+    server_factory, tmp_path, page, http
+):
+    base = start_server(server_factory, sample_root(tmp_path))
+    client = await Client(http, base).sign_in()
+    invoices = await client.entry_id("\\Invoices")
+    await sign_in_page(page, base)
+
+    # a path typed with slashes; a template field without a value is listed, empty
+    await page.fill("#entry-input", "/Welcome.txt")
+    await page.click("#entry-form button[type=submit]")
+    await expect_entry(page, "\\Welcome.txt", "General")
+    await expect(page.locator("#entry-fields tr .fname-text")).to_have_text(["Keywords", "Notes"])
+    await expect(page.locator('#entry-fields tr[data-field="Keywords"] .fvalue')).to_have_text("")
+    await expect(page.locator('#entry-fields tr[data-field="Notes"] .fvalue')).to_contain_text("Start here")
+    await expect(page.locator("#entry-links-empty")).to_be_visible()
+    await expect(page.locator("#tree .node.selected .name")).to_have_text(["Welcome.txt"])
+
+    # an id
+    await page.fill("#entry-input", str(invoices))
+    await page.press("#entry-input", "Enter")
+    await expect_entry(page, "\\Invoices", "None")
+    await expect(page.locator("#entry-template")).to_have_class("entry-template none")
+
+    # changed elsewhere, read again with Refresh
+    await v2_put(http, client, invoices, "Tags", {"tags": ["Archived", "Confidential"]})
+    await v2_put(http, client, invoices, "Template", {"templateName": "General"})
+    await page.click("#entry-refresh")
+    await expect(page.locator("#entry-template")).to_have_text("General")
+    await expect(page.locator("#entry-tags .chip .chip-name")).to_have_text(["Archived", "Confidential"])
+    await expect(page.locator("#entry-fields tr .fname-text")).to_have_text(["Keywords", "Notes"])
+
+    # what is not there: the server's problem, inline, and nothing stale shown
+    for wrong, said in (("\\Nope", "Nope"), ("99999", "99999")):
+        await page.fill("#entry-input", wrong)
+        await page.click("#entry-form button[type=submit]")
+        await expect(page.locator("#entry-error")).to_contain_text(said)
+        await expect(page.locator("#entry-details")).to_be_hidden()
+        await expect(page.locator("#entry-refresh")).to_be_hidden()
+    await pick_in_tree(page, "\\Welcome.txt")
+    await expect_entry(page, "\\Welcome.txt", "General")
+    await expect(page.locator("#entry-error")).to_be_hidden()
+
+    # signing out forgets the entry
+    await page.click("#signout")
+    await sign_in_page(page, base)
+    await expect(page.locator("#entry-details")).to_be_hidden()
+    await expect(page.locator("#entry-input")).to_have_value("")
+    await expect(page.locator("#entry-empty")).to_be_visible()
+
+
+async def test_entry_panel_follows_pages_escapes_text_and_fits_390_px(server_factory, tmp_path, page, http):
+    base = start_server(server_factory, sample_root(tmp_path))
+    client = await Client(http, base).sign_in()
+    welcome = await client.entry_id("\\Welcome.txt")
+    agreement = await client.entry_id(AGREEMENT)
+    trap = '<img src=x onerror="window.__pwned = 1">'
+    fields = [
+        {"name": "Notes", "values": [trap]},
+        {"name": "Keywords", "values": ["<b>one</b>", "two & three"]},
+    ]
+    await v2_put(http, client, welcome, "Fields", {"fields": fields})
+
+    # the server pages every collection one item at a time: the panel follows each nextLink
+    next_pages: list[str] = []
+
+    async def one_per_page(route, request):
+        if "skip=" in request.url:
+            next_pages.append(request.url)
+        await route.continue_(headers={**request.headers, "prefer": "maxpagesize=1"})
+
+    await page.route("**/v2/Repositories/*/Entries/*/*", one_per_page)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await sign_in_page(page, base)
+
+    await pick_in_tree(page, "\\Welcome.txt")
+    await expect_entry(page, "\\Welcome.txt", "General")
+    await expect(page.locator('#entry-fields tr[data-field="Notes"] .fvalue')).to_have_text(trap)
+    await expect(page.locator('#entry-fields tr[data-field="Keywords"] .fvalue')).to_have_text(
+        "<b>one</b>, two & three"
+    )
+    await expect(page.locator("#entry img, #entry b")).to_have_count(0)
+    assert await page.evaluate("window.__pwned") is None
+
+    await page.fill("#entry-input", AGREEMENT)
+    await page.click("#entry-form button[type=submit]")
+    await expect_entry(page, AGREEMENT, "Contract")
+    await expect(page.locator("#entry-fields tr")).to_have_count(4)
+    await expect(page.locator("#entry-tags .chip")).to_have_count(2)
+    await expect(page.locator("#entry-links li")).to_have_count(2)
+    # (Fields 4 pages, Tags 2, Links 2: the first page of each asked for, the others followed)
+    followed = [u for u in next_pages if f"/Entries/{agreement}/" in u]
+    assert len(followed) >= 5, next_pages
+
+    # nothing wider than the phone's screen
+    widest = await page.evaluate(
+        """() => Math.max(document.documentElement.scrollWidth,
+            ...[...document.querySelectorAll('#entry *')].map((n) => n.getBoundingClientRect().right))"""
+    )
+    assert widest <= 390, f"the page is {widest}px wide at 390px"
+    shot = tmp_path / "entry-390.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.exists() and shot.stat().st_size > 0
