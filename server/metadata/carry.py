@@ -83,18 +83,25 @@ def _carry(conn: sqlite3.Connection, run: str, top_id: int, pairs: Sequence[Pair
     if not carried:
         return  # (the common case: a tree without metadata costs this one query per batch)
     todo = [(source, copy) for source, copy in pairs if source in carried]
-    conn.executemany(
-        "UPDATE entries SET template_id = (SELECT template_id FROM entries WHERE id = ?) WHERE id = ?", todo
+    # one statement per table for the whole batch: (source, copy) pairs as a VALUES table
+    pairs_table = "WITH pairs(source, copy) AS (VALUES " + ",".join(["(?, ?)"] * len(todo)) + ") "
+    flat = [number for pair in todo for number in pair]
+    conn.execute(
+        pairs_table + "UPDATE entries SET template_id = (SELECT s.template_id FROM pairs"
+        " JOIN entries s ON s.id = pairs.source WHERE pairs.copy = entries.id)"
+        " WHERE id IN (SELECT copy FROM pairs)",
+        flat,
     )
-    conn.executemany(
-        "INSERT OR REPLACE INTO field_values (entry_id, field_id, position, value)"
-        " SELECT ?, field_id, position, value FROM field_values WHERE entry_id = ?",
-        [(copy, source) for source, copy in todo],
+    conn.execute(
+        pairs_table + "INSERT OR REPLACE INTO field_values (entry_id, field_id, position, value)"
+        " SELECT pairs.copy, f.field_id, f.position, f.value FROM pairs JOIN field_values f"
+        " ON f.entry_id = pairs.source",
+        flat,
     )
-    conn.executemany(
-        "INSERT OR IGNORE INTO tag_values (entry_id, tag_id, position)"
-        " SELECT ?, tag_id, position FROM tag_values WHERE entry_id = ?",
-        [(copy, source) for source, copy in todo],
+    conn.execute(
+        pairs_table + "INSERT OR IGNORE INTO tag_values (entry_id, tag_id, position)"
+        " SELECT pairs.copy, t.tag_id, t.position FROM pairs JOIN tag_values t ON t.entry_id = pairs.source",
+        flat,
     )
     _carry_links(conn, run, top_id, todo)
 

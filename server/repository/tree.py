@@ -146,15 +146,13 @@ class Tree:
         return folders, len(rows) - folders - shortcuts, shortcuts
 
     def child_rows(self, folder_id: int | None) -> dict[str, Known]:
-        """What the store knows of a folder's children that a walker must know of: subfolders
-        (their ids), documents that keep an extension, shortcuts (their targets)."""
+        """What the store knows of a folder's children that a walker must know of: their ids (a
+        copy carries their metadata), kept extensions, shortcuts' targets."""
         if folder_id is None:
             return {}
         with self.store.lock:
             rows = self.store.conn.execute(
-                "SELECT name, id, ext, target_id, target_type FROM entries"
-                " WHERE parent_id = ? AND (is_dir OR ext IS NOT NULL OR target_id IS NOT NULL)",
-                (folder_id,),
+                "SELECT name, id, ext, target_id, target_type FROM entries WHERE parent_id = ?", (folder_id,)
             ).fetchall()
         return {
             name: Known(entry_id, ext, None if target_id is None else Target(target_id, target_type))
