@@ -63,7 +63,9 @@ def create_app(settings: Settings) -> web.Application:
     app[store_key] = store
     app[repository_key] = Repository(store)
     # (read before anything starts: a bad catalog stops the server with where and what is wrong)
-    app[metadata_key] = Metadata(app[repository_key], load_catalog(settings.catalog_path))
+    app[metadata_key] = Metadata(
+        app[repository_key], load_catalog(settings.catalog_path, required=settings.catalog is not None)
+    )
     app[sessions_key] = Sessions(store, settings.users, settings.session_ttl_s)
     app[operations_key] = Operations(
         app[repository_key],

@@ -168,11 +168,14 @@ class Catalog:
         return [d for field_id in template.fields if (d := self.field(field_id)) is not None]
 
 
-def load_catalog(path: Path) -> Catalog:
-    """The catalog in `path`; an absent file is an empty catalog. CatalogError for any mistake."""
+def load_catalog(path: Path, required: bool = False) -> Catalog:
+    """The catalog in `path`; an absent file is an empty catalog unless `required` (named by
+    --catalog). CatalogError for any mistake."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if required:
+            raise CatalogError(path, None, "no such file (named by --catalog)") from None
         return Catalog(source=None)
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(path, None, f"cannot be read: {exc}") from None
