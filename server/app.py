@@ -38,8 +38,8 @@ from .keys import (
     store_key,
 )
 from .kinds import KINDS
-from .metadata.catalog import load_catalog
 from .metadata.model import Metadata
+from .metadata.reading import load_catalog
 from .operations import Concurrency, Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
