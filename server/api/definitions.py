@@ -18,11 +18,11 @@ from .common import bool_param, int_param, json, session_of
 
 
 def page(request: web.Request, items: Sequence[dict[str, Any]], element_type: str, size: int) -> web.Response:
-    """A collection at hand, paged as OData, with `$select` on its items' members."""
+    """A collection at hand, paged as OData, with `$orderby` and `$select` on its items' members."""
     paging = odata.Paging(request, size)
     known = {key for item in items for key in item}
     chosen = odata.select(request, known, ())
-    shown = list(items[paging.skip : paging.stop])
+    shown = odata.order_items(request, list(items))[paging.skip : paging.stop]
     if chosen is not None:
         shown = [{k: v for k, v in item.items() if k in chosen} for item in shown]
     return paging.response(shown, len(items), f"Laserfiche.Repository.{element_type}")

@@ -89,7 +89,7 @@ def tag(d: TagDefinition, v2: bool) -> dict[str, Any]:
         watermark = {
             "text": d.watermark,
             "pageSpanPercentage": 50,
-            "position": "MiddleCenter",
+            "position": "DeadCenter",
             "rotationAngle": 45,
             "isMandatory": True,
             "opacity": 50,
@@ -98,7 +98,7 @@ def tag(d: TagDefinition, v2: bool) -> dict[str, Any]:
         watermark = {
             "watermarkText": d.watermark,
             "watermarkTextSize": 50,
-            "watermarkPosition": "MiddleCenter",
+            "watermarkPosition": "DeadCenter",
             "watermarkRotationAngle": 45,
             "isWatermarkMandatory": True,
             "watermarkIntensity": 50,

@@ -37,6 +37,33 @@ def orderby(request: web.Request, fields: dict[str, str]) -> list[tuple[str, boo
     return terms
 
 
+def order_items(request: web.Request, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A collection at hand ordered by `$orderby` over its items' plain members (text without
+    regard to case); a term naming none of them is a 400."""
+    terms = []
+    plain = {k for item in items for k, v in item.items() if v is None or isinstance(v, str | int | float)}
+    for raw in request.query.get("$orderby", "").split(","):
+        if not raw.strip():
+            continue
+        match = _ORDER_TERM.match(raw)
+        if match is None or (items and match.group(1) not in plain):
+            known = ", ".join(sorted(plain))
+            raise BadRequest(
+                f"The parameter '$orderby' has an unknown term {raw.strip()!r}; "
+                f"use one of {known}, each optionally followed by asc or desc."
+            )
+        terms.append((match.group(1), (match.group(2) or "asc").lower() == "desc"))
+    ordered = list(items)
+    for name, descending in reversed(terms):
+
+        def key(item: dict[str, Any], name: str = name) -> tuple[bool, Any]:
+            value = item.get(name)
+            return value is None, value.casefold() if isinstance(value, str) else value or 0
+
+        ordered.sort(key=key, reverse=descending)
+    return ordered
+
+
 def preference(request: web.Request, *names: str) -> int | None:
     """A whole-number preference of the request's `Prefer` headers (RFC 7240), by any of `names`;
     None if it states none. One the server cannot use is ignored, not refused."""

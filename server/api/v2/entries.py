@@ -9,9 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from ...errors import BadRequest
-from ...keys import operations_key, repository_key, settings_key
+from ...keys import metadata_key, operations_key, repository_key, settings_key
 from ...kinds.copy import copy_now
 from ...repository import Entry, check_name, check_segments, extension_to_keep
+from .. import metadata_shapes as shapes
 from .. import odata
 from ..common import bool_param, field, int_param, json, pace_s, public, read_json, session_of
 from ..laserfiche_common import by_path, look, order_fields
@@ -108,11 +109,21 @@ async def list_children(request: web.Request) -> web.Response:
     order = odata.orderby(request, ORDER_FIELDS)
     paging = odata.Paging(request)
     shown = look(request)
+    # `?fields=Vendor&fields=Amount`: each entry's `fields` holds the values of these
+    named = request.query.getall("fields", [])
+    metadata = request.app[metadata_key]
+
+    def fields(entry: Entry) -> list[dict[str, Any]] | None:
+        if not named:
+            return None
+        return [shapes.field_values(f, v2=True) for f in metadata.fields(entry.id, named) if f.values]
 
     def page() -> tuple[int, list[dict[str, Any]]]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
         total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
-        rendered = [render.render(e, shown, paging.skip + i + 1) for i, e in enumerate(entries)]
+        rendered = [
+            render.render(e, shown, paging.skip + i + 1, fields=fields(e)) for i, e in enumerate(entries)
+        ]
         if chosen is not None:
             rendered = [{k: v for k, v in body.items() if k in chosen} for body in rendered]
         return total, rendered

@@ -43,12 +43,16 @@ def render(
     row_number: int | None = None,
     child_info: tuple[int, int, int] | None = None,
     total_size: bool = False,
+    fields: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """An entry as v2 shows it: `childInfo` (folders, documents, shortcuts) and `totalDocumentSize`
-    only when asked for (the client takes a member present as null for an answer)."""
+    """An entry as v2 shows it: `childInfo` (folders, documents, shortcuts), `totalDocumentSize`
+    and `fields` (Field values) only when asked for (the client takes a member present as null for
+    an answer)."""
     body = entry_members(entry, look)
     if row_number is not None:
         body["rowNumber"] = row_number
+    if fields is not None:
+        body["fields"] = fields
     if entry.is_dir:
         body |= {"isRecordFolder": False, "isUnderRecordSeries": False}
         if child_info is not None:
@@ -82,7 +86,7 @@ def render(
 
 # every field an entry of any kind can carry (what `$select` may name)
 ENTRY_FIELDS = (
-    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), Look(""), 0, (0, 0, 0)))
+    set(render(Entry(1, 0, "", (), True, "", 0, 0, 0), Look(""), 0, (0, 0, 0), fields=[]))
     | set(render(Entry(2, 1, "a", ("a",), False, "", 0, 0, 0), Look(""), 0, total_size=True))
     | set(render(Entry(3, 1, "s", ("s",), False, "", 0, 0, 0, target=Target(1, "Folder")), Look(""), 0))
 )
