@@ -4,8 +4,12 @@
 `@laserfiche/lf-repository-api-client-v2@1.3.0` (v2) in its `package-lock.json`. Its scenario scripts,
 `v1.mjs` and `v2.mjs`, print one line per named check (`ok - name` / `not ok - name: reason`) and exit
 non-zero if any failed. Each test here starts `python -m server` over a copy of the sample repository and
-runs one script against it. The clients' core package ships extensionless ESM imports, so node runs with
-`--import register.mjs`, a resolve hook that retries such an import with `.js`.
+runs one script against it, and requires every check to pass and the script to have run as many checks as it
+has (a check that is never reached counts as a failure too). Both scripts cover entries, long operations and
+metadata: definitions, audit reasons, attributes, the sample's metadata, fields, tags, links and templates set
+and read back (with the clients' paging helpers) and read through the other dialect. The clients' core
+package ships extensionless ESM imports, so node runs with `--import register.mjs`, a resolve hook that
+retries such an import with `.js`.
 
 Node and npm are required (CI has them): without them these tests fail, they are not skipped. When
 `tests/compat/node_modules` is missing, `npm ci` installs it from the lock file (this needs the npm registry).
@@ -13,6 +17,7 @@ Node and npm are required (CI has them): without them these tests fail, they are
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +32,10 @@ PACKAGES = ("@laserfiche/lf-repository-api-client", "@laserfiche/lf-repository-a
 SAMPLE_ROOT = PROJECT_ROOT / "storage_root"
 SERVER_FLAGS = ("--copy-processes", "0", "--profile", "sdk", "--token-ttl", "60")
 SCRIPT_TIMEOUT_S = 240
+# the checks each script runs (its `checks.run(...)` calls); change with the scripts
+V1_CHECKS = 37
+V2_CHECKS = 59
+SUMMARY = re.compile(r"^# (\d+) passed, (\d+) failed$", re.MULTILINE)
 NPM_CI_TIMEOUT_S = 300
 
 pytestmark = pytest.mark.timeout(SCRIPT_TIMEOUT_S + 60)
@@ -97,7 +106,8 @@ def _require(project: NodeProject) -> str:
     return project.node
 
 
-def _run_scenario(node: str, script: str, server: ServerProcess) -> None:
+def _run_scenario(node: str, script: str, server: ServerProcess, checks: int) -> None:
+    """Run `script` against `server`: it must exit 0 having passed exactly `checks` checks."""
     cmd = [node, "--import", REGISTER.as_uri(), str(COMPAT_DIR / script), server.base_url, REPO_ID]
     cmd += ["admin", "admin"]
     try:
@@ -118,22 +128,36 @@ def _run_scenario(node: str, script: str, server: ServerProcess) -> None:
             f"server log (tail):\n{_tail(server.stderr())}",
             pytrace=False,
         )
-    assert "ok - " in done.stdout, done.stdout
+    lines = done.stdout.splitlines()
+    passed = [line for line in lines if line.startswith("ok - ")]
+    failed = [line for line in lines if line.startswith("not ok")]
+    summary = SUMMARY.findall(done.stdout)
+    assert summary == [(str(checks), "0")], (
+        f"{script}: expected the summary '# {checks} passed, 0 failed', got {summary}\n{done.stdout}"
+    )
+    assert (len(passed), len(failed)) == (checks, 0), done.stdout
 
 
 def test_published_v1_client(
     node_project: NodeProject, server_factory: ServerFactory, tmp_path: Path
 ) -> None:
-    """@laserfiche/lf-repository-api-client@1.1.12 (v1, `--profile sdk`): see tests/compat/v1.mjs."""
+    """@laserfiche/lf-repository-api-client@1.1.12 (v1, `--profile sdk`): see tests/compat/v1.mjs.
+
+    Entries, long operations and metadata: definitions, audit reasons, attributes, the sample's metadata,
+    field values, tags, links and templates set and read back, paged, and read through v2 and back."""
     node = _require(node_project)
     server = server_factory.start(_sample_copy(tmp_path), *SERVER_FLAGS)
-    _run_scenario(node, "v1.mjs", server)
+    _run_scenario(node, "v1.mjs", server, V1_CHECKS)
 
 
 def test_published_v2_client(
     node_project: NodeProject, server_factory: ServerFactory, tmp_path: Path
 ) -> None:
-    """@laserfiche/lf-repository-api-client-v2@1.3.0 (v2): see tests/compat/v2.mjs."""
+    """@laserfiche/lf-repository-api-client-v2@1.3.0 (v2): see tests/compat/v2.mjs.
+
+    Entries, tasks and metadata as the vendor's tests use them (PagingTestData, SetEntries, SetLinks,
+    RemoveEntries, the definition, audit reason and attribute tests), the sample's metadata, a validation
+    refusal, and the values read through v1."""
     node = _require(node_project)
     server = server_factory.start(_sample_copy(tmp_path), *SERVER_FLAGS)
-    _run_scenario(node, "v2.mjs", server)
+    _run_scenario(node, "v2.mjs", server, V2_CHECKS)

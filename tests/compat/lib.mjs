@@ -217,6 +217,59 @@ export function short(value) {
   return text === undefined ? String(value) : text.length > 300 ? `${text.slice(0, 300)}...` : text;
 }
 
+// --------------------------------------------------------------------------- paging helpers
+
+/**
+ * Every item of a collection through one of a client's `...ForEach` helpers: `forEach(args)` is called with
+ * `maxPageSize` and a callback that checks each page (a `value` array of at most `maxPageSize` items).
+ * Returns {items, pages}.
+ */
+export async function collectForEach(forEach, args, maxPageSize) {
+  const items = [];
+  let pages = 0;
+  await forEach({
+    ...args,
+    maxPageSize,
+    callback: async (page) => {
+      pages++;
+      assert(Array.isArray(page?.value), `page ${pages} has no value array: ${short(page)}`);
+      assert(page.value.length <= maxPageSize, `page ${pages} has ${page.value.length} items (max ${maxPageSize})`);
+      items.push(...page.value);
+      return pages < 1000;
+    },
+  });
+  return { items, pages };
+}
+
+/**
+ * Every item of a collection page by page: `first(prefer)` lists the first page (with `Prefer: maxpagesize=N`),
+ * then `nextLink({nextLink, maxPageSize})` (a client's `...NextLink` helper) follows each absolute
+ * `@odata.nextLink` until a page has none. Returns {items, pages}.
+ */
+export async function collectNextLink(first, nextLink, maxPageSize) {
+  const items = [];
+  let pages = 0;
+  let page = await first(`maxpagesize=${maxPageSize}`);
+  for (;;) {
+    pages++;
+    assert(Array.isArray(page?.value), `page ${pages} has no value array: ${short(page)}`);
+    assert(page.value.length <= maxPageSize, `page ${pages} has ${page.value.length} items (max ${maxPageSize})`);
+    items.push(...page.value);
+    const link = page.odataNextLink;
+    if (!link) return { items, pages };
+    assert(link.startsWith('http'), `@odata.nextLink of page ${pages} is not absolute: ${link}`);
+    assert(pages < 1000, 'more than 1000 pages');
+    page = await nextLink({ nextLink: link, maxPageSize });
+  }
+}
+
+/** Assert that paging visited the same items as the unpaged listing, each once, in the same order. */
+export function sameItems(paged, unpaged, key, what) {
+  const seen = paged.map(key);
+  eq(new Set(seen).size, seen.length, `${what}: distinct items over all pages (one repeated?)`);
+  eq(seen.join(' | '), unpaged.map(key).join(' | '), `${what}: items over all pages`);
+}
+
 // --------------------------------------------------------------------------- misc
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

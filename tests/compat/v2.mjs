@@ -3,29 +3,45 @@
 //
 //   node --import ./register.mjs v2.mjs http://127.0.0.1:8080 [r-sandbox] [admin] [admin]
 //
-// Everything it creates goes into one folder with a unique name under the root, deleted at the end.
+// Everything it creates goes into one folder with a unique name under the root, deleted at the end. Its
+// metadata checks read the sample repository's catalog and the metadata of its sample entries
+// (\Invoices\2026\INV-0001.txt, \Contracts\Acme Corp\agreement.md) without changing them.
 import {
+  AuditEventType,
   CopyEntryRequest,
   CreateEntryRequest,
   CreateEntryRequestEntryType,
+  FieldFormat,
+  FieldToUpdate,
+  FieldType,
   ImportEntryRequest,
+  LinkToUpdate,
   RepositoriesClient,
   RepositoryApiClient,
+  SetFieldsRequest,
+  SetLinksRequest,
+  SetTagsRequest,
+  SetTemplateRequest,
   StartCopyEntryRequest,
   StartDeleteEntryRequest,
   UpdateEntryRequest,
 } from '@laserfiche/lf-repository-api-client-v2';
 import {
+  CheckFailed,
   Checks,
   answered,
   assert,
   assertServerProblem,
+  collectForEach,
+  collectNextLink,
   eq,
   expectApiException,
   fileParameter,
   need,
   parseArgs,
   requests,
+  sameItems,
+  short,
   signIns,
   sleep,
   tapFetch,
@@ -513,6 +529,717 @@ await checks.run('name conflict (autoRename false): 409', async () => {
   await createFolder(work.id, 'twice');
   const err = await expectApiException(createFolder(work.id, 'twice'), 409);
   assertServerProblem(err, 409);
+});
+
+// --------------------------------------------------------------------------- metadata
+// Definitions (fields, tags, links, templates), audit reasons and attributes; the sample's metadata; then
+// values set and read back on entries in the work folder, as the vendor's PagingTestData, SetEntries,
+// SetLinks and RemoveEntries tests do it (LF-V2-CLIENT.md 2.10-2.15, 2.17, 2.19, 2.22).
+
+const { fieldDefinitionsClient, tagDefinitionsClient, linkDefinitionsClient, templateDefinitionsClient } = client;
+const { auditReasonsClient, attributesClient } = client;
+const INVOICE_PATH = '\\Invoices\\2026\\INV-0001.txt';
+const AGREEMENT_PATH = '\\Contracts\\Acme Corp\\agreement.md';
+const AMENDMENT_PATH = '\\Contracts\\Acme Corp\\amendment-1.md';
+
+const byId = (item) => item.id;
+const byName = (item) => item.name;
+
+/** GET a v1 route with this client's token (the same sign-in serves both dialects); the parsed JSON body. */
+async function v1Get(path) {
+  const url = `${baseUrl}/v1/Repositories/${encodeURIComponent(repositoryId)}${path}`;
+  const response = await entriesClient.http.fetch(url, { method: 'GET', headers: { Accept: 'application/json' } });
+  eq(response.status, 200, `status of GET ${url}`);
+  return response.json();
+}
+
+async function entryIdAt(fullPath) {
+  const found = await entryAtPath(fullPath);
+  assert(found, `${fullPath} does not exist (the sample repository?)`);
+  return found.id;
+}
+
+/** The values of each field of a FieldCollectionResponse (or its value array), by field name. */
+function fieldMap(fields) {
+  return Object.fromEntries((fields.value ?? fields).map((f) => [f.name, f.values]));
+}
+
+/** The message and detail of an ApiException must name `what` (a field, a tag, ...). */
+function assertNames(err, what) {
+  const pd = err.problemDetails ?? {};
+  const text = `${pd.title ?? ''} ${pd.detail ?? ''}`;
+  const named = `title ${JSON.stringify(pd.title)}, detail ${JSON.stringify(pd.detail)}`;
+  assert(text.includes(what), `the problem does not name ${what}: ${named}`);
+}
+
+// what the metadata checks share
+let fieldDefinitions; // every field definition, unpaged
+let stringFields; // the first 2 unconstrained String field definitions (PagingTestData)
+let tagDefinitions;
+let infoTags; // the first 2 tag definitions with isSecure false (PagingTestData)
+let linkDefinitions;
+let templates;
+let optionalTemplate; // a template whose fields are all optional (RemoveEntries)
+let deleteReason; // an audit reason of type DeleteEntry
+let pagingFolder; // P of PagingTestData, with children C0 and C1
+let pagingChildren;
+let fieldsEntry; // a folder with one field set (SetEntries)
+
+await checks.run('listFieldDefinitions: 2+ unconstrained String; getFieldDefinition by id', async () => {
+  const list = answered(await fieldDefinitionsClient.listFieldDefinitions({ repositoryId }), 'listFieldDefinitions');
+  assert(Array.isArray(list.value) && list.value.length >= 2, `field definitions: ${short(list.value)}`);
+  assert(!list.odataNextLink, 'the unpaged listing has a nextLink');
+  for (const d of list.value) {
+    eq(d.constructor.name, 'FieldDefinition', 'client class');
+    assert(Number.isInteger(d.id) && typeof d.name === 'string' && d.name, `id and name of ${short(d)}`);
+    assert(Object.values(FieldType).includes(d.fieldType), `fieldType of ${d.name} (a FieldType): ${d.fieldType}`);
+    assert(Object.values(FieldFormat).includes(d.format), `format of ${d.name} (a FieldFormat): ${d.format}`);
+    assert(typeof d.isMultiValue === 'boolean', `isMultiValue of ${d.name}: ${d.isMultiValue}`);
+  }
+  fieldDefinitions = list.value;
+  // PagingTestData: String, a falsy constraint, a length of at least 1
+  const unconstrained = (d) => d.fieldType === 'String' && !d.constraint && (d.length ?? -1) >= 1;
+  stringFields = list.value.filter(unconstrained).slice(0, 2);
+  eq(stringFields.length, 2, 'unconstrained String field definitions (PagingTestData needs 2)');
+  const list1 = list.value.find((d) => d.fieldType === 'List');
+  assert(list1?.listValues?.length > 0, `no List field definition with listValues: ${short(list1)}`);
+  const first = answered(
+    await fieldDefinitionsClient.getFieldDefinition({ repositoryId, fieldId: list.value[0].id }),
+    'getFieldDefinition',
+  );
+  eq(first.id, list.value[0].id, 'id');
+  eq(first.name, list.value[0].name, 'name');
+  eq(first.fieldType, list.value[0].fieldType, 'fieldType');
+});
+
+await checks.run('listFieldDefinitionsNextLink (maxpagesize 1) and ForEach (10): each definition once', async () => {
+  need(fieldDefinitions, 'the field definitions');
+  const c = fieldDefinitionsClient;
+  const paged = await collectNextLink(
+    (prefer) => c.listFieldDefinitions({ repositoryId, prefer }),
+    (args) => c.listFieldDefinitionsNextLink(args),
+    1,
+  );
+  sameItems(paged.items, fieldDefinitions, byId, 'NextLink (1)');
+  eq(paged.pages, fieldDefinitions.length, 'pages of 1');
+  const each = await collectForEach((args) => c.listFieldDefinitionsForEach(args), { repositoryId }, 10);
+  sameItems(each.items, fieldDefinitions, byId, 'ForEach (10)');
+});
+
+await checks.run('listTagDefinitions: 2+ isSecure false, a secure one with a watermark; getTagDefinition', async () => {
+  const list = answered(await tagDefinitionsClient.listTagDefinitions({ repositoryId }), 'listTagDefinitions');
+  assert(Array.isArray(list.value) && list.value.length >= 2, `tag definitions: ${short(list.value)}`);
+  tagDefinitions = list.value;
+  // PagingTestData and SetEntries: isSecure exactly false, not an "Automatically select tags" one
+  const informational = (t) => t.isSecure === false && !t.name.includes('Automatically select tags');
+  infoTags = list.value.filter(informational).slice(0, 2);
+  eq(infoTags.length, 2, 'tag definitions with isSecure false (PagingTestData needs 2)');
+  const secure = list.value.find((t) => t.isSecure === true);
+  assert(secure, 'no secure tag definition');
+  const watermark = secure.watermark;
+  assert(typeof watermark?.text === 'string' && watermark.text, `watermark of ${secure.name}: ${short(watermark)}`);
+  const one = answered(
+    await tagDefinitionsClient.getTagDefinition({ repositoryId, tagId: secure.id }),
+    'getTagDefinition',
+  );
+  eq(one.id, secure.id, 'id');
+  eq(one.name, secure.name, 'name');
+  eq(one.isSecure, true, 'isSecure');
+});
+
+await checks.run('listTagDefinitionsNextLink (maxpagesize 1) and ForEach (10): each definition once', async () => {
+  need(tagDefinitions, 'the tag definitions');
+  const c = tagDefinitionsClient;
+  const paged = await collectNextLink(
+    (prefer) => c.listTagDefinitions({ repositoryId, prefer }),
+    (args) => c.listTagDefinitionsNextLink(args),
+    1,
+  );
+  sameItems(paged.items, tagDefinitions, byId, 'NextLink (1)');
+  eq(paged.pages, tagDefinitions.length, 'pages of 1');
+  const each = await collectForEach((args) => c.listTagDefinitionsForEach(args), { repositoryId }, 10);
+  sameItems(each.items, tagDefinitions, byId, 'ForEach (10)');
+});
+
+await checks.run('listLinkDefinitions: 2+, one with id 1; getLinkDefinition(1)', async () => {
+  const list = answered(await linkDefinitionsClient.listLinkDefinitions({ repositoryId }), 'listLinkDefinitions');
+  assert(Array.isArray(list.value) && list.value.length >= 2, `link definitions: ${short(list.value)}`);
+  linkDefinitions = list.value;
+  const listed = list.value.find((d) => d.id === 1);
+  assert(listed, `no link definition with id 1 (SetLinks needs it): ${short(list.value)}`);
+  const one = answered(
+    await linkDefinitionsClient.getLinkDefinition({ repositoryId, linkDefinitionId: 1 }),
+    'getLinkDefinition',
+  );
+  eq(one.constructor.name, 'LinkDefinition', 'client class');
+  eq(one.id, 1, 'id');
+  for (const key of ['sourceLabel', 'targetLabel', 'description']) eq(one[key], listed[key], key);
+  assert(one.sourceLabel && one.targetLabel, `labels: ${short(one)}`);
+});
+
+await checks.run('listLinkDefinitionsNextLink (maxpagesize 1) and ForEach (10): each definition once', async () => {
+  need(linkDefinitions, 'the link definitions');
+  const c = linkDefinitionsClient;
+  const paged = await collectNextLink(
+    (prefer) => c.listLinkDefinitions({ repositoryId, prefer }),
+    (args) => c.listLinkDefinitionsNextLink(args),
+    1,
+  );
+  sameItems(paged.items, linkDefinitions, byId, 'NextLink (1)');
+  eq(paged.pages, linkDefinitions.length, 'pages of 1');
+  const each = await collectForEach((args) => c.listLinkDefinitionsForEach(args), { repositoryId }, 10);
+  sameItems(each.items, linkDefinitions, byId, 'ForEach (10)');
+});
+
+await checks.run('listTemplateDefinitions; ?templateName= the first: exactly it; getTemplateDefinition', async () => {
+  const list = answered(
+    await templateDefinitionsClient.listTemplateDefinitions({ repositoryId }),
+    'listTemplateDefinitions',
+  );
+  assert(Array.isArray(list.value) && list.value.length >= 2, `template definitions: ${short(list.value)}`);
+  templates = list.value;
+  const first = list.value[0];
+  eq(first.constructor.name, 'TemplateDefinition', 'client class');
+  assert(Number.isInteger(first.fieldCount), `fieldCount of ${first.name}: ${first.fieldCount}`);
+  assert(first.color && Number.isInteger(first.color.r), `color of ${first.name}: ${short(first.color)}`);
+  const named = answered(
+    await templateDefinitionsClient.listTemplateDefinitions({ repositoryId, templateName: first.name }),
+    'listTemplateDefinitions (templateName)',
+  );
+  eq(named.value?.length, 1, `templates named ${first.name}`);
+  eq(named.value[0].id, first.id, 'id of the template found by name');
+  const one = answered(
+    await templateDefinitionsClient.getTemplateDefinition({ repositoryId, templateId: first.id }),
+    'getTemplateDefinition',
+  );
+  eq(one.id, first.id, 'id');
+  eq(one.name, first.name, 'name');
+  eq(one.fieldCount, first.fieldCount, 'fieldCount');
+});
+
+await checks.run('template field definitions by id and name: fieldCount each, an all-optional template', async () => {
+  need(templates, 'the template definitions');
+  const c = templateDefinitionsClient;
+  for (const t of templates) {
+    const byTemplateId = answered(
+      await c.listTemplateFieldDefinitionsByTemplateId({ repositoryId, templateId: t.id }),
+      'listTemplateFieldDefinitionsByTemplateId',
+    );
+    assert(Array.isArray(byTemplateId.value), `no value array for ${t.name}`);
+    eq(byTemplateId.value.length, t.fieldCount, `field definitions of ${t.name} (its fieldCount)`);
+    const byTemplateName = answered(
+      await c.listTemplateFieldDefinitionsByTemplateName({ repositoryId, templateName: t.name }),
+      'listTemplateFieldDefinitionsByTemplateName',
+    );
+    eq(byTemplateName.value.map(byId).join(','), byTemplateId.value.map(byId).join(','), `fields of ${t.name} by name`);
+    for (const f of byTemplateId.value) {
+      eq(f.constructor.name, 'TemplateFieldDefinition', 'client class');
+      assert(typeof f.isRequired === 'boolean', `isRequired of ${t.name}.${f.name}: ${f.isRequired}`);
+      assert(fieldDefinitions?.some((d) => d.id === f.id) ?? true, `${t.name}.${f.name} is not a field definition`);
+    }
+    // RemoveEntries and SetEntries take the first template with no required field
+    if (!optionalTemplate && !byTemplateId.value.some((f) => f.isRequired === true)) {
+      optionalTemplate = { ...t, fieldNames: byTemplateId.value.map(byName) };
+    }
+  }
+  assert(optionalTemplate, 'no template whose fields are all optional (RemoveEntries needs one)');
+});
+
+await checks.run('template paging: NextLink (1), ForEach (10); template fields ForEach (1), NextLink (1)', async () => {
+  need(templates, 'the template definitions');
+  const c = templateDefinitionsClient;
+  const paged = await collectNextLink(
+    (prefer) => c.listTemplateDefinitions({ repositoryId, prefer }),
+    (args) => c.listTemplateDefinitionsNextLink(args),
+    1,
+  );
+  sameItems(paged.items, templates, byId, 'templates, NextLink (1)');
+  const each = await collectForEach((args) => c.listTemplateDefinitionsForEach(args), { repositoryId }, 10);
+  sameItems(each.items, templates, byId, 'templates, ForEach (10)');
+  const t = templates.find((x) => x.fieldCount >= 2);
+  assert(t, 'no template with 2 fields or more');
+  const unpaged = (await c.listTemplateFieldDefinitionsByTemplateId({ repositoryId, templateId: t.id })).value;
+  const fieldsEach = await collectForEach(
+    (args) => c.listTemplateFieldDefinitionsByTemplateIdForEach(args),
+    { repositoryId, templateId: t.id },
+    1,
+  );
+  sameItems(fieldsEach.items, unpaged, byId, `fields of ${t.name} by id, ForEach (1)`);
+  const fieldsPaged = await collectNextLink(
+    (prefer) => c.listTemplateFieldDefinitionsByTemplateName({ repositoryId, templateName: t.name, prefer }),
+    (args) => c.listTemplateFieldDefinitionsByTemplateNameNextLink(args),
+    1,
+  );
+  sameItems(fieldsPaged.items, unpaged, byId, `fields of ${t.name} by name, NextLink (1)`);
+  eq(fieldsPaged.pages, unpaged.length, 'pages of 1');
+});
+
+await checks.run('unknown field, tag, link and template definitions, unknown templateName: 404 problems', async () => {
+  const missing = 999_999;
+  const templateClient = templateDefinitionsClient;
+  const calls = [
+    ['getFieldDefinition', () => fieldDefinitionsClient.getFieldDefinition({ repositoryId, fieldId: missing })],
+    ['getTagDefinition', () => tagDefinitionsClient.getTagDefinition({ repositoryId, tagId: missing })],
+    ['getLinkDefinition', () => linkDefinitionsClient.getLinkDefinition({ repositoryId, linkDefinitionId: missing })],
+    ['getTemplateDefinition', () => templateClient.getTemplateDefinition({ repositoryId, templateId: missing })],
+    [
+      'listTemplateFieldDefinitionsByTemplateName',
+      () =>
+        templateClient.listTemplateFieldDefinitionsByTemplateName({ repositoryId, templateName: 'No Such Template' }),
+    ],
+  ];
+  for (const [name, call] of calls) {
+    try {
+      assertServerProblem(await expectApiException(call(), 404), 404);
+    } catch (err) {
+      throw new CheckFailed(`${name}: ${err.message}`);
+    }
+  }
+});
+
+await checks.run('listAuditReasons: DeleteEntry and ExportDocument reasons {id, name, auditEventType}', async () => {
+  const list = answered(await auditReasonsClient.listAuditReasons({ repositoryId }), 'listAuditReasons');
+  assert(Array.isArray(list.value), `no value array: ${short(list)}`);
+  for (const r of list.value) {
+    assert(Number.isInteger(r.id) && r.name, `id and name of ${short(r)}`);
+    const type = r.auditEventType;
+    assert(Object.values(AuditEventType).includes(type), `auditEventType of ${r.name}: ${type}`);
+  }
+  deleteReason = list.value.find((r) => r.auditEventType === 'DeleteEntry');
+  assert(deleteReason, 'no DeleteEntry audit reason');
+  assert(list.value.some((r) => r.auditEventType === 'ExportDocument'), 'no ExportDocument audit reason');
+});
+
+await checks.run('listAttributes everyone=true: 2+; NextLink (1) and ForEach (10) keep to them', async () => {
+  const c = attributesClient;
+  const all = answered(await c.listAttributes({ repositoryId, everyone: true }), 'listAttributes');
+  assert(all.value?.length >= 2, `attributes for everyone: ${short(all.value)}`);
+  for (const a of all.value) assert(typeof a.key === 'string' && typeof a.value === 'string', `attribute ${short(a)}`);
+  const paged = await collectNextLink(
+    (prefer) => c.listAttributes({ repositoryId, everyone: true, prefer }),
+    (args) => c.listAttributesNextLink(args),
+    1,
+  );
+  sameItems(paged.items, all.value, (a) => a.key, 'NextLink (1)');
+  eq(paged.pages, all.value.length, 'pages of 1');
+  const each = await collectForEach((args) => c.listAttributesForEach(args), { repositoryId, everyone: true }, 10);
+  sameItems(each.items, all.value, (a) => a.key, 'ForEach (10)');
+});
+
+await checks.run('listAttributes (own, no everyone): 1+; getAttribute by key, with and without everyone', async () => {
+  const c = attributesClient;
+  const own = answered(await c.listAttributes({ repositoryId }), 'listAttributes');
+  assert(own.value?.length >= 1, `the user's own attributes: ${short(own.value)}`);
+  const first = own.value[0];
+  const one = answered(await c.getAttribute({ repositoryId, attributeKey: first.key }), 'getAttribute');
+  eq(one.key, first.key, 'key');
+  eq(one.value, first.value, 'value');
+  const everyone = (await c.listAttributes({ repositoryId, everyone: true })).value[0];
+  const shared = answered(
+    await c.getAttribute({ repositoryId, attributeKey: everyone.key, everyone: true }),
+    'getAttribute (everyone)',
+  );
+  eq(shared.value, everyone.value, `value of ${everyone.key} for everyone`);
+  await expectApiException(c.getAttribute({ repositoryId, attributeKey: 'no such key' }), 404);
+});
+
+await checks.run('sample INV-0001.txt: template Invoice, Vendor Acme Corp, tag Reviewed, a link', async () => {
+  const invoice = await entryAtPath(INVOICE_PATH);
+  assert(invoice, `${INVOICE_PATH} does not exist (the sample repository?)`);
+  eq(invoice.templateName, 'Invoice', 'templateName');
+  const template = templates?.find((t) => t.name === 'Invoice');
+  if (template) eq(invoice.templateId, template.id, 'templateId');
+  assert(invoice.templateFieldNames?.includes('Vendor'), `templateFieldNames: ${short(invoice.templateFieldNames)}`);
+  const fields = answered(await entriesClient.listFields({ repositoryId, entryId: invoice.id }), 'listFields');
+  const vendor = fields.value.find((f) => f.name === 'Vendor');
+  assert(vendor, `no Vendor field: ${short(fields.value)}`);
+  eq(vendor.constructor.name, 'Field', 'client class');
+  eq(JSON.stringify(vendor.values), '["Acme Corp"]', 'values of Vendor');
+  eq(vendor.isRequired, true, 'isRequired of Vendor (the Invoice template requires it)');
+  eq(vendor.fieldType, 'String', 'fieldType of Vendor');
+  const tags = answered(await entriesClient.listTags({ repositoryId, entryId: invoice.id }), 'listTags');
+  assert(tags.value.some((t) => t.name === 'Reviewed'), `tags: ${short(tags.value.map(byName))}`);
+  const links = answered(await entriesClient.listLinks({ repositoryId, entryId: invoice.id }), 'listLinks');
+  const agreementId = await entryIdAt(AGREEMENT_PATH);
+  const link = links.value.find((k) => k.targetId === agreementId);
+  assert(link, `no link to ${AGREEMENT_PATH} (${agreementId}): ${short(links.value)}`);
+  eq(link.sourceId, invoice.id, 'sourceId');
+  eq(link.targetFullPath, AGREEMENT_PATH, 'targetFullPath');
+  eq(link.sourceFullPath, INVOICE_PATH, 'sourceFullPath');
+  assert(link.linkDefinitionId > 0 && link.sourceLabel && link.targetLabel, `link definition: ${short(link)}`);
+});
+
+await checks.run('the sample agreement.md lists its links at both ends: from INV-0001, to amendment-1', async () => {
+  const [agreementId, invoiceId, amendmentId] = [
+    await entryIdAt(AGREEMENT_PATH),
+    await entryIdAt(INVOICE_PATH),
+    await entryIdAt(AMENDMENT_PATH),
+  ];
+  const links = answered(await entriesClient.listLinks({ repositoryId, entryId: agreementId }), 'listLinks');
+  const ends = links.value.map((k) => `${k.sourceId}->${k.targetId}`).sort();
+  eq(ends.join(' '), [`${agreementId}->${amendmentId}`, `${invoiceId}->${agreementId}`].sort().join(' '), 'links');
+  const tags = answered(await entriesClient.listTags({ repositoryId, entryId: agreementId }), 'listTags');
+  const secure = tags.value.find((t) => t.isSecure === true);
+  assert(secure?.watermark?.text, `a secure tag with its watermark: ${short(tags.value)}`);
+});
+
+await checks.run('paging setup (PagingTestData): folder P, 2 children, 2 String fields, 2 tags, 2 links', async () => {
+  need(work, 'the work folder');
+  need(stringFields, 'two unconstrained String field definitions');
+  need(infoTags, 'two non-secure tag definitions');
+  need(linkDefinitions, 'the link definitions');
+  const p = await createFolder(work.id, 'PagingSetup', true);
+  pagingChildren = [await createFolder(p.id, 'child0', true), await createFolder(p.id, 'child1', true)];
+  const fields = answered(
+    await entriesClient.setFields({
+      repositoryId,
+      entryId: p.id,
+      request: new SetFieldsRequest({
+        fields: stringFields.map((d) => new FieldToUpdate({ name: d.name, values: ['a'] })),
+      }),
+    }),
+    'setFields',
+  );
+  eq(fields.value?.map(byName).sort().join(','), stringFields.map(byName).sort().join(','), 'fields in the answer');
+  const tags = answered(
+    await entriesClient.setTags({
+      repositoryId,
+      entryId: p.id,
+      request: new SetTagsRequest({ tags: infoTags.map(byName) }),
+    }),
+    'setTags',
+  );
+  eq(tags.value?.map(byName).sort().join(','), infoTags.map(byName).sort().join(','), 'tags in the answer');
+  const [l0, l1] = [linkDefinitions[0], linkDefinitions[1] ?? linkDefinitions[0]];
+  const links = answered(
+    await entriesClient.setLinks({
+      repositoryId,
+      entryId: p.id,
+      request: new SetLinksRequest({
+        links: [
+          new LinkToUpdate({ linkDefinitionId: l0.id, otherEntryId: pagingChildren[0].id }),
+          new LinkToUpdate({ linkDefinitionId: l1.id, otherEntryId: pagingChildren[1].id }),
+        ],
+      }),
+    }),
+    'setLinks',
+  );
+  eq(links.value?.length, 2, 'links in the answer');
+  for (const k of links.value) eq(k.sourceId, p.id, 'sourceId (isSource defaults to true)');
+  eq(links.value.map((k) => k.targetId).sort().join(','), pagingChildren.map(byId).sort().join(','), 'targetIds');
+  pagingFolder = p;
+});
+
+/** P's four collections: [name, unpaged list, ForEach helper, list with Prefer, NextLink helper, key]. */
+function pagingCollections(entryId) {
+  const c = entriesClient;
+  const args = { repositoryId, entryId };
+  return [
+    [
+      'Children',
+      () => c.listEntries(args),
+      (a) => c.listEntriesForEach(a),
+      (prefer) => c.listEntries({ ...args, prefer }),
+      (a) => c.listEntriesNextLink(a),
+      byId,
+    ],
+    [
+      'Fields',
+      () => c.listFields(args),
+      (a) => c.listFieldsForEach(a),
+      (prefer) => c.listFields({ ...args, prefer }),
+      (a) => c.listFieldsNextLink(a),
+      byName,
+    ],
+    [
+      'Links',
+      () => c.listLinks(args),
+      (a) => c.listLinksForEach(a),
+      (prefer) => c.listLinks({ ...args, prefer }),
+      (a) => c.listLinksNextLink(a),
+      byId,
+    ],
+    [
+      'Tags',
+      () => c.listTags(args),
+      (a) => c.listTagsForEach(a),
+      (prefer) => c.listTags({ ...args, prefer }),
+      (a) => c.listTagsNextLink(a),
+      byName,
+    ],
+  ];
+}
+
+await checks.run('ForEach (maxPageSize 10) over P\'s Children, Fields, Links and Tags: each item once', async () => {
+  need(pagingFolder, 'the paging folder P');
+  for (const [name, list, forEach, , , key] of pagingCollections(pagingFolder.id)) {
+    const unpaged = answered(await list(), `list ${name}`).value;
+    eq(unpaged.length, 2, `${name} of P`);
+    const each = await collectForEach(forEach, { repositoryId, entryId: pagingFolder.id }, 10);
+    sameItems(each.items, unpaged, key, name);
+    eq(each.pages, 1, `${name}: pages of 10`);
+  }
+});
+
+await checks.run('NextLink (maxpagesize 1) over P\'s Children, Fields, Links and Tags: each item once', async () => {
+  need(pagingFolder, 'the paging folder P');
+  for (const [name, list, , first, nextLink, key] of pagingCollections(pagingFolder.id)) {
+    const unpaged = (await list()).value;
+    const paged = await collectNextLink(first, nextLink, 1);
+    sameItems(paged.items, unpaged, key, name);
+    eq(paged.pages, 2, `${name}: pages of 1`);
+  }
+});
+
+await checks.run('what v2 set on P, v1 reads (GET v1 fields, tags, links)', async () => {
+  need(pagingFolder, 'the paging folder P');
+  const fields = await v1Get(`/Entries/${pagingFolder.id}/fields`);
+  const v1Fields = Object.fromEntries(fields.value.map((f) => [f.fieldName, f.values.map((v) => v.value)]));
+  for (const d of stringFields) eq(JSON.stringify(v1Fields[d.name]), '["a"]', `v1 values of ${d.name}`);
+  eq(fields.value[0].values[0].position, 1, 'position of the first value');
+  const tags = await v1Get(`/Entries/${pagingFolder.id}/tags`);
+  eq(tags.value.map(byName).sort().join(','), infoTags.map(byName).sort().join(','), 'v1 tags');
+  const links = await v1Get(`/Entries/${pagingFolder.id}/links`);
+  eq(links.value.length, 2, 'v1 links');
+  for (const k of links.value) {
+    eq(k.sourceId, pagingFolder.id, 'v1 sourceId');
+    assert(Number.isInteger(k.linkId) && Number.isInteger(k.linkTypeId), `v1 link ${short(k)}`);
+  }
+});
+
+await checks.run('setFields on a new folder: exactly the one field set, read back (SetEntries)', async () => {
+  need(work, 'the work folder');
+  need(stringFields, 'an unconstrained String field definition');
+  const e = await createFolder(work.id, 'SetFields', true);
+  const name = stringFields[0].name;
+  const answer = answered(
+    await entriesClient.setFields({
+      repositoryId,
+      entryId: e.id,
+      request: new SetFieldsRequest({ fields: [new FieldToUpdate({ name, values: ['a'] })] }),
+    }),
+    'setFields',
+  );
+  eq(answer.value?.length, 1, 'fields in the answer');
+  eq(answer.value[0].name, name, 'name');
+  eq(JSON.stringify(answer.value[0].values), '["a"]', 'values');
+  const listed = answered(await entriesClient.listFields({ repositoryId, entryId: e.id }), 'listFields');
+  eq(JSON.stringify(fieldMap(listed)), JSON.stringify({ [name]: ['a'] }), 'listFields');
+  fieldsEntry = e;
+});
+
+await checks.run('setFields of Number, Date, DateTime, List, LongInteger, multi-value fields: read back', async () => {
+  need(work, 'the work folder');
+  need(fieldDefinitions, 'the field definitions');
+  const sample = {
+    Number: ['12.50'],
+    Date: ['2026-01-31'],
+    DateTime: ['2026-03-02T10:00:00'],
+    LongInteger: ['42'],
+  };
+  // the first field definition of each type (a List takes its last list value; a multi-value String 3 values)
+  const wanted = {};
+  const used = new Set();
+  for (const d of fieldDefinitions) {
+    const kind = d.fieldType === 'String' ? (d.isMultiValue && !d.constraint ? 'multi' : undefined) : d.fieldType;
+    if (!kind || used.has(kind)) continue;
+    if (kind === 'List') wanted[d.name] = [d.listValues.at(-1)];
+    else if (kind === 'multi') wanted[d.name] = ['one', 'two', 'three'];
+    else if (sample[kind]) wanted[d.name] = sample[kind];
+    else continue;
+    used.add(kind);
+  }
+  assert(Object.keys(wanted).length >= 5, `typed fields to set: ${short(wanted)}`);
+  const e = await createFolder(work.id, 'TypedFields', true);
+  const request = new SetFieldsRequest({
+    fields: Object.entries(wanted).map(([name, values]) => new FieldToUpdate({ name, values })),
+  });
+  const answer = answered(await entriesClient.setFields({ repositoryId, entryId: e.id, request }), 'setFields');
+  const listed = answered(await entriesClient.listFields({ repositoryId, entryId: e.id }), 'listFields');
+  for (const [name, values] of Object.entries(wanted)) {
+    eq(JSON.stringify(fieldMap(answer)[name]), JSON.stringify(values), `${name} in the answer`);
+    eq(JSON.stringify(fieldMap(listed)[name]), JSON.stringify(values), `${name} read back`);
+  }
+  eq(listed.value.length, Object.keys(wanted).length, 'fields read back');
+});
+
+await checks.run('setFields with Amount "abc": 400 naming the field, the entry\'s fields unchanged', async () => {
+  need(fieldsEntry, 'the folder with a field set');
+  const before = await entriesClient.listFields({ repositoryId, entryId: fieldsEntry.id });
+  const request = new SetFieldsRequest({
+    fields: [
+      new FieldToUpdate({ name: stringFields[0].name, values: ['changed'] }),
+      new FieldToUpdate({ name: 'Amount', values: ['abc'] }),
+    ],
+  });
+  const refused = entriesClient.setFields({ repositoryId, entryId: fieldsEntry.id, request });
+  const err = await expectApiException(refused, 400);
+  assertServerProblem(err, 400);
+  assertNames(err, 'Amount');
+  const after = await entriesClient.listFields({ repositoryId, entryId: fieldsEntry.id });
+  eq(JSON.stringify(fieldMap(after)), JSON.stringify(fieldMap(before)), 'fields after the refused set');
+});
+
+await checks.run('setTags with one non-secure tag, then listTags: exactly that tag (SetEntries)', async () => {
+  need(work, 'the work folder');
+  need(infoTags, 'a non-secure tag definition');
+  const e = await createFolder(work.id, 'SetTags', true);
+  const name = infoTags[0].name;
+  const answer = answered(
+    await entriesClient.setTags({ repositoryId, entryId: e.id, request: new SetTagsRequest({ tags: [name] }) }),
+    'setTags',
+  );
+  eq(answer.value?.map(byName).join(','), name, 'tags in the answer');
+  eq(answer.value[0].isSecure, false, 'isSecure');
+  const listed = answered(await entriesClient.listTags({ repositoryId, entryId: e.id }), 'listTags');
+  eq(listed.value.map(byName).join(','), name, 'tags read back');
+  // an unknown tag: refused, and the tags stay
+  const err = await expectApiException(
+    entriesClient.setTags({
+      repositoryId,
+      entryId: e.id,
+      request: new SetTagsRequest({ tags: [name, 'No Such Tag'] }),
+    }),
+    400,
+  );
+  assertNames(err, 'No Such Tag');
+  eq((await entriesClient.listTags({ repositoryId, entryId: e.id })).value.map(byName).join(','), name, 'tags after');
+  // an empty set clears them
+  const cleared = answered(
+    await entriesClient.setTags({ repositoryId, entryId: e.id, request: new SetTagsRequest({ tags: [] }) }),
+    'setTags (none)',
+  );
+  eq(cleared.value?.length, 0, 'tags after setting none');
+});
+
+await checks.run('setLinks with link definition 1: one link S -> T, listed at both ends (SetLinks)', async () => {
+  need(work, 'the work folder');
+  const s = await createFolder(work.id, 'SetLinks Source', true);
+  const t = await createFolder(s.id, 'SetLinks Target', true);
+  const answer = answered(
+    await entriesClient.setLinks({
+      repositoryId,
+      entryId: s.id,
+      request: new SetLinksRequest({
+        links: [new LinkToUpdate({ linkDefinitionId: 1, otherEntryId: t.id, isSource: true })],
+      }),
+    }),
+    'setLinks',
+  );
+  eq(answer.value?.length, 1, 'links in the answer');
+  const link = answer.value[0];
+  eq(link.constructor.name, 'Link', 'client class');
+  eq(link.sourceId, s.id, 'sourceId');
+  eq(link.targetId, t.id, 'targetId');
+  eq(link.linkDefinitionId, 1, 'linkDefinitionId');
+  const definition = linkDefinitions?.find((d) => d.id === 1);
+  if (definition) {
+    eq(link.sourceLabel, definition.sourceLabel, 'sourceLabel');
+    eq(link.targetLabel, definition.targetLabel, 'targetLabel');
+  }
+  eq(link.targetFullPath, `${s.fullPath}\\${t.name}`, 'targetFullPath');
+  const absolute = link.sourceLink?.startsWith('http') && link.targetLink?.startsWith('http');
+  assert(absolute, `sourceLink, targetLink: ${short(link)}`);
+  const fromTarget = answered(await entriesClient.listLinks({ repositoryId, entryId: t.id }), 'listLinks (target)');
+  eq(fromTarget.value.map(byId).join(','), String(link.id), 'links listed at the target');
+  // a link to an entry that does not exist: refused, and the links stay
+  await expectApiException(
+    entriesClient.setLinks({
+      repositoryId,
+      entryId: s.id,
+      request: new SetLinksRequest({ links: [new LinkToUpdate({ linkDefinitionId: 1, otherEntryId: 2_000_000_000 })] }),
+    }),
+    400,
+  );
+  const after = await entriesClient.listLinks({ repositoryId, entryId: s.id });
+  eq(after.value.map(byId).join(','), String(link.id), 'links after');
+});
+
+await checks.run('setTemplate (all fields optional), then removeTemplate: templateId 0 (RemoveEntries)', async () => {
+  need(work, 'the work folder');
+  const template = need(optionalTemplate, 'a template whose fields are all optional');
+  const e = await createFolder(work.id, 'RemoveTemplateFromEntry', true);
+  const set = answered(
+    await entriesClient.setTemplate({
+      repositoryId,
+      entryId: e.id,
+      request: new SetTemplateRequest({ templateName: template.name }),
+    }),
+    'setTemplate',
+  );
+  eq(set.id, e.id, 'id');
+  eq(set.templateName, template.name, 'templateName');
+  eq(set.templateId, template.id, 'templateId');
+  eq(JSON.stringify(set.templateFieldNames), JSON.stringify(template.fieldNames), 'templateFieldNames');
+  eq((await getEntry(e.id)).templateName, template.name, 'templateName read back');
+  const removed = answered(await entriesClient.removeTemplate({ repositoryId, entryId: e.id }), 'removeTemplate');
+  eq(removed.id, e.id, 'id');
+  eq(removed.templateId, 0, 'templateId after removeTemplate');
+  const name = removed.templateName;
+  assert([undefined, null, ''].includes(name), `templateName after removeTemplate: ${name}`);
+  eq((await getEntry(e.id)).templateId, 0, 'templateId read back');
+});
+
+await checks.run('setTemplate Invoice: refused without its required Vendor, then set with fields', async () => {
+  need(work, 'the work folder');
+  const e = await createFolder(work.id, 'SetTemplate Invoice', true);
+  const err = await expectApiException(
+    entriesClient.setTemplate({
+      repositoryId,
+      entryId: e.id,
+      request: new SetTemplateRequest({ templateName: 'Invoice' }),
+    }),
+    400,
+  );
+  assertNames(err, 'Vendor');
+  eq((await getEntry(e.id)).templateId, 0, 'templateId after the refused setTemplate');
+  const fields = [
+    new FieldToUpdate({ name: 'Vendor', values: ['Initech'] }),
+    new FieldToUpdate({ name: 'Amount', values: ['99.95'] }),
+  ];
+  const set = answered(
+    await entriesClient.setTemplate({
+      repositoryId,
+      entryId: e.id,
+      request: new SetTemplateRequest({ templateName: 'Invoice', fields }),
+    }),
+    'setTemplate',
+  );
+  eq(set.templateName, 'Invoice', 'templateName');
+  assert(set.templateFieldNames?.includes('Vendor'), `templateFieldNames: ${short(set.templateFieldNames)}`);
+  const listed = fieldMap(await entriesClient.listFields({ repositoryId, entryId: e.id }));
+  eq(JSON.stringify(listed.Vendor), '["Initech"]', 'Vendor');
+  eq(JSON.stringify(listed.Amount), '["99.95"]', 'Amount');
+});
+
+await checks.run('startDeleteEntry of P with a DeleteEntry audit reason: links to its children go', async () => {
+  need(pagingFolder, 'the paging folder P');
+  const reason = need(deleteReason, 'a DeleteEntry audit reason');
+  const outside = need(fieldsEntry, 'a folder outside P');
+  // a link from outside P to one of its children, which the delete must remove
+  const linked = answered(
+    await entriesClient.setLinks({
+      repositoryId,
+      entryId: outside.id,
+      request: new SetLinksRequest({
+        links: [new LinkToUpdate({ linkDefinitionId: linkDefinitions.at(-1).id, otherEntryId: pagingChildren[0].id })],
+      }),
+    }),
+    'setLinks',
+  );
+  eq(linked.value?.length, 1, 'links of the folder outside P');
+  const started = answered(
+    await entriesClient.startDeleteEntry({
+      repositoryId,
+      entryId: pagingFolder.id,
+      request: new StartDeleteEntryRequest({ auditReasonId: reason.id, auditReasonComment: 'compat stage' }),
+    }),
+    'startDeleteEntry',
+  );
+  eq((await waitForTask(started.taskId)).status, 'Completed', 'status');
+  await expectApiException(entriesClient.getEntry({ repositoryId, entryId: pagingFolder.id }), 404);
+  const after = answered(await entriesClient.listLinks({ repositoryId, entryId: outside.id }), 'listLinks');
+  eq(after.value.length, 0, 'links of the folder outside P after the delete');
 });
 
 await checks.run('delete the work folder without a request body (cleanup)', async () => {
