@@ -64,8 +64,8 @@ class _Source:
     parts: tuple[str, ...]
     parent: int  # index of the folder it is in (-1 for the top)
     copy_name: str  # its name in the copy
-    source_id: int | None  # its id (None: the store never met it, so it has no metadata)
-    # documents: (source name, name in the copy, size, kept extension, id)
+    source_id: int | None  # its id if it has metadata to carry (else None)
+    # documents (see BatchItem)
     files: list[BatchItem] = field(default_factory=list)
     # shortcuts: (name in the copy, target, id): made anew, pointing where the originals point
     shortcuts: list[tuple[str, Target, int | None]] = field(default_factory=list)
@@ -168,14 +168,16 @@ class CopyWalk(_Walk):
                             # since: a copy never copies its own output)
                             continue
                         copy_name = _distinct(source_name, is_dir, taken)
-                        child_id, ext, target = known.get(source_name, Known())
+                        child_id, ext, target, carried, template_id = known.get(source_name, Known())
+                        # what the copy carries metadata from (a source without any: nothing)
+                        carry_id = child_id if carried else None
                         entries += 1
                         if target is not None and not is_dir:
-                            node.shortcuts.append((copy_name, target, child_id))
+                            node.shortcuts.append((copy_name, target, carry_id))
                         elif is_dir:
                             depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
                             check_depth(depth, f"Copying the folder '{_path((*node.parts, source_name))}'")
-                            self._tree.append(_Source((*node.parts, source_name), index, copy_name, child_id))
+                            self._tree.append(_Source((*node.parts, source_name), index, copy_name, carry_id))
                             child_fd = None
                             if len(pending) < MAX_OPEN_FOLDERS:
                                 child_fd = self._open_child(fd, source_name)
@@ -184,7 +186,9 @@ class CopyWalk(_Walk):
                             st = item.stat(follow_symlinks=False)
                             if ext is not None:
                                 ext = kept_extension(copy_name, ext)
-                            node.files.append((source_name, copy_name, st.st_size, ext, child_id))
+                            node.files.append(
+                                (source_name, copy_name, st.st_size, ext, carry_id, template_id)
+                            )
                             size += st.st_size
                             small += st.st_size <= fsops.COPY_CHUNK
                 finally:
@@ -244,7 +248,8 @@ class CopyWalk(_Walk):
 
     def _make_folder(self, index: int) -> None:
         node = self._tree[index]
-        then = self.run.then(node.source_id)
+        # (below the top, the scan said whether the source has metadata)
+        then = self.run.then(node.source_id, checked=index > 0)
         if index == 0:
             made = self.repository.create_folder(
                 self.parent.id, self.name, self.auto_rename, self.creator, then
@@ -269,7 +274,8 @@ class CopyWalk(_Walk):
                 return
             # (the copy's folder is new: only a name put there by hand meanwhile can clash; not
             # logged: the Elements hub, which reports the log, does not show shortcuts)
-            self.repository.make_shortcut(copy.id, name, target, True, self.creator, self.run.then(source_id))
+            then = self.run.then(source_id, checked=True)
+            self.repository.make_shortcut(copy.id, name, target, True, self.creator, then)
             self.progress.add(entries=1)
 
     def _copy_shortcut(self) -> None:
@@ -354,19 +360,20 @@ class CopyWalk(_Walk):
 # away, size, created)
 Copied = tuple[str, str | None, int, int]
 
-# a file to copy: (source name, name in the copy, size, kept extension, id or None)
-BatchItem = tuple[str, str, int, str | None, int | None]
+# a file to copy: (source name, name in the copy, size, kept extension, id if it has metadata to
+# carry or None, its template's id)
+BatchItem = tuple[str, str, int, str | None, int | None, int]
 Batch = list[BatchItem]
 
 
 def copied_rows(batch: Batch, done: list[Copied]) -> list[DocumentRow]:
     """The rows of the files of `batch` that a copy made."""
-    known = {source: (ext, source_id) for source, _, _, ext, source_id in batch}
+    known = {source: (ext, source_id, template_id) for source, _, _, ext, source_id, template_id in batch}
     rows: list[DocumentRow] = []
     for source, final, _, created in done:
         if final:
-            ext, source_id = known[source]
-            rows.append((final, ext, created, source_id))
+            ext, source_id, template_id = known[source]
+            rows.append((final, ext, created, source_id, template_id))
     return rows
 
 
@@ -383,7 +390,7 @@ def copy_batch(
     appending each to `done` as it gets its name. With `progress`, stop when asked (between files and
     between chunks of a large file), pace, and count entries and chunks as they go."""
     with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
-        for number, (source_name, name, size, _, _) in enumerate(batch):
+        for number, (source_name, name, size, _, _, _) in enumerate(batch):
             if progress is not None and progress.stop.is_set():
                 return
             created_ns = time.time_ns()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -26,6 +26,7 @@ from .catalog import (
     TagDefinition,
     TemplateDefinition,
 )
+from .rows import read_values, tags_of, write_values
 from .values import ValueProblem
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Metadata:
             if old.fetchone() is not None:
                 with transaction(conn):
                     for entry_id, tags in conn.execute("SELECT entry_id, tags FROM entry_tags").fetchall():
-                        self._write_tags(conn, entry_id, self.tag_ids(conn, orjson.loads(tags)))
+                        write_values(conn, entry_id, tags=self.tag_ids(conn, orjson.loads(tags)))
                     conn.execute("DROP TABLE entry_tags")
             if conn.execute("SELECT 1 FROM facts WHERE key = 'seeded'").fetchone() is None:
                 self._seed(conn)
@@ -127,12 +128,7 @@ class Metadata:
     def _fields(
         self, conn: sqlite3.Connection, entry: Entry, names: Iterable[str] | None = None
     ) -> list[FieldValues]:
-        values: dict[int, list[str]] = {}
-        for field_id, value in conn.execute(
-            "SELECT field_id, value FROM field_values WHERE entry_id = ? ORDER BY field_id, position",
-            (entry.id,),
-        ):
-            values.setdefault(field_id, []).append(value)
+        values, _ = read_values(conn, entry.id)
         template = self.template_of(entry)
         listed: list[FieldValues] = []
         if template is not None:
@@ -142,7 +138,7 @@ class Metadata:
                         definition, tuple(values.pop(definition.id, ())), definition.id in template.required
                     )
                 )
-        for field_id, found in values.items():
+        for field_id, found in sorted(values.items()):
             other = self.catalog.field(field_id)
             if other is not None:  # (a field since removed from the catalog is not shown)
                 listed.append(FieldValues(other, tuple(found)))
@@ -154,26 +150,19 @@ class Metadata:
     def tags(self, entry_id: int) -> list[TagDefinition]:
         with self.store.lock:
             self.repository.entry(entry_id)
-            rows = self.store.conn.execute(
-                "SELECT tag_id FROM tag_values WHERE entry_id = ? ORDER BY position", (entry_id,)
-            ).fetchall()
-        return [d for (tag_id,) in rows if (d := self.tag_definition(tag_id)) is not None]
+            _, tag_ids = read_values(self.store.conn, entry_id)
+        return [d for tag_id in tag_ids if (d := self.tag_definition(tag_id)) is not None]
 
     def tag_names_of(self, entry_ids: Sequence[int]) -> dict[int, list[str]]:
         """The tags of many entries, by name (the Elements hub's view); blocking."""
         if not entry_ids:
             return {}
-        found: dict[int, list[str]] = {}
         with self.store.lock:
-            marks = ",".join("?" * len(entry_ids))
-            rows = self.store.conn.execute(
-                f"SELECT entry_id, tag_id FROM tag_values WHERE entry_id IN ({marks}) ORDER BY position",
-                list(entry_ids),
-            ).fetchall()
-        for entry_id, tag_id in rows:
-            if (definition := self.tag_definition(tag_id)) is not None:
-                found.setdefault(entry_id, []).append(definition.name)
-        return found
+            tags = tags_of(self.store.conn, entry_ids)
+        return {
+            entry_id: [d.name for tag_id in tag_ids if (d := self.tag_definition(tag_id)) is not None]
+            for entry_id, tag_ids in tags.items()
+        }
 
     def links(self, entry_id: int) -> list[Link]:
         """The links the entry is either end of, in the order they were made."""
@@ -211,8 +200,7 @@ class Metadata:
             checked = self._check_fields(updates)
             self._check_required(self.template_of(entry), checked)
             with transaction(self.store.conn) as conn:
-                conn.execute("DELETE FROM field_values WHERE entry_id = ?", (entry.id,))
-                self._write_fields(conn, entry.id, checked)
+                write_values(conn, entry.id, fields=checked)
             return self._fields(self.store.conn, entry)
 
     def set_template(self, entry_id: int, name: str, updates: Sequence[FieldUpdate] = ()) -> Entry:
@@ -225,16 +213,12 @@ class Metadata:
             entry = self.repository.entry(entry_id)
             checked = self._check_fields(updates)
             conn = self.store.conn
-            current = {f.definition.id: f.values for f in self._fields(conn, entry) if f.values}
-            self._check_required(template, current | checked)
+            current, _ = read_values(conn, entry.id)
+            fields = {**current, **checked}
+            self._check_required(template, fields)
             with transaction(conn):
                 conn.execute("UPDATE entries SET template_id = ? WHERE id = ?", (template.id, entry.id))
-                marks = ",".join("?" * len(checked))
-                conn.execute(
-                    f"DELETE FROM field_values WHERE entry_id = ? AND field_id IN ({marks})",
-                    (entry.id, *checked),
-                )
-                self._write_fields(conn, entry.id, checked)
+                write_values(conn, entry.id, fields=fields)
             self.repository.changed()
             return self.repository.entry(entry.id)
 
@@ -246,12 +230,10 @@ class Metadata:
             template = self.template_of(entry)
             with transaction(self.store.conn) as conn:
                 conn.execute("UPDATE entries SET template_id = 0 WHERE id = ?", (entry.id,))
-                if template is not None and template.fields:
-                    marks = ",".join("?" * len(template.fields))
-                    conn.execute(
-                        f"DELETE FROM field_values WHERE entry_id = ? AND field_id IN ({marks})",
-                        (entry.id, *template.fields),
-                    )
+                if template is not None:
+                    current, _ = read_values(conn, entry.id)
+                    kept = {k: v for k, v in current.items() if k not in template.fields}
+                    write_values(conn, entry.id, fields=kept)
             self.repository.changed()
             return self.repository.entry(entry.id)
 
@@ -268,14 +250,14 @@ class Metadata:
         with self.store.lock:
             entry = self.repository.entry(entry_id)
             with transaction(self.store.conn) as conn:
-                self._write_tags(conn, entry.id, tag_ids)
+                write_values(conn, entry.id, tags=tag_ids)
         return self.tags(entry.id)
 
     def set_tag_names(self, conn: sqlite3.Connection, entry_id: int, names: Sequence[str]) -> None:
         """The Elements hub's tags: by name, a name not defined yet becoming a new informational
         tag. Within the caller's transaction, under the store's lock; nothing if the entry is gone."""
         if conn.execute("SELECT 1 FROM entries WHERE id = ?", (entry_id,)).fetchone() is not None:
-            self._write_tags(conn, entry_id, self.tag_ids(conn, names))
+            write_values(conn, entry_id, tags=self.tag_ids(conn, names))
 
     def set_hub_tags(self, entry_id: int, names: Sequence[str]) -> None:
         with self.store.transaction() as conn:
@@ -346,7 +328,7 @@ class Metadata:
         return checked
 
     def _check_required(
-        self, template: TemplateDefinition | None, values: dict[int, tuple[str, ...]]
+        self, template: TemplateDefinition | None, values: Mapping[int, Sequence[str]]
     ) -> None:
         if template is None:
             return
@@ -355,25 +337,6 @@ class Metadata:
                 definition = self.catalog.field(field_id)
                 name = definition.name if definition else str(field_id)
                 raise BadRequest(f"The field {name!r} is required by the template {template.name!r}.")
-
-    @staticmethod
-    def _write_fields(conn: sqlite3.Connection, entry_id: int, checked: dict[int, tuple[str, ...]]) -> None:
-        conn.executemany(
-            "INSERT INTO field_values (entry_id, field_id, position, value) VALUES (?, ?, ?, ?)",
-            [
-                (entry_id, field_id, position, value)
-                for field_id, values in checked.items()
-                for position, value in enumerate(values, 1)
-            ],
-        )
-
-    @staticmethod
-    def _write_tags(conn: sqlite3.Connection, entry_id: int, tag_ids: Iterable[int]) -> None:
-        conn.execute("DELETE FROM tag_values WHERE entry_id = ?", (entry_id,))
-        conn.executemany(
-            "INSERT OR IGNORE INTO tag_values (entry_id, tag_id, position) VALUES (?, ?, ?)",
-            [(entry_id, tag_id, position) for position, tag_id in enumerate(tag_ids)],
-        )
 
     # ---- the sample's values -----------------------------------------------------------
 
@@ -408,9 +371,7 @@ class Metadata:
                     for name, values in seed.fields
                     if (definition := self.catalog.field_named(name)) is not None
                 }
-                conn.execute("DELETE FROM field_values WHERE entry_id = ?", (seed_id,))
-                self._write_fields(conn, seed_id, checked)
-                self._write_tags(conn, seed_id, self.tag_ids(conn, seed.tags))
+                write_values(conn, seed_id, fields=checked, tags=self.tag_ids(conn, seed.tags))
                 conn.execute("DELETE FROM links WHERE source_id = ?", (seed_id,))
                 for link in seed.links:
                     target_id = entry_id(link.target)

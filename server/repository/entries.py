@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import NotFound
-from ..metadata.carry import CopyRun, with_metadata
+from ..metadata.carry import CopyRun
 from .names import extension_of
 
 
@@ -28,6 +28,9 @@ class Known(NamedTuple):
     id: int | None = None
     ext: str | None = None
     target: Target | None = None
+    # whether it has metadata for a copy to carry, and its template's id
+    carried: bool = False
+    template_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ INSERT_ENTRY = (
     "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_DOCUMENT = (
+    "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext, template_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 INSERT_SHORTCUT = (
     "INSERT INTO entries (parent_id, name, name_key, is_dir, creator, created_ns, ext, target_id,"
     " target_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -118,8 +125,9 @@ class Row:
         )
 
 
-# a copied document's row: (name, kept extension, created, the id of the document it copies or None)
-DocumentRow = tuple[str, str | None, int, int | None]
+# a copied document's row: (name, kept extension, created, the id of the document it copies when
+# that has metadata to carry else None, the template's id)
+DocumentRow = tuple[str, str | None, int, int | None, int]
 
 
 def insert_documents(
@@ -134,25 +142,26 @@ def insert_documents(
     stays, with these details."""
     try:
         conn.executemany(
-            INSERT_ENTRY + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
-            " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext",
+            INSERT_DOCUMENT + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
+            " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext,"
+            " template_id = excluded.template_id",
             [
-                (folder_id, name, name.casefold(), False, creator, created, ext)
-                for name, ext, created, _ in rows
+                (folder_id, name, name.casefold(), False, creator, created, ext, template_id)
+                for name, ext, created, _, template_id in rows
             ],
         )
     except sqlite3.IntegrityError:
         # the folder's own row went (deleted meanwhile): the files are there, the folder is not
         raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
-    sources = [source for _, _, _, source in rows if source is not None]
-    if run is None or not sources or not (carried := with_metadata(conn, sources)):
-        return
-    copies = {name: source for name, _, _, source in rows if source in carried}
+    copies = {name: source for name, _, _, source, _ in rows if source is not None}
+    if run is None or not copies:
+        return  # (a tree without metadata costs nothing more)
     marks = ",".join("?" * len(copies))
     found = conn.execute(
         f"SELECT name, id FROM entries WHERE parent_id = ? AND name IN ({marks})", (folder_id, *copies)
     )
-    run.carry(conn, [(copies[name], copy_id) for name, copy_id in found])
+    # (their templates came with their rows)
+    run.carry(conn, [(copies[name], copy_id) for name, copy_id in found], checked=True, template=False)
 
 
 def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from .. import fsops
 from ..errors import BadRequest, Conflict, NotFound
-from ..metadata.carry import Then
+from ..metadata.carry import HAS_METADATA, Then
 from ..store import HIDDEN_AT_ROOT, ROOT_ID, Store, atomic, transaction
 from .entries import (
     INSERT_ENTRY,
@@ -152,12 +152,15 @@ class Tree:
             return {}
         with self.store.lock:
             rows = self.store.conn.execute(
-                "SELECT name, id, ext, target_id, target_type FROM entries WHERE parent_id = ?", (folder_id,)
+                f"SELECT name, id, ext, target_id, target_type, {HAS_METADATA}, template_id FROM entries e"
+                " WHERE parent_id = ?",
+                (folder_id,),
             ).fetchall()
-        return {
-            name: Known(entry_id, ext, None if target_id is None else Target(target_id, target_type))
-            for name, entry_id, ext, target_id, target_type in rows
-        }
+        known = {}
+        for name, entry_id, ext, target_id, target_type, carried, template_id in rows:
+            target = None if target_id is None else Target(target_id, target_type)
+            known[name] = Known(entry_id, ext, target, bool(carried), template_id)
+        return known
 
     def _chain(self, entry_id: int) -> list[Row]:
         """The rows from the root down to `entry_id` (empty if the id is unknown)."""
