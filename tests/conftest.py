@@ -643,3 +643,207 @@ async def wait_v2_task(api: Api, task_id: str, deadline_s: float = 30.0) -> dict
         if task["status"] in TASK_ENDED:
             return task
         assert time.monotonic() < t_end, f"task {task_id} did not end within {deadline_s}s: {task}"
+
+
+# --------------------------------------------------------------------------- metadata (issue 13)
+
+# A test catalog in the sample's format (`storage_root/.catalog.toml`): every field type, a
+# constrained and a multi-value String, templates with and without required fields, a secure
+# tag, three link types, audit reasons of both kinds, attributes for everyone and per user.
+TEST_CATALOG = """\
+[[field]]
+id = 1
+name = "Title"
+type = "String"
+length = 20
+
+[[field]]
+id = 2
+name = "Code"
+type = "String"
+length = 8
+constraint = 'AB-\\d{3}'
+constraint_error = "A code is AB- and three digits."
+
+[[field]]
+id = 3
+name = "Count"
+type = "LongInteger"
+
+[[field]]
+id = 4
+name = "Price"
+type = "Number"
+
+[[field]]
+id = 5
+name = "Due"
+type = "Date"
+
+[[field]]
+id = 6
+name = "Stamp"
+type = "DateTime"
+
+[[field]]
+id = 7
+name = "Color"
+type = "List"
+values = ["Red", "Green", "Blue"]
+
+[[field]]
+id = 8
+name = "Words"
+type = "String"
+length = 10
+multi_value = true
+
+[[field]]
+id = 9
+name = "Remark"
+type = "String"
+
+[[field]]
+id = 10
+name = "Owner"
+type = "String"
+length = 50
+
+[[template]]
+id = 1
+name = "Order"
+description = "An order."
+color = "#102030"
+fields = ["Code", "Title", "Count", "Price", "Due", "Color"]
+required = ["Title"]
+
+[[template]]
+id = 2
+name = "Loose"
+fields = ["Remark", "Words"]
+
+[[template]]
+id = 3
+name = "Bare"
+
+[[tag]]
+id = 1
+name = "Alpha"
+description = "The first."
+
+[[tag]]
+id = 2
+name = "Beta"
+
+[[tag]]
+id = 3
+name = "Gamma"
+
+[[tag]]
+id = 4
+name = "Secret"
+secure = true
+watermark = "TOP SECRET"
+
+[[link]]
+id = 1
+source_label = "Parent"
+target_label = "Child"
+description = "One begets the other."
+
+[[link]]
+id = 2
+source_label = "Original"
+target_label = "Duplicate"
+
+[[link]]
+id = 3
+source_label = "Cites"
+target_label = "Cited By"
+
+[[audit_reason]]
+id = 1
+name = "Expired"
+type = "DeleteEntry"
+
+[[audit_reason]]
+id = 2
+name = "Mistake"
+type = "DeleteEntry"
+
+[[audit_reason]]
+id = 3
+name = "Audit"
+type = "ExportDocument"
+
+[attributes.everyone]
+A = "1"
+B = "2"
+C = "3"
+
+[attributes.users.admin]
+Mine = "x"
+Other = "y"
+
+[attributes.users.bob]
+Theirs = "z"
+"""
+
+CATALOG_FILE = ".catalog.toml"
+SAMPLE_ROOT = PROJECT_ROOT / "storage_root"
+
+
+def write_catalog(root: Path, text: str = TEST_CATALOG) -> Path:
+    """The catalog file at the top of `root` (made if missing)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / CATALOG_FILE
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def metadata_tree(root: Path) -> None:
+    """Docs/{a.txt, b.txt, Sub/c.txt} and Other/o.txt: entries to put metadata on."""
+    (root / "Docs" / "Sub").mkdir(parents=True, exist_ok=True)
+    (root / "Docs" / "a.txt").write_bytes(b"alpha")
+    (root / "Docs" / "b.txt").write_bytes(b"bravo")
+    (root / "Docs" / "Sub" / "c.txt").write_bytes(b"charlie")
+    (root / "Other").mkdir(exist_ok=True)
+    (root / "Other" / "o.txt").write_bytes(b"other")
+
+
+def problem_names(body: dict, *names: str) -> None:
+    """A 400's detail (or title) names one of `names` (case-insensitively)."""
+    text = f"{body.get('detail') or ''} {body.get('title') or ''}".lower()
+    assert any(n.lower() in text for n in names), f"the problem names none of {names}: {body}"
+
+
+async def md_fields(v2: Api, entry_id: int) -> dict[str, list[str]]:
+    """v2 GET Fields (every page): field name -> values, fields with values only."""
+    items = await v2.collection(f"/Entries/{entry_id}/Fields")
+    return {f["name"]: list(f["values"]) for f in items if f["values"]}
+
+
+async def md_tags(v2: Api, entry_id: int) -> set[str]:
+    return {t["name"] for t in await v2.collection(f"/Entries/{entry_id}/Tags")}
+
+
+async def md_links(v2: Api, entry_id: int) -> set[tuple]:
+    """v2 GET Links: (linkDefinitionId, sourceId, targetId, custom properties) of each link."""
+    out = set()
+    for link in await v2.collection(f"/Entries/{entry_id}/Links"):
+        props = tuple(sorted((link.get("customProperties") or {}).items()))
+        out.add((link["linkDefinitionId"], link["sourceId"], link["targetId"], props))
+    return out
+
+
+async def md_snapshot(v2: Api, entry_id: int) -> dict[str, Any]:
+    """An entry's whole metadata through v2: template name, fields with values, tags, links."""
+    resp = await v2.get(f"/Entries/{entry_id}")
+    assert resp.status == 200, await resp.text()
+    entry = await resp.json()
+    return {
+        "template": entry["templateName"] or "",
+        "fields": await md_fields(v2, entry_id),
+        "tags": await md_tags(v2, entry_id),
+        "links": await md_links(v2, entry_id),
+    }

@@ -43,8 +43,10 @@ from conftest import (
     assert_problem,
     make_jail,
     make_settings,
+    metadata_tree,
     sign_in,
     v2_import_form,
+    write_catalog,
 )
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -1727,6 +1729,8 @@ def campaign(tmp_path_factory):
     (root / "Docs" / "a.txt").write_bytes(b"alpha")
     (root / "Docs" / "Sub" / "b.txt").write_bytes(b"beta")
     (root / "Welcome.txt").write_bytes(b"hello")
+    # the test catalog: definitions to list and values to set (issue 13's metadata routes)
+    write_catalog(root)
     factory = ServerFactory(tmp)
     try:
         result = _run_campaign(factory, root)
@@ -1946,8 +1950,12 @@ class V2Seeds:
                 "folderPath": SEEDED_FOLDER_PATHS,
             }
         if route.startswith("/Entries/{entryId}/"):
-            return {"entryId": everything}
-        return {}
+            return {"entryId": everything, **SEEDED_VALUES.get(route.rsplit("/", 1)[1], {})}
+        chosen = {name: values for name, values in SEEDED_DEFINITIONS.items() if f"{{{name}}}" in route}
+        if route in ("/TemplateDefinitions", "/TemplateDefinitions/FieldDefinitions"):
+            # (None: as generated, which in a listing is mostly none)
+            chosen["templateName"] = [*SEEDED_DEFINITIONS["templateName"], None]
+        return chosen
 
 
 def _v2_seeds(session, base: str, bearer: str) -> V2Seeds:
@@ -1988,6 +1996,28 @@ def _v2_seeds(session, base: str, bearer: str) -> V2Seeds:
 # names and folder paths the seeded pass uses (generated ones are nearly always invalid names)
 SEEDED_NAMES = ["Copy", "Copy", "Ünïcødé 名前.txt", "x" * 255, "Movable"]
 SEEDED_FOLDER_PATHS = ["A", "A/B", "A\\B\\C", "Made/On/Demand"]
+# what the seeded pass puts in the metadata routes: definitions of the test catalog (conftest), and
+# values of an entry (a body's member, by route; the entry may be refused them: a required field)
+SEEDED_DEFINITIONS = {
+    "fieldId": [1, 2, 7, 8],
+    "tagId": [1, 4],
+    "linkDefinitionId": [1, 3],
+    "templateId": [1, 2, 3],
+    "templateName": ["Order", "loose", "Bare"],
+    "attributeKey": ["Mine", "A"],
+}
+SEEDED_VALUES = {
+    "Fields": {
+        "fields": [
+            [{"name": "Title", "values": ["T"]}, {"name": "Words", "values": ["a", "b"]}],
+            [{"name": "Count", "values": ["3"]}, {"name": "Color", "values": ["Red"]}],
+            [],
+        ]
+    },
+    "Tags": {"tags": [["Alpha"], ["Alpha", "Secret"], []]},
+    "Links": {"links": [[{"linkDefinitionId": 1, "otherEntryId": 1, "customProperties": {"k": "v"}}], []]},
+    "Template": {"templateName": SEEDED_DEFINITIONS["templateName"]},
+}
 
 
 def _seeded(case, chosen: dict):
@@ -1996,11 +2026,13 @@ def _seeded(case, chosen: dict):
     body = case.body if isinstance(case.body, dict) else {}
     request_part = body.get("request")
     for name, value in chosen.items():
-        if name == "entryId":
-            case.path_parameters["entryId"] = value
-        elif name == "fullPath":
-            case.query = {**(case.query or {}), "fullPath": value}
-        elif name in body:
+        if value is None:
+            continue
+        if name in (case.path_parameters or {}):
+            case.path_parameters[name] = value
+        elif name in ("fullPath", "templateName") and not isinstance(case.body, dict):
+            case.query = {**(case.query or {}), name: value}
+        elif name in body or (name in ("fields", "tags", "links") and isinstance(case.body, dict)):
             body[name] = value
         elif isinstance(request_part, dict) and name in request_part:
             request_part[name] = value
@@ -2393,3 +2425,196 @@ async def test_bulk_answers_fit_the_description(aiohttp_client, storage_root, re
         (f"Bulk query: {query}", "Completed", 25),
         ("Bulk query: select * from files", "Cancelled", None),
     ]
+
+
+# --------------------------------------------------------------------------- 3d. metadata
+#
+# The same on purpose for both dialects' metadata (issue 13), over the test catalog: an entry's
+# fields, tags, links and template set and read (whole, paged and cut by $select), each definition
+# route, audit reasons and attributes, the entries that now carry a template and field values, a
+# delete's audit reason, and each route's refusals.
+
+
+async def test_metadata_answers_fit_the_description(aiohttp_client, tmp_path):
+    root = tmp_path / "root"
+    write_catalog(root)
+    metadata_tree(root)
+    client = await aiohttp_client(create_app(make_settings(root)))
+    spec = await (await client.get("/openapi.json")).json()
+    token = await sign_in(client)
+    dialects = {"v1": Api(client, token), "v2": Api(client, token, base=V2BASE)}
+    v1 = dialects["v1"]
+    ids = {
+        name: (await v1.by_path(path))["id"]
+        for name, path in (("a", "\\Docs\\a.txt"), ("b", "\\Docs\\b.txt"), ("docs", "\\Docs"))
+    }
+    ids["o"] = (await v1.by_path("\\Other\\o.txt"))["id"]
+
+    async def call(dialect: str, method: str, route: str, status: int, **kw):
+        """`METHOD route` (after the repository, `{name}` filled from ids or kw's `at`), its status
+        as expected, its answer as described."""
+        at = ids | kw.pop("at", {})
+        path = re.sub(r"\{(\w+)\}", lambda m: str(at.get(m.group(1), "x")), route)
+        resp = await dialects[dialect].request(method, path, **kw)
+        if resp.status != status:
+            pytest.fail(f"{dialect} {method} {path}: {resp.status}, not {status}: {await resp.text()}")
+        prefix = f"/{dialect}/Repositories/{{repoId}}"
+        return await _conforms(client, spec, resp, prefix + re.sub(r"\{(\w+)\}", _named, route), method)
+
+    page_1 = {"headers": {"Prefer": "maxpagesize=1"}, "params": {"$count": "true"}}
+    for dialect, names in (
+        ("v2", ("Fields", "Tags", "Links", "Template", "FieldDefinitions")),
+        ("v1", ("fields", "tags", "links", "template", "Fields")),
+    ):
+        fields, tags, links, template, template_fields = names
+        entry = "/Entries/{a}/"
+        if dialect == "v2":
+            values = {
+                "fields": [
+                    {"name": "Title", "values": ["Hi"]},
+                    {"name": "Words", "values": ["one", "two"]},
+                    {"name": "Count", "values": [7]},
+                ]
+            }
+            template_body = {"templateName": "order", "fields": [{"name": "Title", "values": ["Hi"]}]}
+            link_body: object = {
+                "links": [
+                    {"linkDefinitionId": 1, "otherEntryId": ids["b"], "customProperties": {"k": "v"}},
+                    {"linkDefinitionId": 2, "otherEntryId": ids["o"], "isSource": False},
+                ]
+            }
+            bad_values = {"fields": [{"name": "Code", "values": ["nope"]}]}
+        else:
+            values = {
+                "Title": {"values": [{"value": "Hi"}]},
+                "Words": {"values": [{"value": "two", "position": 2}, {"value": "one", "position": 1}]},
+            }
+            template_body = {"templateName": "Order", "fields": {"Title": {"values": [{"value": "Hi"}]}}}
+            link_body = [
+                {"targetId": ids["b"], "linkTypeId": 1, "customProperties": {"k": "v"}},
+                {"targetId": ids["o"], "linkTypeId": 3},
+            ]
+            bad_values = {"Code": {"values": [{"value": "nope", "position": 1}]}}
+        # an entry's values: set, read whole, paged, cut; the entry with them
+        put = await call(dialect, "PUT", entry + template, 200, json=template_body)
+        assert put["templateName"] == "Order", put
+        await call(dialect, "PUT", entry + fields, 200, json=values)
+        await call(dialect, "PUT", entry + tags, 200, json={"tags": ["Alpha", "Secret"]})
+        await call(dialect, "PUT", entry + links, 200, json=link_body)
+        for kind in (fields, tags, links):
+            listed = await call(dialect, "GET", entry + kind, 200)
+            assert listed["value"], (dialect, kind, listed)
+            await call(dialect, "GET", entry + kind, 200, **page_1)
+            member = {"Fields": "name", "fields": "fieldName"}.get(kind, "description")
+            await call(dialect, "GET", entry + kind, 200, params={"$select": member})
+            await call(dialect, "GET", entry + kind, 200, params={"$orderby": f"{member} desc"})
+            await call(dialect, "GET", entry + kind, 400, params={"$orderby": "nothing"})
+            await call(dialect, "GET", entry + kind, 400, params={"$select": "nothing"})
+            await call(dialect, "GET", "/Entries/{entryId}/" + kind, 404, at={"entryId": 999999})
+        shown = await call(dialect, "GET", "/Entries/{entryId}", 200, at={"entryId": ids["a"]})
+        assert shown["templateFieldNames"], shown
+        if dialect == "v1":
+            assert shown["fields"], shown
+            listed = await call(
+                dialect,
+                "GET",
+                "/Entries/{entryId}/" + CHILDREN,
+                200,
+                at={"entryId": ids["docs"]},
+                params=[("fields", "Title"), ("fields", "Words")],
+            )
+            assert any(e["fields"] for e in listed["value"]), listed
+        else:
+            listed = await call(
+                dialect,
+                "GET",
+                "/Entries/{entryId}/Folder/Children",
+                200,
+                at={"entryId": ids["docs"]},
+                params=[("fields", "Title"), ("fields", "Words")],
+            )
+            assert any(e.get("fields") for e in listed["value"]), listed
+        # a delete with one of the catalog's DeleteEntry reasons: the entry's links go with it
+        audit = "auditReasonComment" if dialect == "v2" else "comment"
+        reason = {"auditReasonId": 1, audit: "done"}
+        await call(dialect, "DELETE", "/Entries/{o}", 202, json=reason)
+        deadline = time.monotonic() + 30
+        while len((await call(dialect, "GET", entry + links, 200))["value"]) != 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        (root / "Other" / "o.txt").write_bytes(b"other")
+        ids["o"] = (await v1.by_path("\\Other\\o.txt"))["id"]
+        # refusals
+        for method, kind, body in (
+            ("PUT", fields, bad_values),
+            ("PUT", fields, [] if dialect == "v2" else {"Nope": {"values": []}}),
+            ("PUT", tags, {"tags": ["Nope"]}),
+            ("PUT", tags, {"tags": "Alpha"}),
+            (
+                "PUT",
+                links,
+                {"links": [{"linkDefinitionId": 99, "otherEntryId": 1}]} if dialect == "v2" else {},
+            ),
+            ("PUT", template, {"templateName": "Nope"}),
+            ("PUT", template, {"templateName": "Order", "fields": [] if dialect == "v2" else {}}),
+        ):
+            if kind == template and body.get("fields") is not None:
+                # (a required field left empty: Title's values taken away first)
+                await call(dialect, "DELETE", entry + template, 200)
+            await call(dialect, method, entry + kind, 400, json=body)
+        await call(
+            dialect, "PUT", "/Entries/{entryId}/" + tags, 404, at={"entryId": 999999}, json={"tags": []}
+        )
+        await call(dialect, "DELETE", "/Entries/{entryId}/" + template, 404, at={"entryId": 999999})
+        removed = await call(dialect, "DELETE", entry + template, 200)
+        assert removed["templateName"] == "", removed
+        # definitions: listings whole, paged and cut, one by id, unknown ids and names
+        for route, key, one, member in (
+            ("/FieldDefinitions", "fieldId", 1, "name"),
+            ("/TagDefinitions", "tagId", 4, "name"),
+            ("/LinkDefinitions", "linkDefinitionId", 1, "sourceLabel"),
+            ("/TemplateDefinitions", "templateId", 1, "name"),
+        ):
+            await call(dialect, "GET", route, 200)
+            await call(dialect, "GET", route, 200, **page_1)
+            await call(dialect, "GET", route, 200, params={"$select": member, "$orderby": f"{member} desc"})
+            for value, status in ((one, 200), (999, 404), ("x", 400)):
+                await call(dialect, "GET", f"{route}/{{{key}}}", status, at={key: value})
+        await call(dialect, "GET", "/TemplateDefinitions", 200, params={"templateName": "order"})
+        await call(dialect, "GET", "/TemplateDefinitions", 404, params={"templateName": "nope"})
+        by_name = f"/TemplateDefinitions/{template_fields}"
+        by_id = "/TemplateDefinitions/{templateId}/" + template_fields
+        await call(dialect, "GET", by_name, 200, params={"templateName": "Order"})
+        await call(dialect, "GET", by_name, 200, params={"templateName": "Order", "$top": "1"})
+        await call(dialect, "GET", by_name, 404, params={"templateName": "Nope"})
+        await call(dialect, "GET", by_name, 400)
+        await call(dialect, "GET", by_id, 200, at={"templateId": 1})
+        await call(dialect, "GET", by_id, 200, at={"templateId": 3})
+        await call(dialect, "GET", by_id, 404, at={"templateId": 99})
+        reasons = await call(dialect, "GET", "/AuditReasons", 200)
+        assert reasons["deleteEntry" if dialect == "v1" else "value"], reasons
+        for params in ({}, {"everyone": "true"}, {"$select": "key"}):
+            await call(dialect, "GET", "/Attributes", 200, params=params)
+        await call(dialect, "GET", "/Attributes", 400, params={"everyone": "maybe"})
+        await call(dialect, "GET", "/Attributes/{attributeKey}", 200, at={"attributeKey": "Mine"})
+        await call(
+            dialect,
+            "GET",
+            "/Attributes/{attributeKey}",
+            200,
+            at={"attributeKey": "A"},
+            params={"everyone": "1"},
+        )
+        await call(dialect, "GET", "/Attributes/{attributeKey}", 404, at={"attributeKey": "Nope"})
+        # a delete's audit reason that is not one of the catalog's DeleteEntry reasons
+        for reason in (3, 99):
+            await call(dialect, "DELETE", "/Entries/{b}", 400, json={"auditReasonId": reason, audit: "x"})
+    resp = await client.get(f"{V2BASE}/FieldDefinitions")
+    await _conforms(client, spec, resp, "/v2/Repositories/{repoId}/FieldDefinitions")
+    assert resp.status == 401
+
+
+def _named(match: re.Match) -> str:
+    """A route's `{a}` (a test's own name for an entry) as the description's `{entryId}`."""
+    name = match.group(1)
+    return "{entryId}" if name in ("a", "b", "docs", "o") else "{" + name + "}"

@@ -1,15 +1,16 @@
 """The OpenAPI 3.1 description of the routes this server has (served at /openapi.json): one module
-per dialect (`laserfiche_v1`, `laserfiche_v2`, `elements` with its bulk jobs and deliveries in
-`bulk`) and one for the server's own routes (`sandbox`), over the shared pieces of `parts`."""
+per dialect (`laserfiche_v1`, `laserfiche_v2`, both dialects' metadata in `metadata`, `elements`
+with its bulk jobs and deliveries in `bulk`) and one for the server's own routes (`sandbox`), over
+the shared pieces of `parts`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import bulk, elements, laserfiche_v1, laserfiche_v2, parts, sandbox
+from . import bulk, elements, laserfiche_v1, laserfiche_v2, metadata, parts, sandbox
 
 # in the order they are listed
-DIALECTS = (laserfiche_v1, laserfiche_v2, elements, bulk, sandbox)
+DIALECTS = (laserfiche_v1, laserfiche_v2, metadata, elements, bulk, sandbox)
 
 
 def _merged(kind: str) -> dict[str, Any]:

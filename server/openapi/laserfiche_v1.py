@@ -52,7 +52,11 @@ ENTRY_PROPERTIES: dict[str, Any] = {
     "templateFieldNames": {"type": "array", "items": {"type": "string"}},
     "volumeName": {"type": "string"},
     "rowNumber": {"type": "integer"},
-    "fields": {"type": "array"},
+    "fields": {
+        "type": "array",
+        "items": ref("EntryFieldValue"),
+        "description": "The fields with values (in a listing: those ?fields= names).",
+    },
     "isRecordFolder": {"type": "boolean"},
     "isUnderRecordSeries": {"type": "boolean"},
     "elecDocumentSize": {"type": "integer"},
@@ -177,6 +181,13 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+# a listing's `?fields=Vendor&fields=Amount`: each entry's `fields` holds the values of these
+FIELDS = param(
+    "fields",
+    "query",
+    {"type": "array", "items": {"type": "string"}},
+    description="Repeated: field names whose values each entry's `fields` holds (default: none).",
+) | {"style": "form", "explode": True}
 
 # what starting a long operation answers, by profile
 STARTED = {
@@ -291,7 +302,7 @@ PATHS: dict[str, Any] = {
     LF + "/Entries/{entryId}/Laserfiche.Repository.Folder/children": {
         "get": operation(
             "List a folder's children",
-            [REPO_ID, ENTRY_ID, *ODATA],
+            [REPO_ID, ENTRY_ID, *ODATA, FIELDS],
             {
                 "200": json_response(collection(ref("Entry")), "A page of children."),
                 **errors("400", "401", "404"),
@@ -339,18 +350,5 @@ PATHS: dict[str, Any] = {
             {**DOWNLOAD, **errors("400", "401", "404")},
         )
         for method in ("get", "head")
-    },
-    **{
-        LF + "/Entries/{entryId}/" + kind: {
-            "get": operation(
-                f"An entry's {kind} (always empty here)",
-                [REPO_ID, ENTRY_ID, *ODATA],
-                {
-                    "200": json_response(collection({"type": "object"}), "Empty."),
-                    **errors("400", "401", "404"),
-                },
-            )
-        }
-        for kind in ("fields", "links", "tags")
     },
 }

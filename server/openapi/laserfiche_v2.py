@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .metadata import whole
 from .parts import (
     AUTO_RENAME,
     DOWNLOAD,
@@ -83,6 +84,11 @@ COMMON_MEMBERS: dict[str, Any] = {
     "templateFieldNames": {"type": "array", "items": STRING},
     "volumeName": STRING,
     "rowNumber": {"type": "integer", "description": "In a listing: the entry's place in it, from 1."},
+    "fields": {
+        "type": "array",
+        "items": whole("V2Field"),
+        "description": "In a listing with ?fields=: the values of the fields it names (those with values).",
+    },
 }
 CHILD_INFO = {
     "type": "object",
@@ -286,6 +292,13 @@ ODATA = [
     ),
     *ODATA_PAGING,
 ]
+# a listing's `?fields=Vendor&fields=Amount`: each entry's `fields` holds the values of these
+FIELDS = param(
+    "fields",
+    "query",
+    {"type": "array", "items": STRING},
+    description="Repeated: field names whose values each entry's `fields` holds (default: no `fields`).",
+) | {"style": "form", "explode": True}
 AUTO_CREATE = param(
     "autoCreateFolderPath",
     "query",
@@ -356,7 +369,7 @@ PATHS: dict[str, Any] = {
     V2 + "/Entries/{entryId}/Folder/Children": {
         "get": operation(
             "List a folder's children",
-            [REPO_ID, ENTRY_ID, *ODATA],
+            [REPO_ID, ENTRY_ID, *ODATA, FIELDS],
             {
                 "200": json_response(collection(ref("V2Entry")), "A page of children.")
                 | {"headers": PREFERENCE_APPLIED},
@@ -421,20 +434,6 @@ PATHS: dict[str, Any] = {
             {**DOWNLOAD, **_errors("400", "401", "404")},
         )
         for method in ("get", "head")
-    },
-    **{
-        V2 + "/Entries/{entryId}/" + kind: {
-            "get": operation(
-                f"An entry's {kind.lower()} (always empty here)",
-                [REPO_ID, ENTRY_ID, *ODATA_PAGING],
-                {
-                    "200": json_response(collection({"type": "object"}), "Empty.")
-                    | {"headers": PREFERENCE_APPLIED},
-                    **_errors("400", "401", "404"),
-                },
-            )
-        }
-        for kind in ("Fields", "Tags", "Links")
     },
     V2 + "/Tasks": {
         "get": operation(
