@@ -88,20 +88,13 @@ CREATE TABLE IF NOT EXISTS operations (
 );
 -- metadata (version 6): values by the catalog's ids, gone with their entry ------------------
 -- (version 3 to 5 kept the Elements hub's tags by name in entry_tags; Metadata.open moves them)
-CREATE TABLE IF NOT EXISTS field_values (
-    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    field_id INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (entry_id, field_id, position)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tag_values (
-    entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
-    tag_id INTEGER NOT NULL,
-    -- the order they were given in
-    position INTEGER NOT NULL,
-    PRIMARY KEY (entry_id, tag_id)
-) WITHOUT ROWID;
+-- an entry's field values and tags, one row (a copy writes one row per entry it carries): JSON
+-- {"<field id>": [values]} and [tag ids] in the order they were given
+CREATE TABLE IF NOT EXISTS entry_values (
+    entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    fields TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '[]'
+);
 CREATE TABLE IF NOT EXISTS links (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     definition_id INTEGER NOT NULL,
