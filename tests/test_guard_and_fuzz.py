@@ -2473,7 +2473,7 @@ async def test_metadata_answers_fit_the_description(aiohttp_client, tmp_path):
                 "fields": [
                     {"name": "Title", "values": ["Hi"]},
                     {"name": "Words", "values": ["one", "two"]},
-                    {"name": "Count", "values": [7]},
+                    {"name": "Count", "values": ["7"]},
                 ]
             }
             template_body = {"templateName": "order", "fields": [{"name": "Title", "values": ["Hi"]}]}

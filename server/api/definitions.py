@@ -121,7 +121,6 @@ def definition_routes(base: str, v2: bool) -> web.RouteTableDef:
         items = [shapes.template_definition(t, v2) for t in templates]
         return page(request, items, names["template"], size)
 
-    @routes.get(base + f"/TemplateDefinitions/{template_fields}")
     async def list_template_fields_by_name(request: web.Request) -> web.Response:
         name = request.query.get("templateName")
         if name is None:
@@ -129,14 +128,18 @@ def definition_routes(base: str, v2: bool) -> web.RouteTableDef:
         items = shapes.template_fields(_catalog(request), _template_named(request, name), v2)
         return page(request, items, names["template field"], size)
 
-    @routes.get(base + "/TemplateDefinitions/{templateId}")
-    async def get_template_definition(request: web.Request) -> web.Response:
-        return json(shapes.template_definition(_template_by_id(request), v2))
-
-    @routes.get(base + "/TemplateDefinitions/{templateId}/" + template_fields)
     async def list_template_fields(request: web.Request) -> web.Response:
         items = shapes.template_fields(_catalog(request), _template_by_id(request), v2)
         return page(request, items, names["template field"], size)
+
+    # (v1's clients spell it both ways: `Fields` in JavaScript, `fields` in Java)
+    for spelling in (template_fields,) if v2 else (template_fields, template_fields.lower()):
+        routes.get(base + f"/TemplateDefinitions/{spelling}")(list_template_fields_by_name)
+        routes.get(base + f"/TemplateDefinitions/{{templateId}}/{spelling}")(list_template_fields)
+
+    @routes.get(base + "/TemplateDefinitions/{templateId}")
+    async def get_template_definition(request: web.Request) -> web.Response:
+        return json(shapes.template_definition(_template_by_id(request), v2))
 
     @routes.get(base + "/AuditReasons")
     async def list_audit_reasons(request: web.Request) -> web.Response:

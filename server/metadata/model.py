@@ -239,11 +239,10 @@ class Metadata:
 
     def set_tags(self, entry_id: int, names: Sequence[str]) -> list[TagDefinition]:
         """Replace the entry's tags by these (each must be defined); its tags after the change."""
-        exact = {d.name: d for d in self.tag_definitions()}
         by_name = {d.name.casefold(): d for d in self.tag_definitions()}
         tag_ids = []
         for name in names:
-            definition = exact.get(name) or by_name.get(name.casefold())
+            definition = by_name.get(name.casefold())
             if definition is None:
                 raise BadRequest(f"The tag {name!r} does not exist; see TagDefinitions for those that do.")
             tag_ids.append(definition.id)
@@ -264,17 +263,18 @@ class Metadata:
             self.set_tag_names(conn, entry_id, names)
 
     def tag_ids(self, conn: sqlite3.Connection, names: Iterable[str]) -> list[int]:
-        """The ids of tags by name, exactly as written (the hub's tags are strings: `Red` and
-        `red` are two), defining those that are new (in the caller's transaction)."""
-        by_name = {d.name: d.id for d in self.tag_definitions()}
+        """The ids of tags by name (in any case, as Laserfiche's names are), defining those that
+        are new (in the caller's transaction)."""
+        by_name = {d.name.casefold(): d.id for d in self.tag_definitions()}
         ids = []
         for name in names:
-            if name not in by_name:
+            key = name.casefold()
+            if key not in by_name:
                 last = max([MAX_CATALOG_ID, *self._added_tags])
                 conn.execute("INSERT INTO added_tags (id, name) VALUES (?, ?)", (last + 1, name))
                 self._added_tags[last + 1] = TagDefinition(last + 1, name)
-                by_name[name] = last + 1
-            ids.append(by_name[name])
+                by_name[key] = last + 1
+            ids.append(by_name[key])
         return ids
 
     def set_links(self, entry_id: int, links: Sequence[LinkToSet]) -> list[Link]:

@@ -547,8 +547,8 @@ def definitions(base: str, v2: bool) -> dict[str, Any]:
         if v2
         else ("WFieldInfo", "WTemplateInfo", "TemplateFieldInfo", "WTagInfo", "EntryLinkTypeInfo")
     )
-    # (v1 names a template's fields `Fields`)
-    fields_of = "FieldDefinitions" if v2 else "Fields"
+    # (v1 names a template's fields `Fields`, and its Java client `fields`: both are served)
+    spellings = ("FieldDefinitions",) if v2 else ("Fields", "fields")
 
     def one(name: str, what: str, not_found: str) -> dict[str, Any]:
         return {"200": json_response(whole(name), what), **_errors("400", "401", "404", not_found=not_found)}
@@ -583,23 +583,29 @@ def definitions(base: str, v2: bool) -> dict[str, Any]:
                 one(template, "The template definition.", UNKNOWN_TEMPLATE),
             )
         },
-        base + f"/TemplateDefinitions/{{templateId}}/{fields_of}": {
-            "get": operation(
-                "A template's field definitions, in its order",
-                [REPO_ID, TEMPLATE_ID, *PAGING],
-                listing(template_field, "A page of them.", not_found=UNKNOWN_TEMPLATE),
-            )
-        },
-        base + f"/TemplateDefinitions/{fields_of}": {
-            "get": operation(
-                "A template's field definitions, by the template's name, in its order",
-                [
-                    REPO_ID,
-                    param("templateName", "query", STRING, True, "The template's name (any case)."),
-                    *PAGING,
-                ],
-                listing(template_field, "A page of them.", not_found=UNKNOWN_TEMPLATE),
-            )
+        **{
+            path: item
+            for spelling in spellings
+            for path, item in {
+                base + f"/TemplateDefinitions/{{templateId}}/{spelling}": {
+                    "get": operation(
+                        "A template's field definitions, in its order",
+                        [REPO_ID, TEMPLATE_ID, *PAGING],
+                        listing(template_field, "A page of them.", not_found=UNKNOWN_TEMPLATE),
+                    )
+                },
+                base + f"/TemplateDefinitions/{spelling}": {
+                    "get": operation(
+                        "A template's field definitions, by the template's name, in its order",
+                        [
+                            REPO_ID,
+                            param("templateName", "query", STRING, True, "The template's name (any case)."),
+                            *PAGING,
+                        ],
+                        listing(template_field, "A page of them.", not_found=UNKNOWN_TEMPLATE),
+                    )
+                },
+            }.items()
         },
         base + "/TagDefinitions": {
             "get": operation("Tag definitions", [REPO_ID, *PAGING], listing(tag, "A page of them."))

@@ -29,7 +29,7 @@ def _metadata(request: web.Request) -> Metadata:
 
 
 def updates_of(body: dict[str, Any], name: str = "fields") -> list[FieldUpdate]:
-    """`fields: [{name, values: [strings]}]` of a v2 request (numbers are taken as their text)."""
+    """`fields: [{name, values: [strings]}]` of a v2 request."""
     raw = field(body, name, list) or []
     updates: list[FieldUpdate] = []
     for item in raw:
@@ -37,12 +37,10 @@ def updates_of(body: dict[str, Any], name: str = "fields") -> list[FieldUpdate]:
             raise BadRequest(f"Each of '{name}' must be an object {{name, values}}.")
         field_name = field(item, "name", str, required=True)
         values = item.get("values") or []
-        if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
-            raise BadRequest(f"The values of field {field_name!r} must be an array of strings.")
-        if any(isinstance(v, bool) for v in values):
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise BadRequest(f"The values of field {field_name!r} must be an array of strings.")
         assert field_name is not None
-        updates.append((field_name, [v if isinstance(v, str) else str(v) for v in values]))
+        updates.append((field_name, values))
     return updates
 
 
