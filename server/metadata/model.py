@@ -271,10 +271,16 @@ class Metadata:
             key = name.casefold()
             if key not in by_name:
                 last = max([MAX_CATALOG_ID, *self._added_tags])
-                conn.execute("INSERT INTO added_tags (id, name) VALUES (?, ?)", (last + 1, name))
                 self._added_tags[last + 1] = TagDefinition(last + 1, name)
                 by_name[key] = last + 1
-            ids.append(by_name[key])
+            tag_id = by_name[key]
+            if (added := self._added_tags.get(tag_id)) is not None:
+                # (written with each use: a transaction that rolled back the first cannot leave
+                # a tag known here and unknown to the store)
+                conn.execute(
+                    "INSERT OR IGNORE INTO added_tags (id, name) VALUES (?, ?)", (tag_id, added.name)
+                )
+            ids.append(tag_id)
         return ids
 
     def set_links(self, entry_id: int, links: Sequence[LinkToSet]) -> list[Link]:
