@@ -25,6 +25,7 @@ from conftest import (
     sign_in,
     tree_snapshot,
     walk_tree,
+    write_catalog,
 )
 
 from server.app import create_app
@@ -649,12 +650,17 @@ async def test_delete_child_right_after_parent(aiohttp_client, storage_root):
     assert not (storage_root / "P").exists()
 
 
-async def test_delete_with_audit_body(api, storage_root):
+async def test_delete_with_audit_body(aiohttp_client, storage_root):
+    write_catalog(storage_root)  # (its DeleteEntry audit reasons are 1 and 2; 3 is an ExportDocument one)
+    client = await aiohttp_client(create_app(make_settings(storage_root)))
+    api = Api(client, await sign_in(client), BASE)
     (storage_root / "a").mkdir()
     (storage_root / "b.txt").write_bytes(b"b")
     a = await api.by_path("\\a")
     b = await api.by_path("\\b.txt")
-    token = await delete_token(api, a["id"], json={"auditReasonId": 3, "comment": "tidy up"})
+    refused = await api.request("DELETE", f"/Entries/{a['id']}", json={"auditReasonId": 3})
+    await assert_problem(refused, 400, "auditReasonId")
+    token = await delete_token(api, a["id"], json={"auditReasonId": 2, "comment": "tidy up"})
     _, _, body = await wait_done(api, token, "DeleteEntry")
     assert body["status"] == "Completed"
     assert not (storage_root / "a").exists()
