@@ -37,6 +37,11 @@ class Kind(StrEnum):
     COPY = "CopyEntry"
     DELETE = "DeleteEntry"
     TEST = "TestTask"
+    # Laserfiche v2's other long operations
+    SEARCH = "SearchEntry"
+    EXPORT = "ExportEntry"
+    IMPORT_PARTS = "ImportUploadedParts"
+    UPDATE_PARTS = "UpdateUploadedParts"
     # Open Connectors: a bulk query job over the documents hub
     BULK = "BulkQuery"
 

@@ -16,11 +16,15 @@ from ..laserfiche_common import Look, entry_members, shortcut_members
 BASE = "/v2/Repositories/{repoId}"
 
 
+# the kinds the client's taskType enum lacks (a strict client would refuse the answer), as what
+# they are closest to: the test task, asked for a result URI, behaves like a copy; an update from
+# uploaded parts is an import of them into an existing document
+_TASK_TYPES = {Kind.TEST: "CopyEntry", Kind.UPDATE_PARTS: "ImportUploadedParts"}
+
+
 def task_type(kind: Kind) -> str:
-    """What `taskType` says of a kind: its name, but for the test task, which the client's enum
-    lacks (a strict client would refuse the answer), and which, asked for a result URI, behaves
-    like a copy."""
-    return "CopyEntry" if kind is Kind.TEST else kind.value
+    """What `taskType` says of a kind (see _TASK_TYPES)."""
+    return _TASK_TYPES.get(kind, kind.value)
 
 
 def url(request: web.Request, path: str) -> str:
