@@ -112,9 +112,10 @@ CREATE TABLE IF NOT EXISTS added_tags (
     name TEXT NOT NULL UNIQUE
 );
 -- copies under way: the entry each copied entry that has links came from, so that links between
--- copied entries point at the copies (cleared when the copy ends, and at start)
+-- copied entries point at the copies (cleared when the copy ends, and at start; no foreign key,
+-- which every delete of an entry would pay to check: ids are never reused, a stale pair is inert)
 CREATE TABLE IF NOT EXISTS copy_pairs (
-    copy_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
+    copy_id INTEGER PRIMARY KEY,
     run TEXT NOT NULL,
     source_id INTEGER NOT NULL
 );

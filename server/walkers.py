@@ -158,7 +158,7 @@ class CopyWalk(_Walk):
                 if fd is None:
                     fd = self._open(node.parts)
                 try:
-                    known = self.repository.child_rows(row_id)
+                    known = self.repository.child_rows(row_id, metadata=True)
                     taken: set[str] = set()
                     device = os.fstat(fd).st_dev
                     for item, is_dir in sorted(fsops.items(fd), key=lambda i: i[0].name):

@@ -145,15 +145,16 @@ class Tree:
         folders = sum(row.is_dir for row in rows)
         return folders, len(rows) - folders - shortcuts, shortcuts
 
-    def child_rows(self, folder_id: int | None) -> dict[str, Known]:
-        """What the store knows of a folder's children that a walker must know of: their ids (a
-        copy carries their metadata), kept extensions, shortcuts' targets."""
+    def child_rows(self, folder_id: int | None, metadata: bool = False) -> dict[str, Known]:
+        """What the store knows of a folder's children that a walker must know of: their ids,
+        kept extensions, shortcuts' targets, and (`metadata`: what a copy asks) whether they have
+        metadata to carry and their templates."""
         if folder_id is None:
             return {}
+        carried = f"{HAS_METADATA}, template_id" if metadata else "0, 0"
         with self.store.lock:
             rows = self.store.conn.execute(
-                f"SELECT name, id, ext, target_id, target_type, {HAS_METADATA}, template_id FROM entries e"
-                " WHERE parent_id = ?",
+                f"SELECT name, id, ext, target_id, target_type, {carried} FROM entries e WHERE parent_id = ?",
                 (folder_id,),
             ).fetchall()
         known = {}
