@@ -45,8 +45,10 @@ def kind(st: os.stat_result) -> bool | None:
 
 
 def open_dir(root_fd: int, parts: Sequence[str]) -> int:
-    """A new descriptor for the folder at `parts` below the root (the caller closes it)."""
-    fd = os.dup(root_fd)
+    """A new descriptor for the folder at `parts` below the root (the caller closes it). Opened
+    anew, never a dup of the root's: a dup shares the root's read position, and two listings of
+    the root side by side would each see part of it."""
+    fd = os.open(".", DIR_FLAGS, dir_fd=root_fd)
     for depth, name in enumerate(parts):
         try:
             child = os.open(name, DIR_FLAGS, dir_fd=fd)

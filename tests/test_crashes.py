@@ -643,11 +643,11 @@ async def test_a_full_disk_fails_the_copy_with_507_and_leaves_it_consistent(
 def _fill(folder: Path) -> Path:
     """Write a file by hand until the filesystem is full."""
     filler = folder / "filler.bin"
-    with open(filler, "wb") as f:
+    # (unbuffered: the write that finds the disk full is the one that raises, never a close)
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as exc:
             assert exc.errno == 28, exc  # ENOSPC
     return filler
