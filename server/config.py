@@ -44,6 +44,12 @@ WEBHOOK_TIMEOUT_S = 10.0
 TASK_WAIT_S = 60.0
 # v2 tasks that run at once per access token (v2 allows "a limited number"); more wait their turn
 V2_RUNNING_PER_SESSION = 1
+# a v2 search's results are kept this long after they were last read (the published v2 description:
+# "5 minutes"); then a read answers 404, and refresh=true runs the search again
+SEARCH_RESULTS_TTL_S = 5 * 60
+# a v2 upload's part URLs last this long after its last batch (the published v2 description:
+# "15 minutes"); then the upload is removed with its parts
+UPLOAD_TTL_S = 15 * 60
 # whether a delete must give an audit reason (Laserfiche: a repository setting, off by default)
 AUDIT_REASON_RULES = ("optional", "required")
 # users who see and steer every session's operations under /sandbox/ (others: their own)
@@ -86,10 +92,13 @@ class Settings:
     # Laserfiche v2: the longest a task listing waits for a task to end, and tasks run at once
     task_wait_s: float = TASK_WAIT_S
     v2_running_per_session: int = V2_RUNNING_PER_SESSION
+    search_results_ttl_s: float = SEARCH_RESULTS_TTL_S
     # metadata: the catalog file (None: .catalog.toml at the top of the storage root), and
     # whether a delete must give a DeleteEntry audit reason
     catalog: Path | None = None
     delete_reason_required: bool = False
+    # Laserfiche v2: how long an upload's part URLs last after its last batch (then it is removed)
+    upload_ttl_s: float = UPLOAD_TTL_S
 
     @property
     def catalog_path(self) -> Path:
@@ -296,6 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _option(
         parser,
+        "--search-results-ttl-s",
+        str(SEARCH_RESULTS_TTL_S),
+        type=_positive,
+        metavar="SECONDS",
+        help="Laserfiche v2: how long a search's results are kept after they were last read (default 300)",
+    )
+    _option(
+        parser,
         "--catalog",
         "",
         metavar="FILE",
@@ -309,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=_one_of(AUDIT_REASON_RULES),
         metavar="{optional,required}",
         help="whether a Laserfiche delete must name a DeleteEntry audit reason of the catalog",
+    )
+    _option(
+        parser,
+        "--upload-ttl-s",
+        str(UPLOAD_TTL_S),
+        type=_positive,
+        metavar="SECONDS",
+        help="Laserfiche v2: how long the URLs of an upload in parts last (default 900); an upload "
+        "whose URLs expired is removed with its parts",
     )
     _option(
         parser,
@@ -425,6 +451,8 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         sse_keepalive_s=args.sse_keepalive_s,
         task_wait_s=args.task_wait_s,
         v2_running_per_session=args.v2_running_per_session,
+        search_results_ttl_s=args.search_results_ttl_s,
         catalog=Path(args.catalog) if args.catalog else None,
         delete_reason_required=args.delete_audit_reason == "required",
+        upload_ttl_s=args.upload_ttl_s,
     )

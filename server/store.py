@@ -125,6 +125,59 @@ CREATE TABLE IF NOT EXISTS facts (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- v2 searches (version 6; server/search/results.py): a search's command, which set of its rows is
+-- current (a refresh writes the next set, then switches), and when its results were last read (0
+-- while it runs); its rows are the entries as found, numbered in the order found
+CREATE TABLE IF NOT EXISTS searches (
+    token TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    run INTEGER NOT NULL DEFAULT 0,
+    read_ns INTEGER NOT NULL DEFAULT 0,
+    expired INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS search_rows (
+    token TEXT NOT NULL,
+    run INTEGER NOT NULL,
+    row_number INTEGER NOT NULL,
+    name_key TEXT NOT NULL,
+    ext_key TEXT NOT NULL,
+    entry_id INTEGER NOT NULL,
+    parent_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    -- JSON: the names from the root
+    parts TEXT NOT NULL,
+    is_dir INTEGER NOT NULL,
+    creator TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    modified_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    ext TEXT,
+    target_id INTEGER,
+    target_type TEXT,
+    template_id INTEGER NOT NULL,
+    PRIMARY KEY (token, run, row_number)
+) WITHOUT ROWID;
+-- uploads in parts (version 6; Laserfiche v2's CreateMultipartUploadUrls, see server/uploads.py):
+-- kept until they expire or are assembled; each part's bytes are uploads/<id>/<number>.<md5>
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    mime_type TEXT NOT NULL,
+    created_ns INTEGER NOT NULL,
+    expires_ns INTEGER NOT NULL,
+    -- 1 while a task assembles it (expiry leaves it alone; a start after a crash removes it)
+    claimed INTEGER NOT NULL DEFAULT 0
+);
+-- one per part a URL was given for: the URL's credential (hashed); size and md5 once uploaded
+CREATE TABLE IF NOT EXISTS upload_parts (
+    upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    key_hash TEXT NOT NULL,
+    size INTEGER,
+    md5 TEXT,
+    PRIMARY KEY (upload_id, number)
+);
 -- the Elements dialect (version 3) ---------------------------------------------------------
 -- element instances: the credentials of hub requests and where their webhooks go
 CREATE TABLE IF NOT EXISTS instances (
@@ -326,8 +379,9 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version < SCHEMA_VERSION:
-            # each step is safe to repeat, should a crash come between them
+        if version <= SCHEMA_VERSION:
+            # each step is safe to repeat, should a crash come between them (and is repeated at
+            # every start: a table added within a version is made for stores of that version)
             conn.executescript(SCHEMA)
             for table, column, declaration, fill in ADDED_COLUMNS:
                 if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:

@@ -108,12 +108,18 @@ async def send_document(
 ) -> web.StreamResponse:
     """A document's bytes (one Range honoured), saved under `name_of(entry)`."""
     entry, fd = await asyncio.to_thread(request.app[repository_key].open_document, entry_id)
+    return send_file(request, fd, entry.size, name_of(entry), entry.mime_type)
+
+
+def send_file(request: web.Request, fd: int, size: int, name: str, mime_type: str) -> web.StreamResponse:
+    """The file open at `fd` (which this closes), of `size` bytes, saved under `name` (one Range
+    honoured): a document, or what an operation left to download (an export)."""
     try:
-        check_range(request, entry.size)
+        check_range(request, size)
     except BaseException:
         os.close(fd)
         raise
-    headers = {"Content-Disposition": content_disposition(name_of(entry)), "Content-Type": entry.mime_type}
+    headers = {"Content-Disposition": content_disposition(name), "Content-Type": mime_type}
     return DescriptorFileResponse(fd, headers=headers)
 
 

@@ -5,9 +5,31 @@ from ..operations import Work
 from .bulk import BulkWork
 from .copy import CopyWork
 from .delete import DeleteWork
+from .export import ExportWork
+from .search import SearchWork
 from .testtask import TestWork
+from .uploads import ImportPartsWork, UpdatePartsWork
 
 # every kind the engine runs (it asks each to clean up after an operation a crash cut off)
-KINDS: tuple[type[Work], ...] = (CopyWork, DeleteWork, TestWork, BulkWork)
+KINDS: tuple[type[Work], ...] = (
+    CopyWork,
+    DeleteWork,
+    TestWork,
+    BulkWork,
+    ExportWork,
+    ImportPartsWork,
+    UpdatePartsWork,
+    SearchWork,
+)
 
-__all__ = ["KINDS", "BulkWork", "CopyWork", "DeleteWork", "TestWork"]
+__all__ = [
+    "KINDS",
+    "BulkWork",
+    "CopyWork",
+    "DeleteWork",
+    "ExportWork",
+    "ImportPartsWork",
+    "SearchWork",
+    "TestWork",
+    "UpdatePartsWork",
+]

@@ -7,6 +7,7 @@ never a mix. Every method blocks (the API calls them through `asyncio.to_thread`
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ import orjson
 from ..errors import BadRequest, NotFound
 from ..repository import Entry, Repository
 from ..store import transaction
+from .carry import Then
 from .catalog import (
     MAX_CATALOG_ID,
     AuditReason,
@@ -65,6 +67,37 @@ class LinkToSet:
 
 # (field name as the client wrote it, its values)
 FieldUpdate = tuple[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class NewMetadata:
+    """The metadata a request gives an entry it makes (an import's `metadata`)."""
+
+    template: str | None = None
+    fields: Sequence[FieldUpdate] = ()
+    tags: Sequence[str] = ()
+    links: Sequence[LinkToSet] = ()
+
+
+def _write_new(
+    template_id: int,
+    values: dict[int, tuple[str, ...]],
+    tag_ids: list[int],
+    links: tuple[LinkToSet, ...],
+    conn: sqlite3.Connection,
+    entry_id: int,
+) -> None:
+    """Write checked metadata in the transaction of a new entry's row (a link to an entry gone
+    since the check is left out: the entry must not fail to appear once it is on disk)."""
+    conn.execute("UPDATE entries SET template_id = ? WHERE id = ?", (template_id, entry_id))
+    write_values(conn, entry_id, fields=values, tags=tag_ids)
+    for link in links:
+        ends = (entry_id, link.other_id) if link.is_source else (link.other_id, entry_id)
+        conn.execute(
+            "INSERT INTO links (definition_id, source_id, target_id, properties)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM entries WHERE id = ?)",
+            (link.definition_id, *ends, orjson.dumps(link.properties).decode(), link.other_id),
+        )
 
 
 class Metadata:
@@ -239,13 +272,7 @@ class Metadata:
 
     def set_tags(self, entry_id: int, names: Sequence[str]) -> list[TagDefinition]:
         """Replace the entry's tags by these (each must be defined); its tags after the change."""
-        by_name = {d.name.casefold(): d for d in self.tag_definitions()}
-        tag_ids = []
-        for name in names:
-            definition = by_name.get(name.casefold())
-            if definition is None:
-                raise BadRequest(f"The tag {name!r} does not exist; see TagDefinitions for those that do.")
-            tag_ids.append(definition.id)
+        tag_ids = self._check_tags(names)
         with self.store.lock:
             entry = self.repository.entry(entry_id)
             with transaction(self.store.conn) as conn:
@@ -285,20 +312,11 @@ class Metadata:
 
     def set_links(self, entry_id: int, links: Sequence[LinkToSet]) -> list[Link]:
         """Replace every link the entry is an end of by these; its links after the change."""
-        for link in links:
-            if self.catalog.link(link.definition_id) is None:
-                raise BadRequest(
-                    f"The field 'linkDefinitionId' names no link definition: {link.definition_id}."
-                )
-            if link.other_id == entry_id:
-                raise BadRequest("A link joins two different entries; 'otherEntryId' is the entry itself.")
+        if any(link.other_id == entry_id for link in links):
+            raise BadRequest("A link joins two different entries; 'otherEntryId' is the entry itself.")
         with self.store.lock:
             entry = self.repository.entry(entry_id)
-            for link in links:
-                try:
-                    self.repository.entry(link.other_id)
-                except NotFound:
-                    raise BadRequest(f"The field 'otherEntryId' names no entry: {link.other_id}.") from None
+            self._check_links(links)
             rows: dict[tuple[int, int, int], str] = {}
             for link in links:
                 ends = (entry.id, link.other_id) if link.is_source else (link.other_id, entry.id)
@@ -311,7 +329,50 @@ class Metadata:
                 )
         return self.links(entry.id)
 
+    def check_new(self, new: NewMetadata) -> Then | None:
+        """The metadata of an entry about to be made (an import), checked as a change of an
+        entry's would be (400 naming the first value that does not fit): what writes it in the
+        transaction of the entry's row; None when there is nothing to write. Blocking."""
+        if new.template is None and not new.fields and not new.tags and not new.links:
+            return None
+        template = None
+        if new.template:
+            template = self.catalog.template_named(new.template)
+            if template is None:
+                raise BadRequest(f"The template {new.template!r} does not exist.")
+        values = self._check_fields(new.fields)
+        self._check_required(template, values)
+        tag_ids = self._check_tags(new.tags)
+        with self.store.lock:
+            self._check_links(new.links)
+        template_id = template.id if template else 0
+        return functools.partial(_write_new, template_id, values, tag_ids, tuple(new.links))
+
     # ---- checks and writes -------------------------------------------------------------
+
+    def _check_tags(self, names: Sequence[str]) -> list[int]:
+        """The ids of defined tags by name (in any case); 400 naming one that is not defined."""
+        by_name = {d.name.casefold(): d for d in self.tag_definitions()}
+        tag_ids = []
+        for name in names:
+            definition = by_name.get(name.casefold())
+            if definition is None:
+                raise BadRequest(f"The tag {name!r} does not exist; see TagDefinitions for those that do.")
+            tag_ids.append(definition.id)
+        return tag_ids
+
+    def _check_links(self, links: Sequence[LinkToSet]) -> None:
+        """Each link's type defined and its other end there (400 naming what is not). Under the
+        store's lock."""
+        for link in links:
+            if self.catalog.link(link.definition_id) is None:
+                raise BadRequest(
+                    f"The field 'linkDefinitionId' names no link definition: {link.definition_id}."
+                )
+            try:
+                self.repository.entry(link.other_id)
+            except NotFound:
+                raise BadRequest(f"The field 'otherEntryId' names no entry: {link.other_id}.") from None
 
     def _check_fields(self, updates: Sequence[FieldUpdate]) -> dict[int, tuple[str, ...]]:
         """Field values checked against their definitions: field id -> values as stored. Any

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 description of the routes this server has (served at /openapi.json): one module
-per dialect (`laserfiche_v1`, `laserfiche_v2`, both dialects' metadata in `metadata`, `elements`
+per dialect (`laserfiche_v1`, `laserfiche_v2`, both dialects' metadata in `metadata` over the
+schemas of `metadata_schemas`, v2's other long operations in `exports`, `uploads`, `searches`, `elements`
 with its bulk jobs and deliveries in `bulk`) and one for the server's own routes (`sandbox`), over
 the shared pieces of `parts`."""
 
@@ -7,10 +8,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import bulk, elements, laserfiche_v1, laserfiche_v2, metadata, parts, sandbox
+from . import (
+    bulk,
+    elements,
+    exports,
+    laserfiche_v1,
+    laserfiche_v2,
+    metadata,
+    metadata_schemas,
+    parts,
+    sandbox,
+    searches,
+    uploads,
+)
 
 # in the order they are listed
-DIALECTS = (laserfiche_v1, laserfiche_v2, metadata, elements, bulk, sandbox)
+DIALECTS = (
+    laserfiche_v1,
+    laserfiche_v2,
+    exports,
+    uploads,
+    searches,
+    metadata,
+    metadata_schemas,
+    elements,
+    bulk,
+    sandbox,
+)
 
 
 def _merged(kind: str) -> dict[str, Any]:

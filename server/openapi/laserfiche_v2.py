@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .metadata import whole
+from .metadata_schemas import whole
 from .parts import (
     AUTO_RENAME,
     DOWNLOAD,

@@ -110,8 +110,20 @@ OPERATION_STATUS = {
     "type": "string",
     "enum": ["NotStarted", "InProgress", "Completed", "Failed", "Cancelled"],
 }
-# (a v2 test task, read through v1 or /sandbox/, says TestTask)
-OPERATION_TYPE = {"type": "string", "enum": ["CopyEntry", "DeleteEntry", "TestTask"]}
+# (a v2 test task, read through v1 or /sandbox/, says TestTask; v2's other long operations say
+# what they are, as the engine's Kind does)
+OPERATION_TYPE = {
+    "type": "string",
+    "enum": [
+        "CopyEntry",
+        "DeleteEntry",
+        "TestTask",
+        "SearchEntry",
+        "ExportEntry",
+        "ImportUploadedParts",
+        "UpdateUploadedParts",
+    ],
+}
 DELIVERY_STATUS = {"type": "string", "enum": ["pending", "delivering", "delivered", "queued"]}
 ERROR_ITEMS = {
     "type": "array",

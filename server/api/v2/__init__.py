@@ -4,9 +4,12 @@ v1, in v2's routes and shapes (what Laserfiche's current client libraries speak)
 from aiohttp import web
 
 from .entries import routes as entry_routes
+from .exports import routes as export_routes
 from .metadata import DEFINITIONS
 from .metadata import routes as metadata_routes
+from .searches import routes as search_routes
 from .tasks import routes as task_routes
+from .uploads import setup as setup_uploads
 
 
 def add_routes(app: web.Application) -> None:
@@ -14,3 +17,6 @@ def add_routes(app: web.Application) -> None:
     app.add_routes(metadata_routes)
     app.add_routes(DEFINITIONS)
     app.add_routes(task_routes)
+    app.add_routes(search_routes)
+    setup_uploads(app)
+    app.add_routes(export_routes)

@@ -44,7 +44,7 @@ def auto_rename_of(request: web.Request, body: dict[str, Any]) -> bool:
     return bool_param(request, "autoRename") if in_body is None else in_body
 
 
-async def _destination(request: web.Request, parent_id: int, body: dict[str, Any]) -> int:
+async def destination(request: web.Request, parent_id: int, body: dict[str, Any]) -> int:
     """The folder a new entry goes into: the route's, or the folder at the body's `folderPath`
     below it (`/` or `\\` between names), created if `?autoCreateFolderPath=true`."""
     create = bool_param(request, "autoCreateFolderPath")
@@ -162,7 +162,7 @@ async def create_child(request: web.Request) -> web.Response:
     target = None
     if target_id is not None and entry_type == "Shortcut":
         target = await asyncio.to_thread(repository.shortcut_target, target_id)
-    folder_id = await _destination(request, parent_id, body)
+    folder_id = await destination(request, parent_id, body)
     if target is not None:
         entry = await asyncio.to_thread(repository.make_shortcut, folder_id, name, target, auto_rename, user)
     else:
@@ -212,7 +212,7 @@ async def import_entry(request: web.Request) -> web.Response:
             raise BadRequest("The 'request' part's 'name' is required when the file part has no file name.")
         check_name(name)
         auto_rename = auto_rename_of(request, metadata)
-        folder_id = await _destination(request, parent_id, metadata)
+        folder_id = await destination(request, parent_id, metadata)
         entry = await asyncio.to_thread(
             repository.import_document,
             folder_id,

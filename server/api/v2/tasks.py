@@ -12,7 +12,7 @@ from ...keys import operations_key, settings_key
 from ...kinds.copy import start_copy
 from ...kinds.delete import start_delete
 from ...kinds.testtask import MAX_SECONDS, TestWork
-from ...operations import Admission, Operation
+from ...operations import Admission, Hook, Operation, Work
 from ...operations.guard import QUEUE_BOUND
 from ..common import bool_param, field, int_param, json, pace_s, read_json, session_of
 from ..laserfiche_common import audit_body
@@ -33,6 +33,15 @@ def _started(request: web.Request, op: Operation, status: int = 202) -> web.Resp
     return json(
         {"taskId": op.token}, status=status, headers={"Location": render.tasks_url(request, op.token)}
     )
+
+
+async def start_task(
+    request: web.Request, work: Work, hook: Hook | None = None, status: int = 202
+) -> web.Response:
+    """Accept checked work as a task of this access token, under v2's rule, and answer its id."""
+    operations = request.app[operations_key]
+    op = await operations.start(session_of(request), work, hook, admission=_admission(request))
+    return _started(request, op, status)
 
 
 # ---- starting ----------------------------------------------------------------------------------
@@ -79,9 +88,8 @@ async def start_test_task(request: web.Request) -> web.Response:
     if seconds > MAX_SECONDS:
         raise BadRequest(f"The parameter 'operationTime' must be at most {MAX_SECONDS} seconds.")
     work = TestWork(seconds, bool_param(request, "hasRedirectUri"), bool_param(request, "hasError"))
-    op = await request.app[operations_key].start(session_of(request), work, admission=_admission(request))
     # (200, not 202: what the published client accepts for this one)
-    return _started(request, op, status=200)
+    return await start_task(request, work, status=200)
 
 
 # ---- reading and cancelling --------------------------------------------------------------------
