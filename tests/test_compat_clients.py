@@ -7,9 +7,10 @@ non-zero if any failed. Each test here starts `python -m server` over a copy of 
 runs one script against it, and requires every check to pass and the script to have run as many checks as it
 has (a check that is never reached counts as a failure too). Both scripts cover entries, long operations and
 metadata: definitions, audit reasons, attributes, the sample's metadata, fields, tags, links and templates set
-and read back (with the clients' paging helpers) and read through the other dialect. The clients' core
-package ships extensionless ESM imports, so node runs with `--import register.mjs`, a resolve hook that
-retries such an import with `.js`.
+and read back (with the clients' paging helpers) and read through the other dialect. The v2 script also drives
+v2's other long operations: search (results and context hits, paged), export and uploads in parts. The
+clients' core package ships extensionless ESM imports, so node runs with `--import register.mjs`, a resolve
+hook that retries such an import with `.js`.
 
 Node and npm are required (CI has them): without them these tests fail, they are not skipped. When
 `tests/compat/node_modules` is missing, `npm ci` installs it from the lock file (this needs the npm registry).
@@ -34,7 +35,7 @@ SERVER_FLAGS = ("--copy-processes", "0", "--profile", "sdk", "--token-ttl", "60"
 SCRIPT_TIMEOUT_S = 240
 # the checks each script runs (its `checks.run(...)` calls); change with the scripts
 V1_CHECKS = 37
-V2_CHECKS = 59
+V2_CHECKS = 72
 SUMMARY = re.compile(r"^# (\d+) passed, (\d+) failed$", re.MULTILINE)
 NPM_CI_TIMEOUT_S = 300
 
@@ -157,7 +158,9 @@ def test_published_v2_client(
 
     Entries, tasks and metadata as the vendor's tests use them (PagingTestData, SetEntries, SetLinks,
     RemoveEntries, the definition, audit reason and attribute tests), the sample's metadata, a validation
-    refusal, and the values read through v1."""
+    refusal, and the values read through v1; then search (the vendor's Search and SimpleSearch flows, paging
+    helpers, an unsupported construct), an Edoc export downloaded from `result.uri`, and uploads in parts
+    (import, export of it, update, a wrong ETag) compared byte for byte."""
     node = _require(node_project)
     server = server_factory.start(_sample_copy(tmp_path), *SERVER_FLAGS)
     _run_scenario(node, "v2.mjs", server, V2_CHECKS)

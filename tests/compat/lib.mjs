@@ -1,6 +1,6 @@
 // Helpers shared by v1.mjs and v2.mjs: arguments, named checks, assertions and a log of the requests
 // the clients send. No test framework: each check prints one line, `ok - name` or `not ok - name: reason`.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 const USAGE = `usage: node --import ./register.mjs <script> BASE_URL [REPOSITORY_ID] [USERNAME] [PASSWORD]
   (or --base-url, --repository-id, --username, --password; or the environment variables
@@ -268,6 +268,29 @@ export function sameItems(paged, unpaged, key, what) {
   const seen = paged.map(key);
   eq(new Set(seen).size, seen.length, `${what}: distinct items over all pages (one repeated?)`);
   eq(seen.join(' | '), unpaged.map(key).join(' | '), `${what}: items over all pages`);
+}
+
+// --------------------------------------------------------------------------- bytes
+
+/** The body of a fetch Response, as a Buffer. */
+export async function bodyBytes(response) {
+  return Buffer.from(await response.arrayBuffer());
+}
+
+/** Assert that two Buffers hold the same bytes; otherwise say both sizes and where they first differ. */
+export function sameBytes(actual, expected, what) {
+  if (Buffer.compare(actual, expected) === 0) return;
+  const common = Math.min(actual.length, expected.length);
+  let at = 0;
+  while (at < common && actual[at] === expected[at]) at++;
+  throw new CheckFailed(
+    `${what}: ${actual.length} bytes where ${expected.length} were expected, the first difference at byte ${at}`,
+  );
+}
+
+/** The MD5 of some bytes, in hex (what an S3-style part upload answers as the part's ETag). */
+export function md5Hex(bytes) {
+  return createHash('md5').update(bytes).digest('hex');
 }
 
 // --------------------------------------------------------------------------- misc

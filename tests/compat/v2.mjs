@@ -5,25 +5,36 @@
 //
 // Everything it creates goes into one folder with a unique name under the root, deleted at the end. Its
 // metadata checks read the sample repository's catalog and the metadata of its sample entries
-// (\Invoices\2026\INV-0001.txt, \Contracts\Acme Corp\agreement.md) without changing them.
+// (\Invoices\2026\INV-0001.txt, \Contracts\Acme Corp\agreement.md) without changing them. Its last section drives
+// v2's other long operations: searches (over documents it imports), an export and uploads in parts.
+import { randomBytes } from 'node:crypto';
 import {
   AuditEventType,
   CopyEntryRequest,
   CreateEntryRequest,
   CreateEntryRequestEntryType,
+  CreateMultipartUploadUrlsRequest,
+  ExportEntryRequestPart,
   FieldFormat,
   FieldToUpdate,
   FieldType,
+  HitType,
   ImportEntryRequest,
   LinkToUpdate,
   RepositoriesClient,
   RepositoryApiClient,
+  SearchEntryRequest,
   SetFieldsRequest,
   SetLinksRequest,
   SetTagsRequest,
   SetTemplateRequest,
   StartCopyEntryRequest,
   StartDeleteEntryRequest,
+  StartExportEntryRequest,
+  StartImportUploadedPartsRequest,
+  StartSearchEntryRequest,
+  TaskType,
+  UpdateDocumentUploadedPartsRequest,
   UpdateEntryRequest,
 } from '@laserfiche/lf-repository-api-client-v2';
 import {
@@ -32,14 +43,17 @@ import {
   answered,
   assert,
   assertServerProblem,
+  bodyBytes,
   collectForEach,
   collectNextLink,
   eq,
   expectApiException,
   fileParameter,
+  md5Hex,
   need,
   parseArgs,
   requests,
+  sameBytes,
   sameItems,
   short,
   signIns,
@@ -1240,6 +1254,394 @@ await checks.run('startDeleteEntry of P with a DeleteEntry audit reason: links t
   await expectApiException(entriesClient.getEntry({ repositoryId, entryId: pagingFolder.id }), 404);
   const after = answered(await entriesClient.listLinks({ repositoryId, entryId: outside.id }), 'listLinks');
   eq(after.value.length, 0, 'links of the folder outside P after the delete');
+});
+
+// --------------------------------------------------------------------------- search, export, uploads in parts
+// v2's other long operations (CONTRACT-V2.md; LF-V2-CLIENT.md 2.20, 2.21 and 3), as an integration uses them: a
+// search started, awaited and its results and context hits read page by page; an Edoc export downloaded from the
+// finished task's result.uri; a file uploaded in parts to the URLs the server hands out and imported from them.
+
+const { searchesClient, simpleSearchesClient } = client;
+// the commands of the vendor's Search and SimpleSearch tests
+const SEARCH_TEXT = '({LF:Basic ~= "search text", option="DFANLT"})';
+const SEARCH_WORD = '({LF:Basic ~= "search", option="DFANLT"})';
+// what the searched documents hold: "search text" once, the word "search" three times in all
+const SEARCHED_TEXT = 'This note holds the search text that the compat stage looks for.\nSearch it, search it again.\n';
+const MIB = 1024 * 1024;
+// an upload in 3 parts: S3's rules want 5 MB or more in each part but the last
+const PART_SIZES = [5 * MIB, 5 * MIB + 17, 123_457];
+
+const documentsPath = () => `${baseUrl}/v2/Repositories/${encodeURIComponent(repositoryId)}/Entries`;
+
+/** GET `url` through the client's own http handler (its bearer token): {status, bytes}. */
+async function getWithToken(url, headers = {}) {
+  const response = await entriesClient.http.fetch(url, { method: 'GET', headers });
+  return { status: response.status, bytes: await bodyBytes(response) };
+}
+
+/** A document's electronic document, through GET Entries/{id}/Document/Edoc (1.3.0 has no method for it). */
+async function edocOf(entryId) {
+  const url = `${documentsPath()}/${entryId}/Document/Edoc`;
+  const got = await getWithToken(url, { Accept: '*/*' });
+  eq(got.status, 200, `status of GET ${url}`);
+  return got.bytes;
+}
+
+/**
+ * Start a search and list its task once: LF-V2-CLIENT.md 2.20 wants that first answer to say Completed (the
+ * server holds it until the search ends). Returns the task id.
+ */
+async function completedSearch(searchCommand) {
+  const started = answered(
+    await searchesClient.startSearchEntry({ repositoryId, request: new StartSearchEntryRequest({ searchCommand }) }),
+    'startSearchEntry',
+  );
+  assert(typeof started.taskId === 'string' && started.taskId, `no taskId: ${short(started)}`);
+  const listed = answered(await tasksClient.listTasks({ repositoryId, taskIds: [started.taskId] }), 'listTasks');
+  const task = listed.value?.[0];
+  eq(task?.id, started.taskId, 'id of the listed task');
+  eq(task.status, 'Completed', 'status on the first listTasks');
+  eq(task.taskType, 'SearchEntry', 'taskType');
+  return started.taskId;
+}
+
+/** The search's first page of results (default page size); each row has a distinct rowNumber. */
+async function searchResults(taskId, options = {}) {
+  const results = answered(
+    await searchesClient.listSearchResults({ repositoryId, taskId, ...options }),
+    'listSearchResults',
+  );
+  assert(Array.isArray(results.value), `no value array: ${short(results)}`);
+  const rows = results.value.map((e) => e.rowNumber);
+  assert(rows.every((n) => Number.isInteger(n)), `rows without a rowNumber: ${short(results.value)}`);
+  eq(new Set(rows).size, rows.length, 'distinct rowNumbers');
+  return results.value;
+}
+
+/** The search tasks the checks started; each is cancelled once ended, as the vendor's afterEach does. */
+const searchTasks = [];
+let searchFolder; // the documents the searches find
+let searchedDocuments;
+let wordSearchTaskId;
+
+await checks.run('importEntry 2 text documents holding "search text" (what the searches find)', async () => {
+  need(work, 'the work folder');
+  searchFolder = await createFolder(work.id, 'searched');
+  searchedDocuments = [];
+  for (const name of ['searched note 1', 'searched note 2']) {
+    searchedDocuments.push(
+      answered(
+        await entriesClient.importEntry({
+          repositoryId,
+          entryId: searchFolder.id,
+          file: fileParameter(SEARCHED_TEXT, `${name}.txt`),
+          request: new ImportEntryRequest({ name }),
+        }),
+        'importEntry',
+      ),
+    );
+  }
+  eq(searchedDocuments.map((d) => d.entryType).join(','), 'Document,Document', 'entryType');
+});
+
+await checks.run('startSearchEntry "search text": Completed at once, rows with rowNumber, context hits', async () => {
+  const documents = need(searchedDocuments, 'the searched documents');
+  const taskId = await completedSearch(SEARCH_TEXT);
+  searchTasks.push(taskId);
+  const results = await searchResults(taskId);
+  assert(results.length > 0, 'no results');
+  const found = new Set(results.map(byId));
+  for (const d of documents) assert(found.has(d.id), `${d.fullPath} (${d.id}) is not among the results`);
+  const classes = ['Document', 'Folder', 'Shortcut'];
+  for (const e of results) assert(classes.includes(e.constructor.name), `result ${short(e)}`);
+  const hits = answered(
+    await searchesClient.listSearchContextHits({ repositoryId, taskId, rowNumber: results[0].rowNumber }),
+    'listSearchContextHits',
+  );
+  assert(Array.isArray(hits.value), `no value array: ${short(hits)}`);
+  // the vendor's "Get Search Results for each Paging": pages of 10 hold the rows listed unpaged
+  const each = await collectForEach((a) => searchesClient.listSearchResultsForEach(a), { repositoryId, taskId }, 10);
+  sameItems(each.items, results, (e) => e.rowNumber, 'results, ForEach (10)');
+});
+
+await checks.run('search results, LookIn the searched folder: exactly its 2; ForEach (10), NextLink (1)', async () => {
+  const folder = need(searchFolder, 'the searched folder');
+  const taskId = await completedSearch(`{LF:LookIn="${folder.fullPath}"} & ${SEARCH_TEXT}`);
+  searchTasks.push(taskId);
+  const results = await searchResults(taskId);
+  eq(results.map(byId).sort().join(','), searchedDocuments.map(byId).sort().join(','), 'ids of the results');
+  const each = await collectForEach((a) => searchesClient.listSearchResultsForEach(a), { repositoryId, taskId }, 10);
+  sameItems(each.items, results, byId, 'ForEach (10)');
+  eq(each.pages, 1, 'pages of 10');
+  const paged = await collectNextLink(
+    (prefer) => searchesClient.listSearchResults({ repositoryId, taskId, prefer }),
+    (a) => searchesClient.listSearchResultsNextLink(a),
+    1,
+  );
+  sameItems(paged.items, results, byId, 'NextLink (1)');
+  eq(paged.pages, 2, 'pages of 1');
+});
+
+await checks.run('listSearchContextHits for "search": 1+ on the first row; a note\'s hits point at it', async () => {
+  const documents = need(searchedDocuments, 'the searched documents');
+  const taskId = await completedSearch(SEARCH_WORD);
+  searchTasks.push(taskId);
+  wordSearchTaskId = taskId;
+  const results = await searchResults(taskId);
+  assert(results.length > 0, 'no results');
+  // the vendor's "Get Search Context Hits for each Paging": pages of 10 on the first row give 1 hit or more
+  const first = await collectForEach(
+    (a) => searchesClient.listSearchContextHitsForEach(a),
+    { repositoryId, taskId, rowNumber: results[0].rowNumber },
+    10,
+  );
+  assert(first.items.length >= 1, `no context hits on row ${results[0].rowNumber} (${short(results[0])})`);
+  // the first searched note: its text says "search" three times (any case)
+  const row = results.find((e) => e.id === documents[0].id);
+  assert(row, `${documents[0].fullPath} is not among the results`);
+  const hits = answered(
+    await searchesClient.listSearchContextHits({ repositoryId, taskId, rowNumber: row.rowNumber }),
+    'listSearchContextHits',
+  ).value;
+  for (const h of [...first.items, ...hits]) {
+    eq(h.constructor.name, 'SearchContextHit', 'client class');
+    assert(Object.values(HitType).includes(h.hitType), `hitType (a HitType) of ${short(h)}`);
+  }
+  const inText = hits.filter((h) => h.hitType === 'Edoc');
+  eq(inText.length, 3, `Edoc hits on the note (${short(hits)})`);
+  for (const h of inText) {
+    assert(typeof h.context === 'string', `context of ${short(h)}`);
+    const word = h.context.slice(h.highlight1Offset, h.highlight1Offset + h.highlight1Length);
+    eq(word.toLowerCase(), 'search', `the highlighted text of ${short(h)}`);
+  }
+  const key = (h) => JSON.stringify(h.toJSON());
+  const each = await collectForEach(
+    (a) => searchesClient.listSearchContextHitsForEach(a),
+    { repositoryId, taskId, rowNumber: row.rowNumber },
+    10,
+  );
+  sameItems(each.items, hits, key, 'hits, ForEach (10)');
+  const paged = await collectNextLink(
+    (prefer) => searchesClient.listSearchContextHits({ repositoryId, taskId, rowNumber: row.rowNumber, prefer }),
+    (a) => searchesClient.listSearchContextHitsNextLink(a),
+    1,
+  );
+  sameItems(paged.items, hits, key, 'hits, NextLink (1)');
+  eq(paged.pages, hits.length, 'pages of 1');
+});
+
+await checks.run('cancelTasks of the ended searches: 200, result false each, still Completed', async () => {
+  assert(searchTasks.length > 0, 'no search task (the searches failed)');
+  const answer = answered(await tasksClient.cancelTasks({ repositoryId, taskIds: searchTasks }), 'cancelTasks');
+  eq(requests.at(-1).status, 200, 'status');
+  eq(answer.value?.map(byId).sort().join(','), [...searchTasks].sort().join(','), 'ids in the cancel answer');
+  for (const t of answer.value) eq(t.result, false, `result for ${t.id}`);
+  for (const t of await waitForTasks(searchTasks)) eq(t.status, 'Completed', `status of ${t.id}`);
+  // a cancelled search keeps its results
+  if (wordSearchTaskId) assert((await searchResults(wordSearchTaskId)).length > 0, 'no results after the cancel');
+});
+
+await checks.run('searchEntry (SimpleSearches) "search text": 200 with the searched documents', async () => {
+  const documents = need(searchedDocuments, 'the searched documents');
+  const answer = answered(
+    await simpleSearchesClient.searchEntry({
+      repositoryId,
+      request: new SearchEntryRequest({ searchCommand: SEARCH_TEXT }),
+    }),
+    'searchEntry',
+  );
+  eq(requests.at(-1).status, 200, 'status (206 would mean a truncated listing)');
+  assert(Array.isArray(answer.value), `no value array: ${short(answer)}`);
+  const found = new Set(answer.value.map(byId));
+  for (const d of documents) assert(found.has(d.id), `${d.fullPath} (${d.id}) is not among the results`);
+});
+
+await checks.run('an unsupported construct ({LF:Creator="admin"}): 400 naming it, from both routes', async () => {
+  const searchCommand = '{LF:Creator="admin"} & {LF:Name="*"}';
+  const started = await expectApiException(
+    searchesClient.startSearchEntry({ repositoryId, request: new StartSearchEntryRequest({ searchCommand }) }),
+    400,
+  );
+  assertServerProblem(started, 400);
+  assertNames(started, 'LF:Creator');
+  const simple = await expectApiException(
+    simpleSearchesClient.searchEntry({ repositoryId, request: new SearchEntryRequest({ searchCommand }) }),
+    400,
+  );
+  assertNames(simple, 'LF:Creator');
+});
+
+await checks.run('startExportEntry Edoc of INV-0001.txt (ExportDocument reason): result.uri = its bytes', async () => {
+  const invoice = await entryAtPath(INVOICE_PATH);
+  assert(invoice, `${INVOICE_PATH} does not exist (the sample repository?)`);
+  const reasons = answered(await auditReasonsClient.listAuditReasons({ repositoryId }), 'listAuditReasons');
+  const reason = reasons.value.find((r) => r.auditEventType === 'ExportDocument');
+  assert(reason, 'no ExportDocument audit reason');
+  const request = new StartExportEntryRequest({
+    part: ExportEntryRequestPart.Edoc,
+    auditReasonId: reason.id,
+    auditReasonComment: 'compat stage',
+  });
+  const started = answered(
+    await entriesClient.startExportEntry({ repositoryId, entryId: invoice.id, request }),
+    'startExportEntry',
+  );
+  assert(typeof started.taskId === 'string' && started.taskId, `no taskId: ${short(started)}`);
+  const task = await waitForTask(started.taskId);
+  eq(task.status, 'Completed', `status (errors ${short(task.errors)})`);
+  eq(task.taskType, 'ExportEntry', 'taskType');
+  eq(task.percentComplete, 100, 'percentComplete');
+  const uri = task.result?.uri;
+  assert(typeof uri === 'string' && uri.startsWith('http'), `result.uri is not an absolute URL: ${short(task.result)}`);
+  const download = await getWithToken(uri, { Accept: '*/*' });
+  eq(download.status, 200, `status of GET ${uri}`);
+  const edoc = await edocOf(invoice.id);
+  eq(edoc.length, invoice.electronicDocumentSize, 'Edoc bytes against electronicDocumentSize');
+  sameBytes(download.bytes, edoc, 'the download against the Edoc');
+});
+
+await checks.run('startExportEntry part Image: 400 (this sandbox has no page images)', async () => {
+  const invoice = await entryAtPath(INVOICE_PATH);
+  assert(invoice, `${INVOICE_PATH} does not exist (the sample repository?)`);
+  const request = new StartExportEntryRequest({ part: ExportEntryRequestPart.Image });
+  const refused = entriesClient.startExportEntry({ repositoryId, entryId: invoice.id, request });
+  const err = await expectApiException(refused, 400);
+  assertServerProblem(err, 400);
+});
+
+/**
+ * Upload `parts` (Buffers) to fresh upload URLs, all at once, with plain fetch and no Authorization header (each
+ * URL carries its own credential). Returns {uploadId, etags} with the ETag of each part, in part order.
+ */
+async function uploadParts(parts, fileName, mimeType = 'application/octet-stream') {
+  const request = new CreateMultipartUploadUrlsRequest({
+    startingPartNumber: 1,
+    numberOfParts: parts.length,
+    fileName,
+    mimeType,
+  });
+  const answer = answered(
+    await entriesClient.createMultipartUploadUrls({ repositoryId, request }),
+    'createMultipartUploadUrls',
+  );
+  assert(typeof answer.uploadId === 'string' && answer.uploadId, `no uploadId: ${short(answer)}`);
+  eq(answer.urls?.length, parts.length, 'upload URLs');
+  for (const url of answer.urls) assert(url.startsWith('http'), `upload URL ${url} is not absolute`);
+  const since = requests.length;
+  const etags = await Promise.all(
+    answer.urls.map(async (url, i) => {
+      const response = await fetch(url, {
+        method: 'PUT',
+        body: parts[i],
+        headers: { 'Content-Type': 'application/octet-stream' },
+      });
+      const text = await response.text();
+      eq(response.status, 200, `status of the PUT of part ${i + 1} (${text.slice(0, 200)})`);
+      const etag = response.headers.get('etag');
+      assert(etag, `the PUT of part ${i + 1} answered no ETag`);
+      return etag;
+    }),
+  );
+  eq(requests.slice(since).filter((r) => r.auth).length, 0, 'PUTs that carried an Authorization header');
+  return { uploadId: answer.uploadId, etags };
+}
+
+let partsFolder;
+let uploaded; // {doc, bytes}: the document imported from parts, and its bytes
+
+await checks.run('upload in 3 parts (PUT with fetch, no bearer), startImportUploadedParts: same bytes', async () => {
+  need(work, 'the work folder');
+  partsFolder = await createFolder(work.id, 'uploaded in parts');
+  const parts = PART_SIZES.map((n) => randomBytes(n));
+  const whole = Buffer.concat(parts);
+  const fileName = 'parts upload.bin';
+  const { uploadId, etags } = await uploadParts(parts, fileName);
+  // S3-style: a part's ETag is its MD5 (quoted or not)
+  const unquoted = (etag) => etag.replace(/^(W\/)?"|"$/g, '').toLowerCase();
+  etags.forEach((etag, i) => eq(unquoted(etag), md5Hex(parts[i]), `ETag of part ${i + 1}`));
+  const name = 'uploaded in parts';
+  const started = answered(
+    await entriesClient.startImportUploadedParts({
+      repositoryId,
+      entryId: partsFolder.id,
+      request: new StartImportUploadedPartsRequest({ uploadId, partETags: etags, name, autoRename: false }),
+    }),
+    'startImportUploadedParts',
+  );
+  assert(typeof started.taskId === 'string' && started.taskId, `no taskId: ${short(started)}`);
+  const task = await waitForTask(started.taskId);
+  eq(task.status, 'Completed', `status (errors ${short(task.errors)})`);
+  eq(task.taskType, 'ImportUploadedParts', 'taskType');
+  eq(task.percentComplete, 100, 'percentComplete');
+  assert(task.result?.entryId > 0, `no result.entryId: ${short(task.result)}`);
+  const doc = await getEntry(task.result.entryId);
+  eq(doc.entryType, 'Document', 'entryType');
+  eq(doc.parentId, partsFolder.id, 'parentId');
+  eq(doc.name, name, 'name');
+  eq(doc.electronicDocumentSize, whole.length, 'electronicDocumentSize');
+  sameBytes(await edocOf(doc.id), whole, 'the document against the parts');
+  uploaded = { doc, bytes: whole };
+});
+
+await checks.run('startExportEntry Edoc of the document uploaded in parts: the download is the file', async () => {
+  const { doc, bytes } = need(uploaded, 'the document uploaded in parts');
+  const request = new StartExportEntryRequest({ part: ExportEntryRequestPart.Edoc });
+  const started = answered(
+    await entriesClient.startExportEntry({ repositoryId, entryId: doc.id, request }),
+    'startExportEntry',
+  );
+  const task = await waitForTask(started.taskId);
+  eq(task.status, 'Completed', `status (errors ${short(task.errors)})`);
+  const download = await getWithToken(need(task.result?.uri, 'result.uri'), { Accept: '*/*' });
+  eq(download.status, 200, `status of GET ${task.result.uri}`);
+  sameBytes(download.bytes, bytes, 'the download against the uploaded file');
+});
+
+await checks.run('updateDocumentUploadedParts (2 parts): Completed, the document holds the new bytes', async () => {
+  const { doc } = need(uploaded, 'the document uploaded in parts');
+  const parts = [randomBytes(5 * MIB), randomBytes(1000)];
+  const { uploadId, etags } = await uploadParts(parts, 'parts update.bin');
+  const started = answered(
+    await entriesClient.updateDocumentUploadedParts({
+      repositoryId,
+      entryId: doc.id,
+      request: new UpdateDocumentUploadedPartsRequest({ uploadId, partETags: etags }),
+    }),
+    'updateDocumentUploadedParts',
+  );
+  assert(typeof started.taskId === 'string' && started.taskId, `no taskId: ${short(started)}`);
+  const task = await waitForTask(started.taskId);
+  eq(task.status, 'Completed', `status (errors ${short(task.errors)})`);
+  assert(Object.values(TaskType).includes(task.taskType), `taskType (a TaskType): ${task.taskType}`);
+  const after = await getEntry(doc.id);
+  const whole = Buffer.concat(parts);
+  eq(after.name, doc.name, 'name');
+  eq(after.parentId, doc.parentId, 'parentId');
+  eq(after.electronicDocumentSize, whole.length, 'electronicDocumentSize');
+  sameBytes(await edocOf(doc.id), whole, 'the document against the new parts');
+});
+
+await checks.run('startImportUploadedParts with a wrong ETag: the task ends Failed and creates nothing', async () => {
+  const folder = need(partsFolder, 'the folder of the upload in parts');
+  const part = randomBytes(4096);
+  const { uploadId, etags } = await uploadParts([part], 'wrong etag.bin');
+  const wrong = md5Hex(Buffer.concat([part, Buffer.from('x')]));
+  assert(!etags[0].includes(wrong), 'the wrong ETag is the right one');
+  const name = 'wrong etag';
+  const started = answered(
+    await entriesClient.startImportUploadedParts({
+      repositoryId,
+      entryId: folder.id,
+      request: new StartImportUploadedPartsRequest({ uploadId, partETags: [`"${wrong}"`], name }),
+    }),
+    'startImportUploadedParts',
+  );
+  const task = await waitForTask(started.taskId);
+  eq(task.status, 'Failed', 'status');
+  assert(task.errors?.length > 0, `no errors: ${short(task.errors)}`);
+  eq(await entryAtPath(`${folder.fullPath}\\${name}`), undefined, `${name} in ${folder.fullPath}`);
+  const names = (await allChildren(folder.id)).map(byName);
+  eq(names.join(','), 'uploaded in parts', 'children of the folder');
 });
 
 await checks.run('delete the work folder without a request body (cleanup)', async () => {
