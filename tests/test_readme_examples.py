@@ -16,6 +16,8 @@ README_BASE = "http://127.0.0.1:8080"
 SECTIONS = {
     "## Calling it: Laserfiche v2": ('"status":"Completed"', '"result":true'),
     "## Metadata": ("Invoice\n", "'Amount'", '"name":"Archived"', '"templateName":"General"'),
+    "## Export": ("the same bytes", "the same 10 bytes", "Cancelled", "page images"),
+    "## Search": ("\\Welcome.txt", "'LF:Creator'"),
     "## Bulk jobs (Open Connectors)": ('"status":"COMPLETED"', "INV-0001.txt,/Invoices/2026/INV-0001.txt"),
 }
 
