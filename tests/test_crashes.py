@@ -908,7 +908,7 @@ def test_a_worker_copy_of_folders_with_documents_and_subfolders_completes(server
     """Regression (failed before a519ce1, some 40 % of copies): a copy run by the copy worker
     processes failed 'The operation failed unexpectedly' (sqlite3.IntegrityError: UNIQUE constraint
     failed: entries.parent_id, entries.name, in Repository._sync_children via
-    walkers._make_folder) when a folder holds both documents and subfolders: the main process read
+    CopyWalk._make_folder) when a folder holds both documents and subfolders: the main process read
     the folder's rows outside its write transaction while a worker process recorded the documents
     it had just renamed into that folder, then inserted them again."""
     root = tmp_path / "root"
