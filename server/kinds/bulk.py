@@ -26,19 +26,20 @@ from ..ceql import Query
 from ..elements.hub import record
 from ..errors import NotFound
 from ..metadata.model import Metadata
-from ..operations import Kind, Operation, Runner, Work
+from ..operations import Kind, Runner
 from ..progress import Order, Progress, Step
-from ..repository import Repository, name_problem
-from ..store import HIDDEN_AT_ROOT, ROOT_ID
+from ..repository import Repository
+from ..store import ROOT_ID
+from .results import PART_SUFFIX, FileResultWork
 
 # a folder's entries are read and recorded this many at a time (one thread hop each)
 PAGE = 1000
 # what a finished job's file is called: its records, one JSON object a line
 SUFFIX = ".ndjson"
-PART_SUFFIX = ".part"
 
 
-class BulkWork(Work):
+class BulkWork(FileResultWork):
+    suffix = SUFFIX
     kind = Kind.BULK
 
     def __init__(self, query: Query, progress: Progress, metadata: Metadata) -> None:
@@ -54,7 +55,7 @@ class BulkWork(Work):
 
     async def run(self, runner: Runner, checkpoint: Callable[[], Awaitable[None]]) -> None:
         repository = runner.repository
-        total = await runner.in_thread(count_entries, repository)
+        total = await runner.in_thread(repository.count_below)
         self.progress.plan(total, 0)
         out = await runner.in_thread(self._open_part, repository)
         self._out = os.fdopen(out, "wb")
@@ -133,22 +134,6 @@ class BulkWork(Work):
         os.rename(self.file + PART_SUFFIX, self.file, src_dir_fd=results, dst_dir_fd=results)
         self.result = {"file": self.file, "records": self.records}
 
-    async def unfinished(self, runner: Runner) -> None:
-        for name in (self.file + PART_SUFFIX, self.file):
-            await runner.in_thread(_remove, runner.repository, name)
-
-    @classmethod
-    async def expired(cls, runner: Runner, op: Operation) -> None:
-        file = op.result.get("file")
-        if isinstance(file, str):
-            await runner.in_thread(_remove, runner.repository, file)
-
-    @classmethod
-    async def tidy(cls, runner: Runner, live: list[Operation]) -> None:
-        """The files of jobs whose tokens are gone, and part files a crash left."""
-        keep = {op.result.get("file") for op in live if op.kind is Kind.BULK}
-        await runner.in_thread(_remove_all_but, runner.repository, keep)
-
 
 @dataclass
 class _Page:
@@ -159,45 +144,9 @@ class _Page:
     more: bool = True
 
 
-def count_entries(repository: Repository) -> int:
-    """How many entries the repository holds (what a job will walk through); blocking."""
-    count = 0
-    pending: list[tuple[str, ...]] = [()]
-    root_fd = repository.store.root_fd
-    while pending:
-        parts = pending.pop()
-        try:
-            fd = fsops.open_dir(root_fd, parts)
-        except fsops.Gone:
-            continue
-        try:
-            for name, is_dir in fsops.scan(fd, HIDDEN_AT_ROOT if not parts else frozenset()).items():
-                if name_problem(name) is None:
-                    count += 1
-                    if is_dir:
-                        pending.append((*parts, name))
-        finally:
-            os.close(fd)
-    return count
-
-
 def open_records(repository: Repository, file: str) -> int:
     """A descriptor open on a finished job's records (the caller closes it)."""
     try:
         return os.open(file, fsops.FILE_FLAGS, dir_fd=repository.store.results_fd)
     except FileNotFoundError:
         raise NotFound("The job's records are gone (its token expired).") from None
-
-
-def _remove(repository: Repository, name: str) -> None:
-    try:
-        os.unlink(name, dir_fd=repository.store.results_fd)
-    except FileNotFoundError:
-        pass
-
-
-def _remove_all_but(repository: Repository, keep: set[Any]) -> None:
-    results = repository.store.results_fd
-    for name in os.listdir(results):
-        if name.endswith((SUFFIX, SUFFIX + PART_SUFFIX)) and name not in keep:
-            _remove(repository, name)

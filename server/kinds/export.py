@@ -27,13 +27,13 @@ from typing import Any
 
 from .. import fsops
 from ..errors import BadRequest, Conflict, NotFound
-from ..operations import Kind, Operation, Operations, Runner, Status, Work
+from ..operations import Kind, Operation, Operations, Runner, Status
 from ..progress import Order, Progress
 from ..repository import Entry, Repository
+from .results import PART_SUFFIX, FileResultWork
 
 # a finished export's file in the store's results folder, and the part file it is written as
 SUFFIX = ".export"
-PART_SUFFIX = ".part"
 # where a finished export is downloaded: a path below the repository (the dialect makes it absolute)
 URI_PREFIX = "/Exports/"
 # what an export's id looks like (the name of its file, less SUFFIX): 96 random bits in hex
@@ -60,7 +60,8 @@ class Exported:
     mime_type: str
 
 
-class ExportWork(Work):
+class ExportWork(FileResultWork):
+    suffix = SUFFIX
     kind = Kind.EXPORT
 
     def __init__(self, entry: Entry, part: Part, progress: Progress) -> None:
@@ -143,22 +144,6 @@ class ExportWork(Work):
         self.progress.add(entries=1, size=size)
         return self.progress.stop.is_set()
 
-    async def unfinished(self, runner: Runner) -> None:
-        for name in (self.file + PART_SUFFIX, self.file):
-            await runner.in_thread(_remove, runner.repository, name)
-
-    @classmethod
-    async def expired(cls, runner: Runner, op: Operation) -> None:
-        file = op.result.get("file")
-        if isinstance(file, str):
-            await runner.in_thread(_remove, runner.repository, file)
-
-    @classmethod
-    async def tidy(cls, runner: Runner, live: list[Operation]) -> None:
-        """The files of exports whose tokens are gone, and part files a crash left."""
-        keep = {op.result.get("file") for op in live if op.kind is Kind.EXPORT}
-        await runner.in_thread(_remove_all_but, runner.repository, keep)
-
 
 def _one() -> int:
     return 1
@@ -196,16 +181,3 @@ def open_export(repository: Repository, op: Operation) -> Exported:
         raise NotFound("The export's file is gone (its task expired).") from None
     size = os.fstat(fd).st_size
     return Exported(fd, size, str(result.get("name") or "export"), str(result.get("type") or ""))
-
-
-def _remove(repository: Repository, name: str) -> None:
-    try:
-        os.unlink(name, dir_fd=repository.store.results_fd)
-    except FileNotFoundError:
-        pass
-
-
-def _remove_all_but(repository: Repository, keep: set[Any]) -> None:
-    for name in os.listdir(repository.store.results_fd):
-        if name.endswith((SUFFIX, SUFFIX + PART_SUFFIX)) and name not in keep:
-            _remove(repository, name)

@@ -15,21 +15,19 @@ import asyncio
 import collections
 import contextlib
 import functools
-import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from .. import fsops
 from ..errors import NotFound
 from ..metadata.model import Metadata
 from ..operations import Kind, Operation, Runner, Work
 from ..progress import Order, Progress, Step
-from ..repository import Entry, Repository, name_problem
+from ..repository import Entry, Repository
 from ..search import results
 from ..search.matching import Candidate, Search, values_of
-from ..store import HIDDEN_AT_ROOT, Store
+from ..store import Store
 
 # a folder's entries are listed and matched this many at a time (one thread hop each)
 PAGE = 500
@@ -63,7 +61,7 @@ class SearchWork(Work):
         if top is None:  # (LookIn names no folder: nothing is below it)
             self.progress.plan(0, 0)
             return self._done()
-        counting = asyncio.ensure_future(runner.in_thread(count_below, repository, top.parts))
+        counting = asyncio.ensure_future(runner.in_thread(repository.count_below, top.parts))
         counting.add_done_callback(self._counted)
         try:
             await runner.drive(self._steps(repository, top.id), self.progress, lambda: 1)
@@ -202,27 +200,3 @@ def _ended_now(store: Store, token: str) -> None:
 def _folder_at(repository: Repository, parts: tuple[str, ...]) -> Entry | None:
     found, _ = repository.by_path(list(parts))
     return found if found is not None and found.is_dir else None
-
-
-def count_below(repository: Repository, top: tuple[str, ...]) -> int:
-    """How many entries are below the folder at `top` (what the walk will go through); blocking."""
-    count = 0
-    pending: list[tuple[str, ...]] = [top]
-    root_fd = repository.store.root_fd
-    while pending:
-        parts = pending.pop()
-        try:
-            # (the root opened afresh: a dup of root_fd would share its read position with every
-            # other dup, and the walk lists the root at the same time)
-            fd = fsops.open_dir(root_fd, parts) if parts else os.open(".", fsops.DIR_FLAGS, dir_fd=root_fd)
-        except fsops.Gone:
-            continue
-        try:
-            for name, is_dir in fsops.scan(fd, HIDDEN_AT_ROOT if not parts else frozenset()).items():
-                if name_problem(name) is None:
-                    count += 1
-                    if is_dir:
-                        pending.append((*parts, name))
-        finally:
-            os.close(fd)
-    return count

@@ -145,6 +145,27 @@ class Tree:
         folders = sum(row.is_dir for row in rows)
         return folders, len(rows) - folders - shortcuts, shortcuts
 
+    def count_below(self, top: tuple[str, ...] = ()) -> int:
+        """How many entries are below the folder at `top` (what a walk over it goes through), read
+        from the disk alone, without the store's lock; folders that go away meanwhile are skipped."""
+        count = 0
+        pending: list[tuple[str, ...]] = [top]
+        while pending:
+            parts = pending.pop()
+            try:
+                fd = fsops.open_dir(self.store.root_fd, parts)
+            except fsops.Gone:
+                continue
+            try:
+                for name, is_dir in fsops.scan(fd, HIDDEN_AT_ROOT if not parts else frozenset()).items():
+                    if name_problem(name) is None:
+                        count += 1
+                        if is_dir:
+                            pending.append((*parts, name))
+            finally:
+                os.close(fd)
+        return count
+
     def child_rows(self, folder_id: int | None, metadata: bool = False) -> dict[str, Known]:
         """What the store knows of a folder's children that a walker must know of: their ids,
         kept extensions, shortcuts' targets, and (`metadata`: what a copy asks) whether they have
