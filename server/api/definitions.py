@@ -4,7 +4,7 @@ in memory that the metadata routes share."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -66,6 +66,10 @@ def _attributes(request: web.Request) -> dict[str, str]:
     return dict(catalog.user_attributes.get(session_of(request).user, {}))
 
 
+# what lists one kind of definition, as a dialect shows it
+Items = Callable[[web.Request], list[dict[str, Any]]]
+
+
 def definition_routes(base: str, v2: bool) -> web.RouteTableDef:
     """The routes of one dialect (`base`: its repository's path)."""
     routes = web.RouteTableDef()
@@ -90,29 +94,21 @@ def definition_routes(base: str, v2: bool) -> web.RouteTableDef:
     def links(request: web.Request) -> list[dict[str, Any]]:
         return [shapes.link_definition(d, v2) for d in _catalog(request).links]
 
-    @routes.get(base + "/FieldDefinitions")
-    async def list_field_definitions(request: web.Request) -> web.Response:
-        return page(request, fields(request), names["field"], size)
+    def listed_and_by_id(path: str, id_param: str, key: str, what: str, items: Items) -> None:
+        """`path` lists the definitions `items` gives, `path/{id_param}` answers one (by `key`)."""
 
-    @routes.get(base + "/FieldDefinitions/{fieldId}")
-    async def get_field_definition(request: web.Request) -> web.Response:
-        return _one(fields(request), _id(request, "fieldId"), "id", "field definition")
+        async def listing(request: web.Request) -> web.Response:
+            return page(request, items(request), names[what], size)
 
-    @routes.get(base + "/TagDefinitions")
-    async def list_tag_definitions(request: web.Request) -> web.Response:
-        return page(request, tags(request), names["tag"], size)
+        async def one(request: web.Request) -> web.Response:
+            return _one(items(request), _id(request, id_param), key, f"{what} definition")
 
-    @routes.get(base + "/TagDefinitions/{tagId}")
-    async def get_tag_definition(request: web.Request) -> web.Response:
-        return _one(tags(request), _id(request, "tagId"), "id", "tag definition")
+        routes.get(f"{base}/{path}")(listing)
+        routes.get(f"{base}/{path}/{{{id_param}}}")(one)
 
-    @routes.get(base + "/LinkDefinitions")
-    async def list_link_definitions(request: web.Request) -> web.Response:
-        return page(request, links(request), names["link"], size)
-
-    @routes.get(base + "/LinkDefinitions/{linkDefinitionId}")
-    async def get_link_definition(request: web.Request) -> web.Response:
-        return _one(links(request), _id(request, "linkDefinitionId"), link_key, "link definition")
+    listed_and_by_id("FieldDefinitions", "fieldId", "id", "field", fields)
+    listed_and_by_id("TagDefinitions", "tagId", "id", "tag", tags)
+    listed_and_by_id("LinkDefinitions", "linkDefinitionId", link_key, "link", links)
 
     @routes.get(base + "/TemplateDefinitions")
     async def list_template_definitions(request: web.Request) -> web.Response:
