@@ -75,8 +75,9 @@ def work_folder(parent: Path | None, prefix: str = "sandbox-bench-") -> Iterator
         shutil.rmtree(work, ignore_errors=True)
 
 
-def start_server(root: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
-    """`python -m server` on `root`, on a free port; returns the process and its base URL."""
+def start_server(root: Path, *flags: str, cwd: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`python -m server` on `root`, on a free port; returns the process and its base URL. `cwd`:
+    the checkout whose `server` package runs (another commit's worktree), else this one's."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -92,6 +93,7 @@ def start_server(root: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=cwd,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 30

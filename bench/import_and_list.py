@@ -44,6 +44,42 @@ async def file_chunks(path: Path):  # type: ignore[no-untyped-def]
             yield chunk
 
 
+async def import_once(
+    http: aiohttp.ClientSession, api: str, auth: dict[str, str], source: Path, name: str
+) -> float:
+    """Seconds to import `source` into the root as `name` through v1's multipart route."""
+    form = aiohttp.FormData()
+    form.add_field(
+        "electronicDocument",
+        file_chunks(source),
+        filename=source.name,
+        content_type="application/octet-stream",
+    )
+    form.add_field("request", "{}", content_type="application/json")
+    t0 = time.perf_counter()
+    async with http.post(f"{api}/Entries/1/{name}", data=form, headers=auth) as r:
+        assert r.status == 201, await r.text()
+    return time.perf_counter() - t0
+
+
+async def list_all(
+    http: aiohttp.ClientSession, api: str, auth: dict[str, str], folder_id: int, page: int, expected: int
+) -> float:
+    """Seconds to list a folder's children, every page followed by its @odata.nextLink."""
+    url: str | None = f"{api}/Entries/{folder_id}/Laserfiche.Repository.Folder/children"
+    headers = auth | {"Prefer": f"maxpagesize={page}"}
+    seen = 0
+    t0 = time.perf_counter()
+    while url:
+        async with http.get(url, headers=headers) as r:
+            body = await r.json()
+        seen += len(body["value"])
+        url = body.get("@odata.nextLink")
+    elapsed = time.perf_counter() - t0
+    assert seen == expected, seen
+    return elapsed
+
+
 async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, float, str]]:
     root = work / "root"
     proc, base = start_server(root)
@@ -61,18 +97,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
                 before = rss_kib(proc.pid)
                 sampler = PeakSampler(proc.pid)
                 sampler.start()
-                form = aiohttp.FormData()
-                form.add_field(
-                    "electronicDocument",
-                    file_chunks(source),
-                    filename="big.bin",
-                    content_type="application/octet-stream",
-                )
-                form.add_field("request", "{}", content_type="application/json")
-                t0 = time.perf_counter()
-                async with http.post(f"{api}/Entries/1/big-{i}.bin", data=form, headers=auth) as r:
-                    assert r.status == 201, await r.text()
-                import_times.append(time.perf_counter() - t0)
+                import_times.append(await import_once(http, api, auth, source, f"big-{i}.bin"))
                 growths.append((sampler.stop() - before) / 1024)
                 assert (root / f"big-{i}.bin").stat().st_size == source.stat().st_size
                 (root / f"big-{i}.bin").unlink()
@@ -99,31 +124,19 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
             async with http.get(f"{api}/Entries/ByPath", params={"fullPath": "\\many"}, headers=auth) as r:
                 folder_id = (await r.json())["entry"]["id"]
 
-            async def list_all(page: int) -> float:
-                url: str | None = f"{api}/Entries/{folder_id}/Laserfiche.Repository.Folder/children"
-                headers = auth | {"Prefer": f"maxpagesize={page}"}
-                seen = 0
-                t0 = time.perf_counter()
-                while url:
-                    async with http.get(url, headers=headers) as r:
-                        body = await r.json()
-                    seen += len(body["value"])
-                    url = body.get("@odata.nextLink")
-                elapsed = time.perf_counter() - t0
-                assert seen == args.entries, seen
-                return elapsed
-
             def ls_f() -> float:
                 t0 = time.perf_counter()
                 subprocess.run(["ls", "-f", str(folder)], check=True, stdout=subprocess.DEVNULL)
                 return time.perf_counter() - t0
 
-            first = await list_all(150)
+            first = await list_all(http, api, auth, folder_id, 150, args.entries)
             ls_times = [ls_f() for _ in range(args.runs)]
             ls = statistics.median(ls_times)
             rows.append((f"list {args.entries} first pass (ids given), 150/page", first, ls, ""))
             for page in (150, 1000):
-                warm = statistics.median([await list_all(page) for _ in range(args.runs)])
+                warm = statistics.median(
+                    [await list_all(http, api, auth, folder_id, page, args.entries) for _ in range(args.runs)]
+                )
                 pages = -(-args.entries // page)
                 rows.append(
                     (

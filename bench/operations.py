@@ -57,7 +57,7 @@ def make_tree(top: Path, files: int, folders: int, size: int) -> None:
 
 def timed(*command: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
@@ -81,11 +81,14 @@ class Client:
             assert r.status == 202, await r.text()
             return str((await r.json())["token"])
 
-    async def wait(self, token: str) -> dict[str, object]:
-        """Poll until the operation ends; its final progress (a completed copy answers 302)."""
+    async def wait(self, token: str, long_poll: bool = False) -> dict[str, object]:
+        """Poll until the operation ends; its final progress (a completed copy answers 302).
+        `long_poll`: ask the server to answer once it has ended (`?wait=`), so that no polling
+        adds to what is measured."""
+        params = {"wait": "60"} if long_poll else {}
         while True:
             async with self.http.get(
-                f"{self.api}/Tasks/{token}", headers=self.auth, allow_redirects=False
+                f"{self.api}/Tasks/{token}", params=params, headers=self.auth, allow_redirects=False
             ) as r:
                 body = await r.json()
                 if r.status != 202:
@@ -95,17 +98,23 @@ class Client:
 
 
 async def pollers(
-    http: aiohttp.ClientSession, url: str, auth: dict[str, str], count: int, pause_s: float
+    http: aiohttp.ClientSession,
+    url: str,
+    auth: dict[str, str],
+    count: int,
+    pause_s: float,
+    seconds: float | None = None,
 ) -> tuple[list[float], int]:
-    """`count` clients reading `url`, each pausing `pause_s` between polls, until the operation
-    ends: the latencies and the errors."""
+    """`count` clients reading `url`, each pausing `pause_s` between polls (0: closed loop), until
+    the operation ends (an answer other than 202) or `seconds` pass: the latencies and the errors."""
     latencies: list[float] = []
     errors = 0
     finished = asyncio.Event()
+    deadline = time.perf_counter() + seconds if seconds is not None else float("inf")
 
     async def one() -> None:
         nonlocal errors
-        while not finished.is_set():
+        while not finished.is_set() and time.perf_counter() < deadline:
             t0 = time.perf_counter()
             try:
                 async with http.get(url, headers=auth, allow_redirects=False) as r:

@@ -116,14 +116,17 @@ async def stats(http: aiohttp.ClientSession, receiver: str) -> dict[str, float]:
         return result
 
 
-async def delivery_run(args: argparse.Namespace, work: Path) -> tuple[float, int, int]:
-    """Seconds from the first request to the last webhook; unique and total webhooks."""
+async def delivery_run(
+    args: argparse.Namespace, work: Path, cwd: Path | None = None
+) -> tuple[float, int, int]:
+    """Seconds from the first request to the last webhook; unique and total webhooks (`cwd`: the
+    checkout whose server runs, see common.start_server)."""
     root = work / "root"
     (root / "src").mkdir(parents=True)
     (root / "src" / "file.txt").write_bytes(b"x" * 1024)
     (root / "out").mkdir()
     receiver, receiver_url = start_receiver("ok")
-    server, base = start_server(root, *server_flags(args), "--session-concurrency", "queue")
+    server, base = start_server(root, *server_flags(args), "--session-concurrency", "queue", cwd=cwd)
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as http:
             sessions = await make_instances(http, base, args.sessions, receiver_url)

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import gc
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from . import ephemeral
 from .api.common import AccessLogger, MalformedRequests
+from .api.connections import HeaderTimeoutRunner
 from .app import create_app
+from .cli import PROG, settings_from_args
 from .config import (
     ELEMENTS_ORG_SECRET,
     ELEMENTS_TOKEN,
     ELEMENTS_USER_SECRET,
     SIGNATURE_KEY,
     Settings,
-    settings_from_args,
 )
 from .metadata.catalog import CatalogError
 from .store import StoreUnusable
@@ -28,6 +33,10 @@ SHUTDOWN_TIMEOUT_S = 5.0
 # how long a thread may hold the GIL while another waits for it (Python's default is 5 ms): the
 # event loop answers polls while copy threads record batches, and must not wait a whole 5 ms each time
 GIL_SWITCH_INTERVAL_S = 0.0005
+# the young objects the collector lets pile up before it looks (Python's default is 700): a request
+# makes and drops hundreds, and each collection, whichever thread's allocations set it off, holds
+# the GIL throughout, stalling the event loop
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _shown(value: str, default: str, placeholder: str) -> str:
@@ -51,6 +60,11 @@ def banner(settings: Settings, base: str) -> str:
             "Document sandbox ready",
             f"  base URL:      {base}",
             f"  repository:    {repo}  (storage root: {settings.storage_root.resolve()})",
+            *(
+                ["  ephemeral:     a temporary copy of the storage root, removed on exit"]
+                if settings.ephemeral
+                else []
+            ),
             f"  sign in:       curl -s -X POST {base}/v1/Repositories/{repo}/Token "
             f"-d grant_type=password -d username={user} -d password={password}",
             f"  then:          curl -s -H 'Authorization: Bearer <access_token>' "
@@ -77,19 +91,38 @@ def banner(settings: Settings, base: str) -> str:
     )
 
 
+class CannotStart(Exception):
+    """The server cannot start as told: one line saying why (and the exit status)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 async def serve(settings: Settings) -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    runner = web.AppRunner(
-        create_app(settings),
-        access_log_class=AccessLogger,
-        handle_signals=False,
-        # requests still open this long after a signal are cut off (operations stop at once)
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-    )
-    await runner.setup()
+    try:
+        runner = HeaderTimeoutRunner(
+            create_app(settings),
+            header_timeout_s=settings.header_timeout_s,
+            keepalive_timeout=settings.keepalive_timeout_s,
+            access_log_class=AccessLogger,
+            handle_signals=False,
+            # requests still open this long after a signal are cut off (operations stop at once)
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        )
+        await runner.setup()
+        _settle_heap()
+    except (StoreUnusable, CatalogError) as exc:
+        raise CannotStart(str(exc), 2) from exc
+    except OSError as exc:
+        raise CannotStart(f"--storage-root {settings.storage_root}: {exc.strerror or exc}", 2) from exc
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise CannotStart(cannot_listen(settings, exc), 1) from exc
         host, port = runner.addresses[0][:2]
         host = f"[{host}]" if ":" in host else host
         print(banner(settings, f"http://{host}:{port}"), flush=True)
@@ -100,6 +133,8 @@ async def serve(settings: Settings) -> None:
             if stop.is_set():
                 # a second Ctrl-C: the user will not wait for a clean stop
                 logging.getLogger("server").warning("second signal: exiting at once")
+                if settings.ephemeral:
+                    ephemeral.remove(settings.storage_root)
                 os._exit(130)
             stop.set()
 
@@ -109,6 +144,23 @@ async def serve(settings: Settings) -> None:
         logging.getLogger("server").info("signal received, shutting down")
     finally:
         await runner.cleanup()
+
+
+def _settle_heap() -> None:
+    """What starting made (modules, routes, the catalog, the stored sessions) lives as long as the
+    server: frozen out of the collector's sight, so that a full collection during a copy walks only
+    what was made since (a pause of tens of milliseconds for every request under way otherwise)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def cannot_listen(settings: Settings, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"--port {settings.port}: already in use on {settings.host} (--port 0 picks a free one)"
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {settings.host}: not an address of this machine ({exc.strerror or exc})"
+    return f"cannot listen on {settings.host}:{settings.port} (--host, --port): {exc.strerror or exc}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,13 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(settings.log_level)
     logging.getLogger("aiohttp.server").addFilter(MalformedRequests())
     try:
-        asyncio.run(serve(settings))
-    except (StoreUnusable, CatalogError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        with ephemeral.served(settings) as served:
+            asyncio.run(serve(served))
+    except ephemeral.CopyFailed as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"error: cannot serve on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
-        return 2
+    except CannotStart as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.status
     return 0
 
 

@@ -68,28 +68,24 @@ class Workers:
         self._closed = False
 
     def copy(
-        self,
-        src: tuple[str, ...],
-        dst: tuple[str, ...],
-        items: walkers.Batch,
-        stem: str,
-        folder_id: int,
-        creator: str,
-        run: CopyRun,
+        self, batch: walkers.CopyBatch, stem: str, creator: str, run: CopyRun
     ) -> tuple[list[walkers.Copied], BaseException | None]:
-        """Copy a batch (see walkers.copy_batch: items carry their kept extensions and ids) in a
-        worker, which also gives the new documents their rows in `folder_id`, with the metadata
-        of what they copy; blocking."""
-        request: dict[str, Any] = {"op": "copy", "src": src, "dst": dst, "items": items, "stem": stem}
-        request |= {"folder": folder_id, "creator": creator, "run": [run.key, run.top_id]}
+        """Copy a batch (see walkers.copy_batch: its files carry their kept extensions and ids) in
+        a worker, which also gives the new documents their rows, with the metadata of what they
+        copy; blocking."""
+        request = {
+            "op": "copy",
+            "batch": batch,
+            "stem": stem,
+            "creator": creator,
+            "run": [run.key, run.top_id],
+        }
         done, failure = self._call(request)
-        return [(source, final, size, created) for source, final, size, created in done], failure
+        return [(finals, created) for finals, created in done], failure
 
-    def unlink(
-        self, parts: tuple[str, ...], names: list[str], folder_id: int | None
-    ) -> tuple[list[str], BaseException | None]:
+    def unlink(self, batch: walkers.UnlinkBatch) -> tuple[list[list[str]], BaseException | None]:
         """Remove a batch of files (see walkers.unlink_batch) and their rows in a worker; blocking."""
-        return self._call({"op": "unlink", "parts": parts, "names": names, "folder": folder_id})
+        return self._call({"op": "unlink", "batch": batch})
 
     def _call(self, request: dict[str, Any]) -> tuple[list[Any], BaseException | None]:
         worker = self._take()
@@ -167,23 +163,57 @@ class Workers:
 
 
 def _write(
-    conn: sqlite3.Connection, failure: BaseException | None, change: Callable[..., None], *args: Any
+    conn: sqlite3.Connection, failure: BaseException | None, change: Callable[[sqlite3.Connection], None]
 ) -> BaseException | None:
     """Record a batch's outcome in one transaction; the batch's own failure comes first."""
-    if not args[1]:
-        return failure
     try:
         # the workers take turns by a lock that wakes the next at once; sqlite's own busy wait
         # sleeps in steps of milliseconds
         fcntl.flock(_writer_lock, fcntl.LOCK_EX)
         try:
             with store.transaction(conn, "BEGIN IMMEDIATE"):
-                change(conn, *args)
+                change(conn)
         finally:
             fcntl.flock(_writer_lock, fcntl.LOCK_UN)
     except Exception as exc:
         return failure or exc
     return failure
+
+
+def _record_copies(
+    batch: walkers.CopyBatch, done: list[walkers.Copied], creator: str, run: CopyRun
+) -> Callable[[sqlite3.Connection], None] | None:
+    """What writes the rows of the documents a batch copied (None: it copied none)."""
+    rows = [
+        (group[2], walkers.copied_rows(group, copied)) for group, copied in zip(batch, done, strict=False)
+    ]
+    if not any(found for _, found in rows):
+        return None
+
+    def write(conn: sqlite3.Connection) -> None:
+        for folder, found in rows:
+            if found:
+                insert_documents(conn, folder, found, creator, run)
+
+    return write
+
+
+def _forget_unlinked(
+    batch: walkers.UnlinkBatch, done: list[list[str]]
+) -> Callable[[sqlite3.Connection], None] | None:
+    """What drops the rows of the files a batch removed (None: none had rows)."""
+    gone = [
+        (group[1], names) for group, names in zip(batch, done, strict=False) if group[1] is not None and names
+    ]
+    if not gone:
+        return None
+
+    def write(conn: sqlite3.Connection) -> None:
+        for folder, names in gone:
+            assert folder is not None
+            forget_children(conn, folder, names)
+
+    return write
 
 
 def _describe(failure: BaseException | None) -> dict[str, Any] | None:
@@ -257,6 +287,9 @@ def main() -> None:
     # rows are written here too, beside the server's own connection: the server's process has
     # enough to do answering requests
     store_fd, conn = store.connect_from(root_fd)
+    # as the server's own connection: a commit is safe from a crash of any process at once, and
+    # only a power loss could take back the last ones
+    conn.execute("PRAGMA synchronous=NORMAL")
     global _writer_lock
     _writer_lock = os.open(
         WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=store_fd
@@ -265,18 +298,15 @@ def main() -> None:
     for line in sys.stdin.buffer:
         request = orjson.loads(line)
         if request["op"] == "copy":
-            batch = [tuple(item) for item in request["items"]]
-            src, dst = tuple(request["src"]), tuple(request["dst"])
-            done, failure = _run(walkers.copy_batch, root_fd, src, dst, batch, request["stem"])
-            rows = walkers.copied_rows(batch, done)
-            run = CopyRun(*request["run"])
-            failure = _write(
-                conn, failure, insert_documents, request["folder"], rows, request["creator"], run
-            )
+            batch = request["batch"]
+            done, failure = _run(walkers.copy_batch, root_fd, batch, request["stem"])
+            write = _record_copies(batch, done, request["creator"], CopyRun(*request["run"]))
         else:
-            done, failure = _run(walkers.unlink_batch, root_fd, tuple(request["parts"]), request["names"])
-            if request["folder"] is not None:
-                failure = _write(conn, failure, forget_children, request["folder"], done)
+            batch = request["batch"]
+            done, failure = _run(walkers.unlink_batch, root_fd, batch)
+            write = _forget_unlinked(batch, done)
+        if write is not None:
+            failure = _write(conn, failure, write)
         try:
             out.write(orjson.dumps({"done": done, "error": _describe(failure)}) + b"\n")
             out.flush()

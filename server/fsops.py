@@ -124,6 +124,54 @@ def scan(dir_fd: int, skip: frozenset[str] = frozenset()) -> dict[str, bool]:
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _renameat2 = getattr(_libc, "renameat2", None)
 _RENAME_NOREPLACE = 1
+_linkat = getattr(_libc, "linkat", None)
+_AT_EMPTY_PATH = 0x1000
+
+# a file made with no name (O_TMPFILE) appears, complete, under its name in one link, and leaves
+# nothing behind if the process dies first; it is named through /proc (or, with the
+# CAP_DAC_READ_SEARCH capability, by its descriptor alone: cheaper). Where the kernel or the
+# filesystem cannot, a hidden part file renamed when complete does the same (and a crash leaves it
+# for the copy's recovery to clear)
+_UNNAMED = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+_TMPFILE_FLAGS = os.O_WRONLY | getattr(os, "O_TMPFILE", 0) | os.O_CLOEXEC
+# whether naming by descriptor alone may work (until it is refused once)
+_by_descriptor = [_linkat is not None]
+
+
+def new_file(dir_fd: int, part: str) -> tuple[int, str | None]:
+    """A new, empty file in a folder, open for writing, that no one sees until `name_file` names
+    it: unnamed where the filesystem can (the part name is then None), else the hidden `part`."""
+    if _UNNAMED:
+        try:
+            return os.open(".", _TMPFILE_FLAGS, 0o644, dir_fd=dir_fd), None
+        except OSError as exc:
+            # a filesystem without unnamed files (EOPNOTSUPP; EISDIR from kernels that predate them)
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    return os.open(part, NEW_FILE_FLAGS, 0o644, dir_fd=dir_fd), part
+
+
+def name_file(fd: int, part: str | None, dir_fd: int, name: str) -> None:
+    """Give a completely written file from `new_file` its name, never replacing anything
+    (FileExistsError if something has it)."""
+    if part is not None:
+        rename_noreplace(dir_fd, part, dir_fd, name)
+        return
+    if _by_descriptor[0]:
+        assert _linkat is not None
+        if _linkat(fd, b"", dir_fd, os.fsencode(name), _AT_EMPTY_PATH) == 0:
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, os.strerror(err), name)
+        if err not in (errno.ENOENT, errno.EPERM, errno.EINVAL):
+            raise OSError(err, os.strerror(err), name)
+        # without the capability the kernel answers ENOENT, as for a folder removed meanwhile:
+        # /proc tells the two apart (and raises FileNotFoundError for the latter)
+        os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
+        _by_descriptor[0] = False
+        return
+    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
 
 
 def rename_noreplace(src_fd: int, src: str, dst_fd: int, dst: str) -> None:

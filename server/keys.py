@@ -7,11 +7,13 @@ from aiohttp import web
 from .config import Settings
 from .elements import Events, Instance, Instances
 from .elements.bulk import Jobs
+from .inbox import Inbox
 from .metadata.model import Metadata
 from .operations import Operations
 from .repository import Repository
 from .sandbox import Faults, Feed
 from .sessions import Session, Sessions
+from .snapshot import StartState
 from .store import Store
 from .webhooks import Deliveries
 
@@ -27,6 +29,9 @@ deliveries_key = web.AppKey("deliveries", Deliveries)
 jobs_key = web.AppKey("jobs", Jobs)
 faults_key = web.AppKey("faults", Faults)
 feed_key = web.AppKey("feed", Feed)
+inbox_key = web.AppKey("inbox", Inbox)
+# what a reset puts back (outlives the resets)
+start_key = web.AppKey("start", StartState)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -43,6 +48,7 @@ __all__ = [
     "events_key",
     "faults_key",
     "feed_key",
+    "inbox_key",
     "instances_key",
     "jobs_key",
     "metadata_key",
@@ -50,5 +56,6 @@ __all__ = [
     "repository_key",
     "sessions_key",
     "settings_key",
+    "start_key",
     "store_key",
 ]

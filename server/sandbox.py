@@ -104,11 +104,15 @@ class Faults:
         return None
 
 
+# the user of a message every signed-in viewer sees (the webhook inbox's: any user may read it)
+EVERYONE = ""
+
+
 @dataclass(frozen=True)
 class Message:
     id: int
-    event: str  # "operation" or "delivery"
-    user: str  # whose it is: who may see it
+    event: str  # "operation", "delivery" or "inbox"
+    user: str  # whose it is: who may see it (EVERYONE: all)
     token: str  # the operation's token ("" for a delivery)
     data: bytes  # JSON
 
@@ -177,6 +181,16 @@ class Feed:
     def close(self) -> None:
         """End every stream (the server is stopping)."""
         self._closed = True
+        self._end_streams()
+
+    def restart(self) -> None:
+        """End every stream and forget the messages held for clients that reconnect (a reset:
+        what they told of is gone). The numbering goes on, so a client that reconnects with the
+        last id it saw hears what comes next."""
+        self._end_streams()
+        self._held.clear()
+
+    def _end_streams(self) -> None:
         for subscriber in self._subscribers:
             if not subscriber.offer(None):
                 subscriber.dropped = True

@@ -338,28 +338,19 @@ class Store:
         with self.lock, transaction(self.conn) as conn:
             yield conn
 
-    def open(self, creator: str, now_ns: int) -> None:
-        """Create or open the database; blocking, call from a thread.
+    def open(self, creator: str, now_ns: int, lock_fd: int = -1) -> None:
+        """Create or open the database; blocking, call from a thread. `lock_fd`: the root's lock,
+        still held, of the store this one follows (see `detach_lock`).
 
         Everything below the root is reached through descriptors without following symlinks, so a
         `.sandbox` (or anything in it) swapped for a symlink by hand is refused, never followed.
         """
+        self._lock_fd = lock_fd
         self.root.mkdir(parents=True, exist_ok=True)
         self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.dir_fd = self._own_dir(self.root_fd, STORE_DIR)
-        # two servers on one root would each take the other's temporary files for crash debris
-        try:
-            self._lock_fd = os.open(
-                "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd
-            )
-        except OSError as exc:
-            self.close()
-            raise StoreUnusable(f"{self.dir}: 'lock' must be a regular file of the sandbox's own") from exc
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.close()
-            raise StoreUnusable(f"{self.root} is already served by another sandbox process") from None
+        if self._lock_fd < 0:
+            self._take_lock()
         # anything left here was a write interrupted by a crash: it never got its final name
         # (rmtree with dir_fd never follows a symlink out)
         leftover = fsops.lstat_at(self.dir_fd, TMP_DIR)
@@ -404,6 +395,29 @@ class Store:
             (ROOT_ID, creator, now_ns),
         )
         self._conn = conn
+
+    def _take_lock(self) -> None:
+        # two servers on one root would each take the other's temporary files for crash debris
+        try:
+            self._lock_fd = os.open(
+                "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.dir_fd
+            )
+        except OSError as exc:
+            self.close()
+            raise StoreUnusable(f"{self.dir}: 'lock' must be a regular file of the sandbox's own") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.close()
+            raise StoreUnusable(f"{self.root} is already served by another sandbox process") from None
+
+    def detach_lock(self) -> int:
+        """Take the root's lock out of the store, still held: `close` then leaves the root locked,
+        for the next store on it to take over (`open(lock_fd=…)`). A reset opens the store anew,
+        and no other process may take the root in between."""
+        with self.lock:
+            fd, self._lock_fd = self._lock_fd, -1
+        return fd
 
     def _own_dir(self, parent_fd: int, name: str) -> int:
         """Open (creating if needed) a folder of the store's; refuse a symlink or anything else."""

@@ -24,6 +24,7 @@ import heapq
 import hmac
 import logging
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
+from .commits import GroupCommit
 from .store import Store
 
 log = logging.getLogger("server.webhooks")
@@ -147,6 +149,8 @@ Interception = tuple[int | None, float]
 class Deliveries:
     def __init__(self, store: Store, *, retries: int, backoff_s: float, timeout_s: float) -> None:
         self.store = store
+        # attempts' records, many to a transaction (a thousand webhooks a second each make one)
+        self.commits = GroupCommit(store)
         # the sandbox's faults, asked before each attempt; and who hears of each attempt made
         self.intercept: Callable[[Pending], Interception] | None = None
         self.listeners: list[Callable[[Pending, Attempt, DeliveryStatus], None]] = []
@@ -352,7 +356,7 @@ class Deliveries:
         sent again because its record failed once. False if it could not be stored at all."""
         for wait_s in RECORD_RETRY_S:
             try:
-                await asyncio.to_thread(self._record, pending, attempt, status)
+                await self.commits.write(functools.partial(self._record, pending, attempt, status))
                 return True
             except Exception:
                 log.exception("webhook %d: attempt %d not recorded", pending.notification_id, attempt.number)
@@ -371,28 +375,30 @@ class Deliveries:
             ).fetchall()
         return [Pending(nid, url, key, bytes(body), *rest) for nid, url, key, body, *rest in rows]
 
-    def _record(self, pending: Pending, attempt: Attempt, status: DeliveryStatus) -> None:
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO attempts (notification_id, number, started_ns, duration_ms, status_code, error)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    pending.notification_id,
-                    attempt.number,
-                    attempt.started_ns,
-                    attempt.duration_ms,
-                    attempt.status_code,
-                    attempt.error,
-                ),
-            )
-            conn.execute(
-                "UPDATE deliveries SET status = ?, next_ns = ? WHERE notification_id = ?",
-                (
-                    status.value,
-                    pending.due_ns if status is DeliveryStatus.PENDING else 0,
-                    pending.notification_id,
-                ),
-            )
+    def _record(
+        self, pending: Pending, attempt: Attempt, status: DeliveryStatus, conn: sqlite3.Connection
+    ) -> None:
+        """An attempt's record, in the open transaction (beside other writes: see GroupCommit)."""
+        conn.execute(
+            "INSERT INTO attempts (notification_id, number, started_ns, duration_ms, status_code, error)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                pending.notification_id,
+                attempt.number,
+                attempt.started_ns,
+                attempt.duration_ms,
+                attempt.status_code,
+                attempt.error,
+            ),
+        )
+        conn.execute(
+            "UPDATE deliveries SET status = ?, next_ns = ? WHERE notification_id = ?",
+            (
+                status.value,
+                pending.due_ns if status is DeliveryStatus.PENDING else 0,
+                pending.notification_id,
+            ),
+        )
 
     def _restart(self, notification_id: int, now: int) -> tuple[Any, ...] | None:
         """Make a delivered or queued delivery pending again: (url, key, body, attempts, event id,
@@ -457,6 +463,15 @@ class Deliveries:
             for nid, event, instance, url, stored, session in rows
         ]
         return [d for d in found if status is None or d.status == status]
+
+    def sent(self, notification_id: int) -> tuple[bytes, str] | None:
+        """What a delivery's attempts are made from: its body and its instance's signature key
+        (each attempt's headers are `headers_for` them at its start); blocking."""
+        with self.store.lock:
+            row = self.store.conn.execute(
+                "SELECT body, signature_key FROM deliveries WHERE notification_id = ?", (notification_id,)
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), str(row[1] or ""))
 
     def attempts_of(self, notification_ids: list[int]) -> dict[int, list[Attempt]]:
         """The recorded attempts of some deliveries; blocking."""

@@ -35,6 +35,9 @@ from server.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.fsops import PART_PREFIX  # noqa: E402
 
+# a separate project of a plugin user's, which tests/test_plugin.py runs as that user would
+collect_ignore = ["user_project"]
+
 REPO_ID = "r-sandbox"
 BASE = f"/v1/Repositories/{REPO_ID}"
 HIDDEN = ".sandbox"

@@ -2,132 +2,36 @@
 
 The browser is the system's Chromium (/usr/bin/chromium, which .ci/run installs); the tests are
 skipped with a visible reason where it is missing. Everything waits with Playwright's auto-waiting
-`expect` / `wait_for_function`, never with fixed sleeps.
+`expect` / `wait_for_function`, never with fixed sleeps. The fixtures and helpers are
+`dashboard_kit`'s; issue 16's views are tested in test_dashboard_operations.py and
+test_dashboard_panels.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import pytest
-from conftest import REPO_ID, ServerFactory
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)"
+from conftest import REPO_ID
+from dashboard_kit import (
+    NEEDS_CHROMIUM,
+    WAIT_MS,
+    Client,
+    expect,
+    make_files,
+    row,
+    sign_in_page,
+    start_server,
 )
 
-async_api = pytest.importorskip("playwright.async_api", reason="the 'playwright' package is not installed")
-expect = async_api.expect
-
-WAIT_MS = 30_000  # generous: CI machines are slow, and nothing here waits longer than it must
-CHILDREN = "Laserfiche.Repository.Folder/children"
-
-
-# --------------------------------------------------------------------------- fixtures and helpers
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async with async_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
-async def page(browser) -> AsyncIterator[Any]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.set_default_timeout(WAIT_MS)
-    yield page
-    await context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
-
-
-def start_server(server_factory: ServerFactory, root: Path, *extra: str) -> str:
-    return server_factory.start(root, *extra).base_url
-
-
-class Client:
-    """A Laserfiche caller of the same server, to set the scene beside the browser."""
-
-    def __init__(self, http: aiohttp.ClientSession, base_url: str):
-        self.http = http
-        self.base_url = base_url
-        self.api = f"{base_url}/v1/Repositories/{REPO_ID}"
-        self.token = ""
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    async def sign_in(self, user: str = "admin", password: str = "admin") -> Client:
-        form = {"grant_type": "password", "username": user, "password": password}
-        async with self.http.post(f"{self.api}/Token", data=form) as resp:
-            assert resp.status == 200, await resp.text()
-            self.token = (await resp.json())["access_token"]
-        return self
-
-    async def entry_id(self, path: str) -> int:
-        url = f"{self.api}/Entries/ByPath"
-        async with self.http.get(url, params={"fullPath": path}, headers=self.auth) as resp:
-            assert resp.status == 200, await resp.text()
-            return int((await resp.json())["entry"]["id"])
-
-    async def copy_async(self, source_id: int, dest_id: int, name: str, pace_ms: int = 0) -> str:
-        url = f"{self.api}/Entries/{dest_id}/Laserfiche.Repository.Folder/CopyAsync"
-        headers = {**self.auth, "Sandbox-Pace-Ms": str(pace_ms)}
-        body = {"sourceId": source_id, "name": name}
-        async with self.http.post(url, params={"autoRename": "true"}, json=body, headers=headers) as resp:
-            assert resp.status in (201, 202), await resp.text()
-            return str((await resp.json())["token"])
-
-    async def operations(self) -> list[dict[str, Any]]:
-        async with self.http.get(f"{self.base_url}/sandbox/operations", headers=self.auth) as resp:
-            assert resp.status == 200, await resp.text()
-            return list((await resp.json())["value"])
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-async def sign_in_page(page, base_url: str, user: str = "admin", password: str = "admin") -> None:
-    await page.goto(base_url + "/")
-    await page.fill("#username", user)
-    await page.fill("#password", password)
-    await page.click("#signin-form button[type=submit]")
-    await expect(page.locator("#tree")).to_be_visible()
-    await expect(page.locator("#stream-state")).to_have_text("live")
-
-
-def row(page, token: str):
-    return page.locator(f'#operations tr[data-token="{token}"]')
-
-
-def make_files(folder: Path, count: int, per_folder: int = 10) -> None:
-    """`count` small files spread over subfolders of `per_folder` files each."""
-    for i in range(count):
-        sub = folder / f"part{i // per_folder}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"file{i:03}.txt").write_text(f"file {i}\n")
-
+pytestmark = NEEDS_CHROMIUM
+pytest_plugins = ["dashboard_fixtures"]
 
 # --------------------------------------------------------------------------- tests
 
@@ -146,6 +50,18 @@ async def test_the_page_is_served_with_the_repository_id(server_factory, tmp_pat
         async with http.get(f"{base}/dashboard/{asset}") as resp:
             assert resp.status == 200
             assert resp.content_type == kind
+    # the script's modules, one per panel, and nothing else of the folder
+    async with http.get(f"{base}/dashboard/dashboard.js") as resp:
+        script = await resp.text()
+    modules = re.findall(r'from "\./js/([a-z]+\.js)"|import "\./js/([a-z]+\.js)"', script)
+    assert len(modules) >= 5, script[:500]
+    for name in {a or b for a, b in modules}:
+        async with http.get(f"{base}/dashboard/js/{name}") as resp:
+            assert resp.status == 200, name
+            assert resp.content_type == "text/javascript"
+    for wrong in ("js/nope.js", "js/..%2Fdashboard.css", "js/%2E%2E%2Findex.html", "index.html"):
+        async with http.get(f"{base}/dashboard/{wrong}") as resp:
+            assert resp.status == 404, wrong
 
 
 async def test_sign_in_failure_shows_the_error_and_a_401_signs_out(server_factory, tmp_path, page, http):
@@ -297,9 +213,10 @@ async def test_two_hundred_operations_and_rows_updated_in_place(server_factory, 
     rows = page.locator("#operations tr[data-token]")
     await expect(rows).to_have_count(200, timeout=WAIT_MS)
     await expect(page.locator('#operations tr[data-status="Completed"]')).to_have_count(200)
-    # newest on top
+    # newest on top (operations started in the same millisecond: by token)
     tokens = await rows.evaluate_all("rows => rows.map(r => r.dataset.token)")
-    assert tokens == [o["operationToken"] for o in ops]
+    newest = sorted(ops, key=lambda o: (o["createdTimestamp"], o["operationToken"]), reverse=True)
+    assert tokens == [o["operationToken"] for o in newest]
 
     await page.evaluate(
         """() => {
@@ -344,15 +261,20 @@ async def test_two_hundred_operations_and_rows_updated_in_place(server_factory, 
     assert result["removed"] == []
 
 
-def op_message(event_id: int, token: str, status: str, percent: int, second: int, eol: str = "\n") -> str:
-    """One `operation` message of a scripted stream (the op's shape as /sandbox/operations gives it)."""
+def fake_op(token: str, status: str, percent: int, second: int) -> dict[str, object]:
+    """An operation the server does not have, in the shape /sandbox/operations gives."""
     created = f"2030-01-01T00:00:{second:02}Z"
-    op = {
+    return {
         "operationToken": token, "operationType": "CopyEntry", "status": status,
         "percentComplete": percent, "entriesDone": percent, "entriesTotal": 100, "paceMs": 0,
         "sessionId": "s", "user": "admin", "entryId": 2, "label": f"Copy {token}", "eventId": None,
         "errors": [], "createdTimestamp": created, "startTimestamp": created, "statusTimestamp": created,
     }  # fmt: skip
+
+
+def op_message(event_id: int, token: str, status: str, percent: int, second: int, eol: str = "\n") -> str:
+    """One `operation` message of a scripted stream."""
+    op = fake_op(token, status, percent, second)
     # indented JSON: its lines become several `data:` lines, joined again with newlines
     data = json.dumps(op, indent=1).replace("\n", f"{eol}data: ")
     return f"id: {event_id}{eol}event: operation{eol}data: {data}{eol}{eol}"
@@ -361,7 +283,7 @@ def op_message(event_id: int, token: str, status: str, percent: int, second: int
 async def test_stream_parsing_merging_and_reconnecting_with_last_event_id(server_factory, tmp_path, page):
     """A scripted stream (the browser's request answered by the test): CRLF and LF lines, comments,
     data split over lines, messages out of order; then the stream ends and the page comes back
-    with Last-Event-ID."""
+    with Last-Event-ID, and reads the operations' listing again."""
     root = tmp_path / "root"
     root.mkdir()
     base = start_server(server_factory, root)
@@ -386,12 +308,29 @@ async def test_stream_parsing_merging_and_reconnecting_with_last_event_id(server
     def reconnect(request) -> bool:
         return request.url.endswith("/sandbox/events") and request.headers.get("last-event-id") == "11"
 
+    # after the reconnect, the page reads the listing again and keeps only what it lists: here, the
+    # scripted operations, as a listing taken a while ago would have them (which takes nothing back)
+    listings: list[str] = []
+
+    async def operations(route, request):
+        listings.append(request.url)
+        if len(listings) == 1:
+            await route.continue_()
+            return
+        stale = [fake_op(two, "NotStarted", 0, 2), fake_op(one, "InProgress", 10, 1)]
+        await route.fulfill(status=200, json={"value": stale})
+
+    await page.route("**/sandbox/operations?*", operations)
     await page.route("**/sandbox/events*", events)
     await page.goto(base + "/")
     await page.fill("#username", "admin")
     await page.fill("#password", "admin")
     async with page.expect_request(reconnect):
         await page.click("#signin-form button[type=submit]")
+    deadline = time.monotonic() + 10
+    while len(listings) < 2:  # (the listing read again after the reconnect)
+        assert time.monotonic() < deadline, listings
+        await asyncio.sleep(0.02)
 
     first = row(page, one)
     await expect(first.locator(".status")).to_have_text("Cancelled")

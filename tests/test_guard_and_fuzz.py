@@ -76,6 +76,15 @@ PUBLIC = {
     ("HEAD", "/"),
     ("GET", "/dashboard/{name}"),
     ("HEAD", "/dashboard/{name}"),
+    ("GET", "/dashboard/js/{name}"),
+    ("HEAD", "/dashboard/js/{name}"),
+    # the API reference page and its files
+    ("GET", "/docs"),
+    ("HEAD", "/docs"),
+    ("GET", "/docs/assets/{name}"),
+    ("HEAD", "/docs/assets/{name}"),
+    # webhook senders carry no credentials
+    ("POST", "/sandbox/inbox/{name}"),
 }
 
 # plausible values for the path parameters (anything else: "x"); auth runs before any handler,
@@ -1871,6 +1880,10 @@ def _run_campaign(factory: ServerFactory, root: Path) -> Campaign:
             pinned["instanceId"] = 2
         # v1's long poll, bounded (v2's is bounded by --task-wait-s)
         query = {"wait": "0.5"} if path.startswith("/v1/") and "/Tasks/" in path else None
+        if method == "GET" and path == "/sandbox/inbox/{name}":
+            query = {"wait": "0.2"}  # (an empty inbox holds its answer up to 60 s)
+        if method == "POST" and path == "/sandbox/inbox/{name}":
+            query = {"status": "200"}  # (?status=503 answers 503 because it was asked to)
         for mode, share in ((GenerationMode.POSITIVE, 2 / 3), (GenerationMode.NEGATIVE, 1 / 3)):
             strategy = op.as_strategy(generation_mode=mode, path_parameters=pinned or None, query=query)
             run_quietly(method, path, strategy, max(2, round(SCHEMA_EXAMPLES * share)), mode.value)

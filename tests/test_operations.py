@@ -28,6 +28,7 @@ from conftest import (
     write_catalog,
 )
 
+from server import fsops
 from server.app import create_app
 
 COPY_CHILDREN = "Laserfiche.Repository.Folder/children/CopyAsync"
@@ -1208,6 +1209,32 @@ async def test_large_tree_copies_and_deletes_exactly(aiohttp_client, storage_roo
         assert not (storage_root / f"Copy {round_}").exists()
         assert (await api.request("GET", f"/Entries/{copy_id}")).status == 404
     assert digest_tree(storage_root / "Large") == expected
+
+
+async def test_where_files_cannot_be_made_unnamed_a_copy_renames_part_files(
+    aiohttp_client, storage_root, monkeypatch
+):
+    """A copy writes each file unnamed (O_TMPFILE) and names it when complete; where the
+    filesystem cannot, under a hidden part name renamed when complete: the same copy, nothing left
+    behind."""
+    renamed = []
+
+    def rename(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+        renamed.append(src)
+        original(src_fd, src, dst_fd, dst)
+
+    original = fsops.rename_noreplace
+    monkeypatch.setattr(fsops, "_UNNAMED", False)
+    monkeypatch.setattr(fsops, "rename_noreplace", rename)
+    api = await open_api(aiohttp_client, storage_root, copy_processes=0)
+    files = build_many(storage_root / "Src", folders=3, files_per_folder=40)
+    expected = digest_tree(storage_root / "Src")
+    source = await api.by_path("\\Src")
+    _, resp, _ = await wait_done(api, await copy_token(api, 1, source["id"], "Copied"))
+    assert resp.status == 302
+    assert digest_tree(storage_root / "Copied") == expected
+    assert len(renamed) == files and all(name.startswith(fsops.PART_PREFIX) for name in renamed)
+    assert_no_leftovers(storage_root)
 
 
 async def test_delete_fails_clearly_when_a_file_appears_in_a_folder_it_is_emptying(

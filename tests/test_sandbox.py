@@ -80,6 +80,7 @@ OP_KEYS = {
     "createdTimestamp",
     "startTimestamp",
     "statusTimestamp",
+    "timeline",
 }
 DELIVERY_KEYS = {"notificationId", "eventId", "instanceId", "url", "status", "sessionId", "attempts"}
 ATTEMPT_KEYS = {"number", "startedTimestamp", "durationMs", "statusCode", "error"}

@@ -9,10 +9,7 @@ import asyncio
 import hashlib
 import os
 import random
-import re
-import shutil
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +18,6 @@ import aiohttp
 import pytest
 from conftest import (
     HIDDEN,
-    PROJECT_ROOT,
     REPO_ID,
     V2BASE,
     Api,
@@ -384,25 +380,6 @@ async def test_a_cancelled_import_creates_nothing_and_the_upload_can_be_imported
     assert task["status"] == "Completed", task
     assert os.path.getsize(storage_root / "c.bin") == 32 * MiB
     assert not list((storage_root / HIDDEN / "uploads").iterdir())
-
-
-def test_the_readme_example_runs_as_written(server_factory, tmp_path):
-    """The "Uploads in parts" section's shell block, against the sample repository, twice."""
-    root = tmp_path / "root"
-    shutil.copytree(PROJECT_ROOT / "storage_root", root, ignore=shutil.ignore_patterns(".sandbox"))
-    server = server_factory.start(root, "--copy-processes", "0")
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme[readme.index("## Uploads in parts") :]
-    section = section[: section.index("\n## ", 5)]
-    [block] = re.findall(r"```sh\n(.*?)```", section, re.S)
-    script = 'set -euo pipefail\ncurl() { command curl --fail-with-body "$@"; }\n' + block
-    script = script.replace("http://127.0.0.1:8080", server.base_url)
-    work = tmp_path / "work"
-    work.mkdir()
-    for run in (1, 2):
-        done = subprocess.run(["bash", "-c", script], cwd=work, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"run {run}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        assert '"status":"Completed"' in done.stdout and "the same bytes" in done.stdout, done.stdout
 
 
 async def test_a_part_over_5_gib_is_413_and_one_cut_off_leaves_no_file(v2, storage_root):

@@ -59,10 +59,9 @@ async def start_query(request: web.Request) -> web.Response:
     events = request.app[events_key]
     hook = BulkHook(events, instance, request.method, request.path_qs, url, query=query, work=work)
     try:
-        op = await operations.start(session_of(request), work, hook)
+        await operations.start(session_of(request), work, hook)
     except TooManyRequests as exc:
         raise await busy(request, exc) from None
-    events.watch(op, hook)
     return json({"id": hook.event_id, "status": JobStatus.CREATED.value})
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-import secrets
 import sqlite3
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 import orjson
 from aiohttp import web
@@ -19,6 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_urldispatcher import MatchInfoError
 
+from ..config import Settings
 from ..errors import (
     BadRequest,
     HeaderFieldsTooLarge,
@@ -30,7 +31,7 @@ from ..errors import (
     from_os_error,
     from_store_error,
 )
-from ..keys import REQUEST_ID, SESSION, sessions_key
+from ..keys import REQUEST_ID, SESSION, sessions_key, settings_key
 from ..sessions import Session
 
 log = logging.getLogger("server")
@@ -41,6 +42,9 @@ MAX_INT32 = 2**31 - 1
 MAX_QUERY_BYTES = 4096
 MAX_HEADER_BYTES = 4096
 _DIGITS = re.compile(r"[0-9]+")
+_MAX_INT32_DIGITS = len(str(MAX_INT32))
+# a parameter refused is quoted in the problem this far, not whole (a path can hold thousands of digits)
+_SHOWN_CHARS = 32
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 H = TypeVar("H", bound=Handler)
@@ -50,6 +54,17 @@ def public(handler: H) -> H:
     """Mark a handler as reachable without an access token."""
     handler.public = True  # type: ignore[attr-defined]
     return handler
+
+
+def body_limit(limit: Callable[[Settings], int]) -> Callable[[H], H]:
+    """Mark a handler whose body may be larger than the app's client_max_size (a document, a part
+    of an upload): `limit(settings)` is the most its Content-Length may declare."""
+
+    def mark(handler: H) -> H:
+        handler.body_limit = limit  # type: ignore[attr-defined]
+        return handler
+
+    return mark
 
 
 def authenticated_by(check: Callable[[web.Request], Session]) -> Callable[[H], H]:
@@ -122,10 +137,12 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     """Give every request an id, and turn every error into problem+json (outermost middleware)."""
     request_id = request.headers.get("X-RequestId", "")
     if not (0 < len(request_id) <= 64 and request_id.isascii() and request_id.isprintable()):
-        request_id = secrets.token_hex(16)
+        request_id = _request_id()
     request[REQUEST_ID] = request_id
     try:
         _check_sizes(request)
+        _check_encoding(request)
+        _check_declared_length(request)
         response = await handler(request)
     except SandboxError as exc:
         response = problem(request, exc.status, exc.title, exc.detail, headers=exc.headers, extra=exc.extra)
@@ -165,6 +182,13 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
+def _request_id() -> str:
+    """An id for a request that brought none: unique, not secret (it is echoed back and logged), so
+    drawn without a system call (os.urandom's each cost the event loop a trip for the GIL while
+    copies ran in the work threads)."""
+    return f"{random.getrandbits(128):032x}"
+
+
 def _unexpected(request: web.Request, request_id: str) -> web.Response:
     """A 500 for an error that is the server's own; logged with its traceback."""
     log.error(
@@ -190,6 +214,34 @@ def _check_sizes(request: web.Request) -> None:
             raise HeaderFieldsTooLarge(
                 f"The header '{name.decode('latin-1')[:64]}' is longer than {MAX_HEADER_BYTES} bytes."
             )
+
+
+def _check_encoding(request: web.Request) -> None:
+    """Refuse a path or query whose percent-escapes are not UTF-8: the URL layer would read `%FF`
+    as the three characters `%FF` in a path and as U+FFFD in a query, either way a name other than
+    the one sent."""
+    try:
+        unquote_to_bytes(request.raw_path).decode("utf-8")
+    except UnicodeError:
+        raise BadRequest(
+            "The request's path or query has a percent-encoded sequence that is not UTF-8; "
+            "names and values must be UTF-8, percent-encoded byte by byte."
+        ) from None
+
+
+def _check_declared_length(request: web.Request) -> None:
+    """Refuse, before any of it is read, a body whose Content-Length is over the route's limit:
+    its own (see `body_limit`), else the app's client_max_size."""
+    declared = request.content_length
+    if declared is None:
+        return
+    handler = request.match_info.handler
+    limit_of: Callable[[Settings], int] | None = getattr(handler, "body_limit", None)
+    limit = request.client_max_size if limit_of is None else limit_of(request.app[settings_key])
+    if declared > limit:
+        raise PayloadTooLarge(
+            f"The request body declares {declared} bytes; this route takes at most {limit}."
+        )
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
@@ -240,6 +292,11 @@ class MalformedRequests(logging.Filter):
 
 class AccessLogger(AbstractAccessLogger):
     """One line per request: no headers, so no tokens or passwords reach the log."""
+
+    @property
+    def enabled(self) -> bool:
+        # (aiohttp asks before each request: nothing to put together when the level drops the line)
+        return self.logger.isEnabledFor(logging.INFO)
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         session = request.get(SESSION)
@@ -320,14 +377,23 @@ def _json_type(kind: type) -> str:
 def int_param(value: str, name: str, minimum: int = 0) -> int:
     # plain ASCII digits only: int() would also take "+1", " 1", "1_0" and other scripts' digits
     if not _DIGITS.fullmatch(value):
-        raise BadRequest(f"The parameter '{name}' must be a whole number, got {value!r}.")
-    return _in_range(int(value), f"parameter '{name}'", minimum)
+        raise BadRequest(f"The parameter '{name}' must be a whole number, got {value[:_SHOWN_CHARS]!r}.")
+    # (int() refuses a text of over 4,300 digits, leading zeros included, with a ValueError that
+    # would be a 500; past its leading zeros, one longer than MAX_INT32 is out of range anyway)
+    significant = value.lstrip("0") or "0"
+    if len(significant) > _MAX_INT32_DIGITS:
+        raise _out_of_range(f"parameter '{name}'", minimum)
+    return _in_range(int(significant), f"parameter '{name}'", minimum)
 
 
 def _in_range(number: int, what: str, minimum: int) -> int:
     if not minimum <= number <= MAX_INT32:
-        raise BadRequest(f"The {what} must be between {minimum} and {MAX_INT32}.")
+        raise _out_of_range(what, minimum)
     return number
+
+
+def _out_of_range(what: str, minimum: int) -> BadRequest:
+    return BadRequest(f"The {what} must be between {minimum} and {MAX_INT32}.")
 
 
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")

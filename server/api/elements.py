@@ -38,7 +38,7 @@ from ..kinds.copy import copy_now, start_copy
 from ..kinds.delete import delete_now, start_delete
 from ..metadata.model import Metadata
 from ..operations import Operation
-from ..repository import Entry, check_name, check_segments
+from ..repository import Entry, Repository, check_name, check_segments
 from ..sessions import Session
 from ..times import iso
 from ..webhooks import Deliveries
@@ -53,7 +53,7 @@ from .common import (
     read_json,
     session_of,
 )
-from .transfer import received, send_document
+from .transfer import carries_document, received, send_document
 
 BASE = "/elements/api-v2"
 HUB = BASE + "/hubs/documents"
@@ -156,41 +156,69 @@ def _segments(raw: str, what: str) -> list[str]:
     return check_segments([s for s in raw.split("/") if s], what)
 
 
-async def _at(request: web.Request, segments: list[str], what: str) -> Entry:
-    found, _ = await asyncio.to_thread(request.app[repository_key].by_path, segments)
+def _found(repository: Repository, segments: list[str], what: str) -> Entry:
+    """The entry at a hub path; blocking."""
+    found, _ = repository.by_path(segments)
     if found is None or found.is_shortcut:  # (the hub has no shortcuts: it leaves them out)
         raise NotFound(f"No {what} at '/{'/'.join(segments)}'.")
     return found
 
 
-async def _target(request: web.Request, directory: bool) -> Entry:
-    """The entry a route names, by `/{id}` or by `?path=`; a folder or a file as the route needs."""
+def _target_finder(request: web.Request, directory: bool) -> Callable[[], Entry]:
+    """How to find the entry a route names, by `/{id}` or by `?path=` (a folder or a file as the
+    route needs), its parameters checked now; the finding blocks (see `_target`)."""
     what = "folder" if directory else "file"
+    repository = request.app[repository_key]
     raw_id = request.match_info.get("id")
     if raw_id is not None:
-        entry = await asyncio.to_thread(request.app[repository_key].entry, int_param(raw_id, "id", 1))
-        if entry.is_shortcut:
-            raise NotFound(f"No {what} with id {entry.id}.")
-    else:
-        path = request.query.get("path")
-        if path is None:
-            raise BadRequest("The parameter 'path' is required.")
-        entry = await _at(request, _segments(path, "parameter 'path'"), what)
+        entry_id = int_param(raw_id, "id", 1)
+
+        def by_id() -> Entry:
+            entry = repository.entry(entry_id)
+            if entry.is_shortcut:
+                raise NotFound(f"No {what} with id {entry.id}.")
+            return _of_kind(entry, directory)
+
+        return by_id
+    path = request.query.get("path")
+    if path is None:
+        raise BadRequest("The parameter 'path' is required.")
+    segments = _segments(path, "parameter 'path'")
+    return lambda: _of_kind(_found(repository, segments, what), directory)
+
+
+def _of_kind(entry: Entry, directory: bool) -> Entry:
     if entry.is_dir != directory:
         where = "/" + "/".join(entry.parts)
+        what = "folder" if directory else "file"
         raise BadRequest(f"'{where}' is a {'file' if directory else 'folder'}, not a {what}.")
     return entry
 
 
-async def _destination(request: web.Request, path: str, name: str | None) -> tuple[Entry, str]:
-    """Where a new entry goes: the parent folder of `path`, under `name` or `path`'s last segment."""
+async def _target(request: web.Request, directory: bool) -> Entry:
+    """The entry a route names, by `/{id}` or by `?path=`; a folder or a file as the route needs."""
+    return await asyncio.to_thread(_target_finder(request, directory))
+
+
+def _destination_finder(request: web.Request, path: str, name: str | None) -> Callable[[], tuple[Entry, str]]:
+    """How to find where a new entry goes (see `_destination`), `path` checked now; the finding blocks."""
     segments = _segments(path, "field 'path'")
     if not segments and name is None:
         raise BadRequest("The field 'path' must name the new entry, as in '/Folder/Name'.")
-    parent = await _at(request, segments[:-1], "parent folder")
-    if not parent.is_dir:
-        raise BadRequest(f"'/{'/'.join(parent.parts)}' is a file, not a folder.")
-    return parent, check_name(segments[-1] if name is None else name, "name")
+    repository = request.app[repository_key]
+
+    def find() -> tuple[Entry, str]:
+        parent = _found(repository, segments[:-1], "parent folder")
+        if not parent.is_dir:
+            raise BadRequest(f"'/{'/'.join(parent.parts)}' is a file, not a folder.")
+        return parent, check_name(segments[-1] if name is None else name, "name")
+
+    return find
+
+
+async def _destination(request: web.Request, path: str, name: str | None) -> tuple[Entry, str]:
+    """Where a new entry goes: the parent folder of `path`, under `name` or `path`'s last segment."""
+    return await asyncio.to_thread(_destination_finder(request, path, name))
 
 
 def _tags(body: dict[str, Any]) -> list[str] | None:
@@ -325,10 +353,9 @@ async def _dispatch(
     app = request.app
     hook = EventHook(app[events_key], request[INSTANCE], request.method, request.path_qs, url, tags)
     try:
-        op = await start(session_of(request), hook)
+        await start(session_of(request), hook)
     except TooManyRequests as exc:
         raise await busy(request, exc) from None
-    app[events_key].watch(op, hook)
     return json({"eventId": hook.event_id, "eventStatus": "dispatched"}, status=202)
 
 
@@ -339,23 +366,52 @@ def _copy_route(directory: bool) -> None:
     async def copy(request: web.Request) -> web.Response:
         pace = pace_s(request)
         callback = _asynchronous(request)
-        source = await _target(request, directory)
-        body = await read_json(request)
-        path = field(body, "path", str, required=True)
-        assert path is not None
-        tags = _tags(body) or []
-        parent, name = await _destination(request, path, field(body, "name", str))
+        find_source = _target_finder(request, directory)
+        # the source, the destination and the copy's checks are looked at in one thread hop; the
+        # body is read first, but what is wrong with it is told after the source is found, as if
+        # it had been read then
+        tags: list[str] = []
+        refused: Exception | None = None
+        find_destination: Callable[[], tuple[Entry, str]] | None = None
+        try:
+            body = await read_json(request)
+            path = field(body, "path", str, required=True)
+            assert path is not None
+            tags = _tags(body) or []
+            find_destination = _destination_finder(request, path, field(body, "name", str))
+        except Exception as exc:
+            refused = exc
         operations = request.app[operations_key]
+
+        def checked() -> tuple[Entry, Entry, str]:
+            source = find_source()
+            if refused is not None:
+                raise refused
+            assert find_destination is not None
+            parent, name = find_destination()
+            return (*operations.repository.check_copy(source.id, parent.id, name, False), name)
+
+        source, parent, name = await asyncio.to_thread(checked)
         if callback is not None:
             return await _dispatch(
                 request,
                 callback,
                 tags,
                 lambda session, hook: start_copy(
-                    operations, session, source.id, parent.id, name, False, hook=hook, pace_s=pace
+                    operations,
+                    session,
+                    source.id,
+                    parent.id,
+                    name,
+                    False,
+                    hook=hook,
+                    pace_s=pace,
+                    checked=(source, parent),
                 ),
             )
-        entry = await copy_now(operations, ELEMENTS_USER, source.id, parent.id, name, False, pace)
+        entry = await copy_now(
+            operations, ELEMENTS_USER, source.id, parent.id, name, False, pace, checked=(source, parent)
+        )
         if tags:
             await asyncio.to_thread(request.app[metadata_key].set_hub_tags, entry.id, tags)
         return await _one(request, entry)
@@ -402,6 +458,7 @@ for _route in (HUB + "/folders/contents", HUB + "/folders/{id}/contents"):
 
 @routes.post(HUB + "/files")
 @hub
+@carries_document
 async def upload(request: web.Request) -> web.Response:
     path = request.query.get("path")
     if path is None:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from aiohttp import web
 
 from ..errors import BadRequest, Unauthorized
@@ -30,12 +31,25 @@ from .common import (
     seconds_param,
     session_of,
 )
-from .laserfiche_common import Look, audit_body, by_path, entry_members, look, order_fields, shortcut_members
-from .transfer import json_part, received, send_document
+from .laserfiche_common import (
+    EntryPages,
+    Look,
+    audit_body,
+    by_path,
+    entry_members,
+    look,
+    order_fields,
+    shortcut_members,
+)
+from .transfer import carries_document, json_part, received, send_document
 
 BASE = "/v1/Repositories/{repoId}"
 
 routes = web.RouteTableDef()
+# the status routes, added before the others (see app.create_app): pollers ask for them most, and
+# aiohttp tries a path against the routes below /v1/Repositories one by one, in the order they were
+# added (no other route of the dialect can match a Tasks path, so the order decides nothing else)
+status_routes = web.RouteTableDef()
 
 
 # ---- rendering ----------------------------------------------------------------------------
@@ -72,6 +86,8 @@ ENTRY_FIELDS = (
 )
 # what a `$select` listing always carries (the v1 folder-listing guide)
 ALWAYS_SELECTED = ("id", "name", "entryType", "rowNumber")
+# listings' entries, as JSON kept from one page to the next (without `?fields=`: no values)
+PAGES = EntryPages(lambda entry, shown: render(entry, shown, 0, []))
 
 
 def parse_select(request: web.Request) -> set[str] | None:
@@ -183,22 +199,23 @@ async def list_children(request: web.Request) -> web.Response:
     named = request.query.getall("fields", [])
     metadata = request.app[metadata_key]
 
-    def page() -> tuple[int, list[dict[str, Any]]]:
+    shown = look(request)
+
+    def page() -> tuple[int, bytes]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
         total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
-        return total, [
+        if not named:
+            return total, PAGES.encode(entries, shown, chosen, paging.skip + 1)
+        rendered = [
             render_for(
-                request,
-                e,
-                chosen,
-                paging.skip + i + 1,
-                [f for f in metadata.fields(e.id, named) if f.values] if named else None,
+                request, e, chosen, paging.skip + i + 1, [f for f in metadata.fields(e.id, named) if f.values]
             )
             for i, e in enumerate(entries)
         ]
+        return total, orjson.dumps(rendered)
 
-    total, rendered = await asyncio.to_thread(page)
-    return paging.response(rendered, total, "Laserfiche.Repository.Entry")
+    total, encoded = await asyncio.to_thread(page)
+    return paging.encoded(encoded, total, "Laserfiche.Repository.Entry")
 
 
 @routes.post(BASE + "/Entries/{entryId}/Laserfiche.Repository.Folder/children")
@@ -269,6 +286,7 @@ def _import_result(request: web.Request, entry_id: int, exceptions: list[dict[st
 
 
 @routes.post(BASE + "/Entries/{entryId}/{fileName}")
+@carries_document
 async def import_document(request: web.Request) -> web.Response:
     parent_id = entry_id_param(request)
     name = check_name(request.match_info["fileName"], "fileName")
@@ -379,7 +397,7 @@ async def _operation(request: web.Request) -> Operation:
     return op
 
 
-@routes.get(BASE + "/Tasks/{operationToken}")
+@status_routes.get(BASE + "/Tasks/{operationToken}")
 async def get_task(request: web.Request) -> web.Response:
     op = await _operation(request)
     body = render_progress(request, op)
@@ -393,7 +411,7 @@ async def get_task(request: web.Request) -> web.Response:
     return json(body)
 
 
-@routes.delete(BASE + "/Tasks/{operationToken}")
+@status_routes.delete(BASE + "/Tasks/{operationToken}")
 async def cancel_task(request: web.Request) -> web.Response:
     operations = request.app[operations_key]
     op = operations.get(session_of(request), request.match_info["operationToken"])
@@ -417,7 +435,7 @@ MONITOR_STATUS = {
 }
 
 
-@routes.get(BASE + "/Tasks/{operationToken}/status")
+@status_routes.get(BASE + "/Tasks/{operationToken}/status")
 async def get_task_monitor(request: web.Request) -> web.Response:
     op = await _operation(request)
     body: dict[str, Any] = {

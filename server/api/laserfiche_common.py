@@ -4,9 +4,11 @@ by `fullPath`, and the optional audit body of a delete."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..errors import BadRequest, NotFound
@@ -54,6 +56,69 @@ def entry_members(entry: Entry, look: Look) -> dict[str, Any]:
         "templateFieldNames": field_names,
         "volumeName": look.volume,
     }
+
+
+# entries' JSON kept at most (some 600 bytes each): the pages of a few big folders
+ENTRY_PAGES_KEPT = 20_000
+# what an entry's JSON is rendered with in place of its row number, to be cut there
+_ROW_MARK = -(2**62)
+_ROW_KEY = b'"rowNumber":'
+_ROW_MARKED = _ROW_KEY + str(_ROW_MARK).encode()
+
+
+class EntryPages:
+    """Listing pages' entries as JSON, each rendered once and kept while the entry (with its
+    modified time and size, which the listing reads from the disk) and how it is shown stay the
+    same: a page of a big folder is joined from what was kept, not rendered entry by entry. Only
+    `rowNumber` differs from one page to another: it is spliced in between the two halves kept.
+    One per dialect (`render`: an entry as that dialect lists it, with a `rowNumber`).
+
+    Kept by the entry object itself: the repository hands out the same Entry again for an entry
+    that has not changed (Tree._entries), and a new one for one that has."""
+
+    def __init__(self, render: Callable[[Entry, Look], dict[str, Any]]) -> None:
+        self._render = render
+        # ($select, volume, id of the catalog) -> (the look, {id of an entry: (the entry, JSON
+        # before and after its row number)}); holding the entry keeps its id from being reused
+        self._kept: dict[
+            tuple[frozenset[str] | None, str, int], tuple[Look, dict[int, tuple[Entry, bytes, bytes]]]
+        ] = {}
+        self._count = 0
+
+    def encode(self, entries: list[Entry], shown: Look, chosen: set[str] | None, first_row: int) -> bytes:
+        """The entries as a JSON array, numbered from `first_row`, cut to `chosen` ($select)."""
+        select = None if chosen is None else frozenset(chosen)
+        how = (select, shown.volume, id(shown.catalog))
+        table = self._kept.get(how)
+        if table is None or table[0] != shown:
+            table = self._kept[how] = (shown, {})
+        kept = table[1]
+        parts = []
+        for row, entry in enumerate(entries, first_row):
+            found = kept.get(id(entry))
+            if found is None or found[0] is not entry:
+                found = self._rendered(entry, shown, select)
+                self._count += 1
+                if self._count > ENTRY_PAGES_KEPT:
+                    self._kept.clear()  # (what the next pages need is rendered again once)
+                    self._kept[how] = table
+                    kept.clear()
+                    self._count = 1
+                kept[id(entry)] = found
+            parts.append(b"%b%d%b" % (found[1], row, found[2]))
+        return b"[" + b",".join(parts) + b"]"
+
+    def _rendered(
+        self, entry: Entry, shown: Look, select: frozenset[str] | None
+    ) -> tuple[Entry, bytes, bytes]:
+        body = self._render(entry, shown)
+        if select is not None:
+            body = {k: v for k, v in body.items() if k in select}
+        body["rowNumber"] = _ROW_MARK
+        # (the mark can only be found where it was put: in a string a quote is escaped)
+        encoded = orjson.dumps(body)
+        at = encoded.index(_ROW_MARKED) + len(_ROW_KEY)
+        return entry, encoded[:at], encoded[at + len(_ROW_MARKED) - len(_ROW_KEY) :]
 
 
 def order_fields(size: str) -> dict[str, str]:

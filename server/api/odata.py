@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ..errors import BadRequest
-from .common import bool_param, int_param, json
+from .common import bool_param, int_param
 
 # paging: the default page and the most a client may ask for with `Prefer: maxpagesize`
 DEFAULT_PAGE_SIZE = 150
@@ -102,24 +103,34 @@ class Paging:
 
     def response(self, page: list[dict[str, Any]], total: int, element_type: str) -> web.Response:
         """The page (rows skip.. of `total`) with an absolute `@odata.nextLink` when more remain."""
+        return self.encoded(orjson.dumps(page), total, element_type)
+
+    def encoded(self, page: bytes, total: int, element_type: str) -> web.Response:
+        """`response` for a page already encoded (a JSON array: see laserfiche_common.EntryPages)."""
         end = total if self.top is None else min(total, self.skip + self.top)
         stop = min(end, self.stop)
         version = self.request.path.split("/", 2)[1]  # v1 or v2
         metadata = self.request.url.origin().with_path(f"/{version}/$metadata")
-        body: dict[str, Any] = {
-            "@odata.context": f"{metadata}#Collection({element_type})",
-            "value": page,
-        }
+        after: dict[str, Any] = {}
         if stop < end:
             query = dict(self.request.query)
             query["$skip"] = str(stop)
             if self.top is not None:
                 query["$top"] = str(self.top - (stop - self.skip))
-            body["@odata.nextLink"] = str(self.request.url.with_query(query))
+            after["@odata.nextLink"] = str(self.request.url.with_query(query))
         if self.count:
-            body["@odata.count"] = total
+            after["@odata.count"] = total
+        # {"@odata.context": …, "value": page, …after}, the page spliced in as it is
+        body = b"".join(
+            (
+                orjson.dumps({"@odata.context": f"{metadata}#Collection({element_type})"})[:-1],
+                b',"value":',
+                page,
+                b"," + orjson.dumps(after)[1:] if after else b"}",
+            )
+        )
         headers = {"Preference-Applied": f"maxpagesize={self.size}"} if self.asked else None
-        return json(body, headers=headers)
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
 
 def select(request: web.Request, known: set[str], always: Iterable[str]) -> set[str] | None:

@@ -10,39 +10,34 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from ..config import url_problem
 from ..elements import ELEMENTS_USER, EventHook
 from ..elements.bulk import records_found
-from ..errors import BadRequest, Conflict, NotFound, TooManyRequests, Unauthorized
+from ..errors import BadRequest, Conflict, NotFound, Unauthorized
 from ..keys import (
     deliveries_key,
     faults_key,
     feed_key,
-    instances_key,
     operations_key,
-    sessions_key,
     settings_key,
 )
 from ..operations import Kind, Operation, Status
-from ..sandbox import Fault, FaultKind, Message, Subscription
+from ..sandbox import EVERYONE, Message, Subscription
 from ..sessions import Session
 from ..times import iso
-from ..webhooks import Attempt, Delivery, DeliveryStatus, Pending
+from ..webhooks import Attempt, Delivery, DeliveryStatus, Pending, headers_for
 from . import elements
 from .common import (
     authenticated_by,
     bearer_session,
-    field,
     int_param,
     json,
     json_built,
-    read_json,
     session_of,
 )
 
@@ -51,13 +46,6 @@ routes = web.RouteTableDef()
 # at most this many operations or deliveries in one listing
 DEFAULT_TOP = 200
 MAX_TOP = 1000
-# a fault is used this many times at most
-MAX_TIMES = 1000
-# the longest a webhook can be held (10 minutes)
-MAX_DELAY_MS = 600_000
-MAX_MESSAGE = 1000
-# faults armed at once, in all: each is matched by a scan, and one a session never uses stays
-MAX_ARMED = 1000
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
@@ -108,6 +96,10 @@ def render_operation(op: Operation) -> dict[str, Any]:
         "createdTimestamp": iso(op.created_ns),
         "startTimestamp": iso(op.started_ns) if op.started_ns else None,
         "statusTimestamp": iso(op.status_ns),
+        "timeline": [
+            {"status": c.status.value, "timestamp": iso(c.at_ns), "percentComplete": c.percent}
+            for c in op.changes
+        ],
     }
     if op.kind is Kind.BULK:
         body["recordsCount"] = records_found(op)
@@ -136,36 +128,32 @@ def render_delivery(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-def render_fault(fault: Fault) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": fault.id,
-        "kind": fault.kind.value,
-        "sessionId": fault.session_id,
-        "user": fault.user,
-        "remaining": fault.remaining,
-        "created": iso(fault.created_ns),
+def render_sent(delivery: Delivery, body: bytes, key: str) -> dict[str, Any]:
+    """A delivery with what it sends: the body, and the headers of each attempt (made again from
+    the body, the key and the attempt's time, as they were signed); those of the latest at the top."""
+    nid = delivery.notification_id
+    attempts = [
+        render_attempt(a) | {"headers": headers_for(nid, key, body, a.started_ns // 10**9)}
+        for a in delivery.attempts
+    ]
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    return render_delivery(delivery) | {
+        "attempts": attempts,
+        "body": body.decode("utf-8", "replace"),
+        "payload": payload,
+        "headers": attempts[-1]["headers"] if attempts else None,
     }
-    if fault.kind is FaultKind.OPERATION_FAILURE:
-        body |= {
-            "afterEntries": fault.after_entries,
-            "status": fault.status,
-            "message": fault.message,
-            "operationType": fault.operation_type.value if fault.operation_type else None,
-        }
-    else:
-        body["url"] = fault.url
-        if fault.kind is FaultKind.WEBHOOK_FAILURE:
-            body["status"] = fault.status
-        else:
-            body["delayMs"] = fault.delay_ms
-    return body
 
 
 # ---- wiring: faults into the engine, what happens into the feed ----------------------------
 
 
 def install(app: web.Application) -> None:
-    """Arm operations and deliveries with the faults, and publish what they do to the feed."""
+    """Arm operations and deliveries with the faults, and publish what they do to the feed (again
+    after a reset, which builds them anew: see `end_streams` for the streams' end)."""
     faults, feed = app[faults_key], app[feed_key]
     operations, deliveries = app[operations_key], app[deliveries_key]
     operations.arm = faults.arm
@@ -189,155 +177,11 @@ def install(app: web.Application) -> None:
     operations.listeners.append(operation_changed)
     deliveries.listeners.append(attempted)
 
-    async def end_streams(app: web.Application) -> None:
-        feed.close()
 
-    app.on_shutdown.append(end_streams)
-
-
-# ---- faults ----------------------------------------------------------------------------------
-
-# the fields each kind takes (besides kind, times and sessionId)
-# (expire-token is done at once, not armed: it takes no `times`)
-EXPIRE = "expire-token"
-_FIELDS = {
-    FaultKind.OPERATION_FAILURE.value: {"afterEntries", "status", "message", "operationType", "times"},
-    FaultKind.WEBHOOK_FAILURE.value: {"url", "status", "times"},
-    FaultKind.WEBHOOK_DELAY.value: {"url", "delayMs", "times"},
-    EXPIRE: {"operationToken"},
-}
-
-
-@routes.post("/sandbox/faults")
-@either_dialect
-async def create_fault(request: web.Request) -> web.Response:
-    viewer = viewer_of(request)
-    body = await read_json(request)
-    name = field(body, "kind", str, required=True)
-    if name not in _FIELDS:
-        raise BadRequest(f"The field 'kind' must be one of {', '.join(_FIELDS)}, got {name!r}.")
-    allowed = _FIELDS[name] | {"kind", "sessionId"}
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise BadRequest(
-            f"A {name} fault takes no field {unknown[0]!r}; it takes {', '.join(sorted(allowed))}."
-        )
-    session_id, user = _target_session(request, viewer, field(body, "sessionId", str))
-    if name == EXPIRE:
-        return await _expire(request, viewer, body, session_id)
-    kind = FaultKind(name)
-    if len(request.app[faults_key].all()) >= MAX_ARMED:
-        raise TooManyRequests(f"{MAX_ARMED} faults are armed already; delete some (DELETE /sandbox/faults).")
-    fault = Fault(kind, session_id, user, _bounded(body, "times", 1, 1, MAX_TIMES), time.time_ns())
-    if kind is FaultKind.OPERATION_FAILURE:
-        fault.after_entries = _bounded(body, "afterEntries", 0, 0, None)
-        fault.status = _bounded(body, "status", 500, 400, 599)
-        message = field(body, "message", str)
-        if message is not None and not 0 < len(message) <= MAX_MESSAGE:
-            raise BadRequest(f"The field 'message' must hold 1 to {MAX_MESSAGE} characters.")
-        fault.message = message or f"Injected failure (sandbox fault {fault.id})."
-        operation_type = field(body, "operationType", str)
-        if operation_type is not None and operation_type not in set(Kind):
-            raise BadRequest(
-                f"The field 'operationType' must be one of {', '.join(Kind)}, got {operation_type!r}."
-            )
-        fault.operation_type = Kind(operation_type) if operation_type else None
-    else:
-        url = field(body, "url", str, required=True)
-        assert url is not None
-        problem = url_problem(url)
-        if problem:
-            raise BadRequest(f"The field 'url' {problem}.")
-        fault.url = url
-        if kind is FaultKind.WEBHOOK_FAILURE:
-            fault.status = _bounded(body, "status", 503, 400, 599)
-        else:
-            fault.delay_ms = _delay(body)
-    request.app[faults_key].add(fault)
-    return json(render_fault(fault), status=201)
-
-
-def _bounded(body: dict[str, Any], name: str, default: int, low: int, high: int | None) -> int:
-    value = field(body, name, int)
-    if value is None:
-        return default
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(f"The field '{name}' must be {bounds}, got {value}.")
-    return value
-
-
-def _delay(body: dict[str, Any]) -> float:
-    value = body.get("delayMs")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_DELAY_MS:
-        raise BadRequest(
-            f"The field 'delayMs' must be a number of milliseconds above 0, at most {MAX_DELAY_MS}."
-        )
-    return float(value)
-
-
-def _target_session(request: web.Request, viewer: Viewer, session_id: str | None) -> tuple[str, str]:
-    """The session a fault is for, and its user: the caller's own unless it names another of its
-    user's (an admin: anyone's)."""
-    if session_id is None or session_id == viewer.session.id:
-        return viewer.session.id, viewer.session.user
-    secret = request.app[settings_key].elements_user_secret
-    instances = request.app[instances_key].all()
-    if any(elements.session_for(secret, instance).id == session_id for instance in instances):
-        user: str | None = ELEMENTS_USER
-    else:
-        user = request.app[sessions_key].user_of(session_id)
-    if user is None or not viewer.sees(user):
-        raise NotFound(f"No session {session_id!r} that you can see.", title="Session not found.")
-    return session_id, user
-
-
-async def _expire(
-    request: web.Request, viewer: Viewer, body: dict[str, Any], session_id: str
-) -> web.Response:
-    token = field(body, "operationToken", str)
-    if token is not None:
-        op = _visible_operation(request, viewer, token)
-        request.app[operations_key].expire_now(op)
-        return json({"kind": EXPIRE, "operationToken": token})
-    if session_id.startswith("el-"):
-        raise BadRequest(
-            "Elements credentials do not expire: the Element token lasts as long as its instance "
-            "(delete the instance instead).",
-        )
-    await asyncio.to_thread(request.app[sessions_key].expire, session_id)
-    return json({"kind": EXPIRE, "sessionId": session_id})
-
-
-@routes.get("/sandbox/faults")
-@either_dialect
-async def list_faults(request: web.Request) -> web.Response:
-    viewer = viewer_of(request)
-    faults = [render_fault(f) for f in request.app[faults_key].all() if viewer.sees(f.user)]
-    return json({"value": faults})
-
-
-@routes.delete("/sandbox/faults")
-@either_dialect
-async def clear_faults(request: web.Request) -> web.Response:
-    viewer = viewer_of(request)
-    faults = request.app[faults_key]
-    for fault in faults.all():
-        if viewer.sees(fault.user):
-            faults.remove(fault.id)
-    return web.Response(status=204)
-
-
-@routes.delete("/sandbox/faults/{faultId}")
-@either_dialect
-async def delete_fault(request: web.Request) -> web.Response:
-    viewer = viewer_of(request)
-    faults = request.app[faults_key]
-    fault = faults.get(request.match_info["faultId"])
-    if fault is None or not viewer.sees(fault.user):
-        raise NotFound(f"No armed fault {request.match_info['faultId']!r}.", title="Fault not found.")
-    faults.remove(fault.id)
-    return web.Response(status=204)
+async def end_streams(app: web.Application) -> None:
+    """As the server stops (an on_shutdown signal, after the operations stop: the event streams
+    carry how they ended, then end)."""
+    app[feed_key].close()
 
 
 # ---- operations and deliveries --------------------------------------------------------------
@@ -378,7 +222,7 @@ async def list_operations(request: web.Request) -> web.Response:
     return json({"value": [render_operation(op) for op in found[: _top(request)]]})
 
 
-def _visible_operation(request: web.Request, viewer: Viewer, token: str) -> Operation:
+def visible_operation(request: web.Request, viewer: Viewer, token: str) -> Operation:
     op = request.app[operations_key].lookup(token)
     if op is None or not viewer.sees(op.user):
         raise NotFound(f"No operation with token {token!r} that you can see.", title="Operation not found.")
@@ -388,14 +232,14 @@ def _visible_operation(request: web.Request, viewer: Viewer, token: str) -> Oper
 @routes.get("/sandbox/operations/{operationToken}")
 @either_dialect
 async def get_operation(request: web.Request) -> web.Response:
-    op = _visible_operation(request, viewer_of(request), request.match_info["operationToken"])
+    op = visible_operation(request, viewer_of(request), request.match_info["operationToken"])
     return json(render_operation(op))
 
 
 @routes.post("/sandbox/operations/{operationToken}/cancel")
 @either_dialect
 async def cancel_operation(request: web.Request) -> web.Response:
-    op = _visible_operation(request, viewer_of(request), request.match_info["operationToken"])
+    op = visible_operation(request, viewer_of(request), request.match_info["operationToken"])
     await request.app[operations_key].cancel(op)
     return json(render_operation(op))
 
@@ -417,6 +261,27 @@ async def list_deliveries(request: web.Request) -> web.Response:
     return await json_built(
         lambda: {"value": [render_delivery(d) for d in deliveries.listing(event_id, status, top)]}
     )
+
+
+@routes.get("/sandbox/deliveries/{notificationId}")
+@either_dialect
+async def get_delivery(request: web.Request) -> web.Response:
+    """One webhook delivery with its attempts, its body and the headers each attempt sent."""
+    viewer = viewer_of(request)
+    notification_id = int_param(request.match_info["notificationId"], "notificationId", 1)
+    deliveries = request.app[deliveries_key]
+
+    def build() -> dict[str, Any] | None:
+        found = deliveries.listing(None, None, 1, None, notification_id)
+        sent = deliveries.sent(notification_id)
+        return render_sent(found[0], *sent) if found and sent else None
+
+    body = await asyncio.to_thread(build) if viewer.sees(ELEMENTS_USER) else None
+    if body is None:
+        raise NotFound(
+            f"No webhook delivery {notification_id} that you can see.", title="Delivery not found."
+        )
+    return await json_built(lambda: body)
 
 
 @routes.post("/sandbox/deliveries/{notificationId}/redeliver")
@@ -555,7 +420,7 @@ async def _stream(
 def _wanted(message: Message, viewer: Viewer, token: str | None) -> bool:
     if token is not None and message.token != token:
         return False
-    return viewer.sees(message.user)
+    return message.user == EVERYONE or viewer.sees(message.user)
 
 
 def _encode(message: Message) -> bytes:

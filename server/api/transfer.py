@@ -11,19 +11,25 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import orjson
-from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp import ClientPayloadError, hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import parse_mimetype
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
 from ..errors import BadRequest, PayloadTooLarge, RangeNotSatisfiable
 from ..keys import repository_key, settings_key
 from ..repository import Entry
-from .common import json_object, problem_body
+from .common import body_limit, json_object, problem_body
+from .multipart import MultipartBody, Part
 
-# uploads reach the disk in writes of this size: few thread hops, bounded memory
+# uploads reach the disk in writes of this size (one under way while the next gathers): few
+# thread hops, bounded memory
 WRITE_CHUNK = 1024 * 1024
+# and of at most this many pieces (writev takes at most IOV_MAX, 1024 on Linux)
+WRITE_PIECES = 512
 
 
 @dataclass(frozen=True)
@@ -34,15 +40,29 @@ class Upload:
 
 
 # reads a part other than the document's; False: not one of its own (it is skipped)
-PartReader = Callable[[BodyPartReader], Awaitable[bool]]
+PartReader = Callable[[Part], Awaitable[bool]]
 # an import's `request` part is small JSON metadata
 MAX_JSON_PART = 1024 * 1024
+# what aiohttp warns of when a part's Content-Disposition does not parse (and drops what did not):
+# errors where warnings are (python -W error), and then the body's fault like any malformed one
+_BAD_DISPOSITION = (BadContentDispositionHeader, BadContentDispositionParam)
+# a part's `filename*=` parameter, up to the next one; its charset, language and encoded name
+_EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=\s*([^;]*?)\s*(?:;|$)", re.IGNORECASE)
+_RFC8187 = re.compile(r"(?P<charset>[^']+)'[^']*'(?P<encoded>.*)")
+# room for a multipart body's boundaries and part headers around its document and metadata
+MULTIPART_FRAMING_BYTES = 64 * 1024
+
+# a multipart body that carries one document (--max-document-bytes) and its metadata part: its
+# Content-Length may declare that much (more is a 413 before any of it is read)
+carries_document = body_limit(
+    lambda settings: settings.max_document_bytes + MAX_JSON_PART + MULTIPART_FRAMING_BYTES
+)
 
 
 def json_part(name: str, into: dict[str, Any]) -> PartReader:
     """A PartReader that takes the part `name` as a JSON object (text, at most 1 MiB) into `into`."""
 
-    async def read(part: BodyPartReader) -> bool:
+    async def read(part: Part) -> bool:
         if part.name != name:
             return False
         raw = bytearray()
@@ -84,23 +104,42 @@ async def _receive(
 ) -> tuple[int, str | None]:
     size, upload_name = -1, None
     try:
-        reader = await request.multipart()
+        reader = MultipartBody(request.content, request.headers.get(hdrs.CONTENT_TYPE, ""))
         while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
+            if parse_mimetype(part.headers.get(hdrs.CONTENT_TYPE, "")).type == "multipart":
                 raise BadRequest("Nested multipart bodies are not supported.")
             if part.name == part_name and size < 0:
+                upload_name = file_name(part)
                 size = await save_part(part, fd, limit)
-                upload_name = part.filename
             elif part.name == part_name and unique:
                 raise BadRequest(f"The part '{part_name}' must appear only once.")
             elif other_part is None or not await other_part(part):
                 await part.release()
-    except (ValueError, ClientPayloadError, ConnectionError) as exc:
+    except (ValueError, ClientPayloadError, ConnectionError, *_BAD_DISPOSITION) as exc:
         # a malformed multipart body, or a client that went away before the body was complete
         raise BadRequest(f"The multipart body could not be read: {exc or type(exc).__name__}.") from None
     if size < 0:
         raise BadRequest(f"The multipart part '{part_name}' is required.")
     return size, upload_name
+
+
+def file_name(part: Part) -> str | None:
+    """The file name a part carries. A `filename*` (RFC 8187: `UTF-8''<percent-encoded bytes>`)
+    that does not decode is a 400: aiohttp would drop it with a warning, for the plain `filename`
+    or none, and save the document under a name other than the one sent."""
+    extended = _EXTENDED_FILENAME.search(part.headers.get(hdrs.CONTENT_DISPOSITION, ""))
+    if extended is not None:
+        value = _RFC8187.fullmatch(extended.group(1))
+        try:
+            if value is None:
+                raise ValueError
+            unquote(value.group("encoded"), value.group("charset"), "strict")
+        except (ValueError, LookupError):  # (UnicodeDecodeError is a ValueError)
+            raise BadRequest(
+                "The part's filename* must be <charset>''<the name's bytes in it, percent-encoded>, "
+                f"as in UTF-8''na%C3%AFve.pdf (RFC 8187); got {extended.group(1)[:64]!r}."
+            ) from None
+    return part.filename
 
 
 async def send_document(
@@ -123,27 +162,52 @@ def send_file(request: web.Request, fd: int, size: int, name: str, mime_type: st
     return DescriptorFileResponse(fd, headers=headers)
 
 
-async def save_part(part: BodyPartReader, fd: int, limit: int) -> int:
-    """Write one part to `fd`: chunks gather up to WRITE_CHUNK, then one writev per thread hop."""
+async def save_part(part: Part, fd: int, limit: int) -> int:
+    """Write one part to `fd`: its bytes as they arrived (never joined) gather up to WRITE_CHUNK,
+    then one writev per thread hop, while the next ones arrive (two at most in memory)."""
     size = 0
-    pending: list[bytes] = []
+    pending: list[memoryview] = []
     pending_size = 0
-    while chunk := await part.read_chunk(WRITE_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
-        pending.append(chunk)
-        pending_size += len(chunk)
-        if pending_size >= WRITE_CHUNK:
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for chunk in part.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"The document is larger than the limit of {limit} bytes.")
+            pending.append(chunk)
+            pending_size += len(chunk)
+            if pending_size >= WRITE_CHUNK or len(pending) >= WRITE_PIECES:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(_write_all, fd, pending))
+                pending, pending_size = [], 0
+        if writing is not None:
+            await writing
+        if pending:
             await asyncio.to_thread(_write_all, fd, pending)
-            pending, pending_size = [], 0
-    if pending:
-        await asyncio.to_thread(_write_all, fd, pending)
+    finally:
+        if writing is not None and not writing.done():
+            # (stopped early: the write under way ends before the caller closes `fd`)
+            await _settled(writing)
     return size
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
-    views = [memoryview(c) for c in chunks]
+async def _settled(future: asyncio.Future[None]) -> None:
+    """Wait for a write in a thread to end, even through cancellation; its error is dropped (what
+    stopped the upload is what counts)."""
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
+    if not future.cancelled():
+        future.exception()
+
+
+def _write_all(fd: int, chunks: list[memoryview]) -> None:
+    views = list(chunks)
     while views:
         written = os.writev(fd, views)
         while views and written >= len(views[0]):

@@ -165,7 +165,8 @@ class Events:
         self.metadata = metadata  # (the tags an asynchronous copy sets)
         self.operations = operations
         self.deliveries = deliveries
-        self._watchers: set[asyncio.Task[None]] = set()
+        # an asynchronous request's webhook goes out as soon as its operation's end is stored
+        operations.listeners.append(self._deliver_when_ended)
 
     # ---- life --------------------------------------------------------------------------
 
@@ -176,21 +177,15 @@ class Events:
             self.deliveries.schedule(pending)
 
     async def close(self) -> None:
-        for task in list(self._watchers):
-            task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        """Nothing of its own runs: the webhooks are the deliveries' (see `_deliver_when_ended`)."""
 
-    def watch(self, op: Operation, hook: EventHook) -> None:
-        """Send the webhook once the operation's end is stored."""
-
-        async def deliver_when_ended() -> None:
-            await op.ended.wait()
-            if hook.pending is not None:
-                self.deliveries.schedule(hook.pending)
-
-        task = asyncio.create_task(deliver_when_ended(), name=f"event-{hook.event_id}")
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+    def _deliver_when_ended(self, op: Operation) -> None:
+        """Operations.listeners: once an operation with an event has ended and its end is stored,
+        its webhook (made in that same transaction: `EventHook.ended`) is scheduled, once."""
+        hook = op.hook
+        if isinstance(hook, EventHook) and hook.pending is not None and op.ended.is_set():
+            pending, hook.pending = hook.pending, None
+            self.deliveries.schedule(pending)
 
     # ---- ending (blocking, inside the operation's transaction) ---------------------------
 

@@ -8,9 +8,11 @@ follows it folder by folder, a batch of files per step. What a stopped or failed
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 
 from .. import walkers
+from ..metadata.carry import end_run
 from ..operations import Admission, Hook, Kind, Operation, Operations, Runner, Work
 from ..progress import Progress
 from ..repository import Entry
@@ -38,14 +40,25 @@ class CopyWork(Work):
         """The copy, once checked: a missing entry (404), a copy into itself (400) and a taken name
         without autoRename (409) are refused here, before anything is accepted. (On the default
         threads: a check never queues behind copy batches.)"""
-        repository = operations.repository
         source, parent = await asyncio.to_thread(
-            repository.check_copy, source_id, parent_id, name, auto_rename
+            operations.repository.check_copy, source_id, parent_id, name, auto_rename
         )
-        walk = walkers.CopyWalk(
-            repository, source, parent, name, auto_rename, user, progress, operations.runner.workers
-        )
-        return cls(walk)
+        return cls.of(operations, user, source, parent, name, auto_rename, progress)
+
+    @classmethod
+    def of(
+        cls,
+        operations: Operations,
+        user: str,
+        source: Entry,
+        parent: Entry,
+        name: str,
+        auto_rename: bool,
+        progress: Progress,
+    ) -> CopyWork:
+        """The copy of what `Repository.check_copy` has just checked (and returned)."""
+        repository, workers = operations.repository, operations.runner.workers
+        return cls(walkers.CopyWalk(repository, source, parent, name, auto_rename, user, progress, workers))
 
     async def run(self, runner: Runner, checkpoint: Callable[[], Awaitable[None]]) -> None:
         """Scan and copy side by side (the copy follows the scan folder by folder)."""
@@ -59,7 +72,7 @@ class CopyWork(Work):
         scan = asyncio.ensure_future(runner.in_thread(walk.scan))
         try:
             try:
-                await runner.drive(walk.steps(), progress, lambda: walk.width, after_barrier)
+                await runner.drive(walk.steps(), progress, lambda: walk.width, after_barrier, scan)
             except BaseException:
                 progress.stop.set()  # the scan too stops at its next folder
                 await asyncio.wait([scan])
@@ -69,7 +82,7 @@ class CopyWork(Work):
             await scan  # a scan that failed (a folder gone) fails the copy
         finally:
             self._take_top()
-            await asyncio.to_thread(runner.repository.end_copy, walk.run)
+            await runner.commits.write(functools.partial(end_run, run=walk.run.key))
             gone = "went away from the source during the copy; skipped"
             self.notes = [f"'{path}' {gone}." for path in walk.skipped]
 
@@ -107,10 +120,13 @@ async def start_copy(
     hook: Hook | None = None,
     pace_s: float | None = None,
     admission: Admission | None = None,
+    checked: tuple[Entry, Entry] | None = None,
 ) -> Operation:
-    """Check a copy, then accept it as an operation of the session (see `Operations.start`)."""
+    """Check a copy, then accept it as an operation of the session (see `Operations.start`).
+    `checked`: the source and the folder, as `Repository.check_copy` has just returned them (the
+    caller checked in a thread hop of its own)."""
     progress = operations.progress(pace_s)
-    work = await CopyWork.prepare(operations, session.user, source_id, parent_id, name, auto_rename, progress)
+    work = await _work(operations, session.user, source_id, parent_id, name, auto_rename, progress, checked)
     return await operations.start(session, work, hook, admission)
 
 
@@ -122,14 +138,31 @@ async def copy_now(
     name: str,
     auto_rename: bool,
     pace_s: float | None = None,
+    checked: tuple[Entry, Entry] | None = None,
 ) -> Entry:
     """A synchronous copy (a create-children or Folder/Copy route, the Elements hub without
-    Elements-Async-Request): the same walk, in the request. Returns the copy."""
+    Elements-Async-Request): the same walk, in the request. Returns the copy. (`checked`: see
+    `start_copy`.)"""
     progress = operations.progress(pace_s)
-    work = await CopyWork.prepare(operations, user, source_id, parent_id, name, auto_rename, progress)
+    work = await _work(operations, user, source_id, parent_id, name, auto_rename, progress, checked)
     await operations.run_now(work, "copy")
     assert work.walk.result is not None
     return await asyncio.to_thread(operations.repository.entry, work.walk.result.id)
+
+
+async def _work(
+    operations: Operations,
+    user: str,
+    source_id: int,
+    parent_id: int,
+    name: str,
+    auto_rename: bool,
+    progress: Progress,
+    checked: tuple[Entry, Entry] | None,
+) -> CopyWork:
+    if checked is None:
+        return await CopyWork.prepare(operations, user, source_id, parent_id, name, auto_rename, progress)
+    return CopyWork.of(operations, user, *checked, name, auto_rename, progress)
 
 
 def _label(source: Entry, target_path: str) -> str:

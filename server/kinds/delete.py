@@ -29,14 +29,23 @@ class DeleteWork(Work):
         return cls(progress, label, entry_id)
 
     async def run(self, runner: Runner, checkpoint: Callable[[], Awaitable[None]]) -> None:
-        """Scan what the delete will remove, then remove it."""
+        """Scan what the delete will remove, and remove it as the scan goes."""
         try:
             target = await asyncio.to_thread(runner.repository.entry, self.entry_id)
         except NotFound:
             raise NotFound(f"Entry {self.entry_id} no longer exists; there was nothing to delete.") from None
         walk = walkers.DeleteWalk(runner.repository, target, self.progress, runner.workers)
-        await runner.in_thread(walk.scan)
-        await runner.drive(walk.steps(), self.progress, lambda: walk.width)
+        # the removal follows the scan folder by folder
+        scan = asyncio.ensure_future(runner.in_thread(walk.scan))
+        try:
+            await runner.drive(walk.steps(), self.progress, lambda: walk.width, scan=scan)
+        except BaseException:
+            self.progress.stop.set()  # the scan too stops at its next folder
+            await asyncio.wait([scan])
+            if not scan.cancelled():
+                scan.exception()  # retrieved: what the removal raised is what counts
+            raise
+        await scan  # a scan that failed fails the delete (what it had removed stays removed)
 
 
 async def start_delete(

@@ -1,8 +1,8 @@
 """The OpenAPI 3.1 description of the routes this server has (served at /openapi.json): one module
 per dialect (`laserfiche_v1`, `laserfiche_v2`, both dialects' metadata in `metadata` over the
 schemas of `metadata_schemas`, v2's other long operations in `exports`, `uploads`, `searches`, `elements`
-with its bulk jobs and deliveries in `bulk`) and one for the server's own routes (`sandbox`), over
-the shared pieces of `parts`."""
+with its bulk jobs and deliveries in `bulk`) and the server's own routes (`sandbox`, its webhook inbox in
+`inbox`, and `reset`), over the shared pieces of `parts`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from . import (
     bulk,
     elements,
     exports,
+    inbox,
     laserfiche_v1,
     laserfiche_v2,
     metadata,
     metadata_schemas,
     parts,
+    reset,
     sandbox,
     searches,
     uploads,
@@ -34,6 +36,8 @@ DIALECTS = (
     elements,
     bulk,
     sandbox,
+    inbox,
+    reset,
 )
 
 

@@ -172,7 +172,7 @@ PARSER_400 = {"text/plain": {"schema": {"type": "string"}}}
 
 # a route that reads a body reads at most 1 MiB of JSON or form (app.MAX_JSON_BODY; documents
 # stream, under a limit of their own)
-ANY_BODY = {"413": problem("The request body is over 1 MiB.")}
+ANY_BODY = {"413": problem("The request body is over 1 MiB (refused unread if its Content-Length says so).")}
 
 
 def with_limits(paths: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from .parts import (
     ref,
 )
 
-# liveness and this description (listed first)
+# liveness, this description and its API reference page (listed first)
 META: dict[str, Any] = {
     "/healthz": {
         "get": operation("Liveness check", [], {"200": json_response({"type": "object"}, "Up.")}, security=[])
@@ -30,6 +30,32 @@ META: dict[str, Any] = {
     "/openapi.json": {
         "get": operation(
             "This description", [], {"200": json_response({"type": "object"}, "OK")}, security=[]
+        )
+    },
+    "/docs": {
+        "get": operation(
+            "This description as an API reference (HTML: Swagger UI)",
+            [],
+            {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            security=[],
+        )
+    },
+    "/docs/assets/{name}": {
+        "get": operation(
+            "The API reference's script, style and icon",
+            [
+                param(
+                    "name",
+                    "path",
+                    {
+                        "type": "string",
+                        "enum": ["swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"],
+                    },
+                    True,
+                )
+            ],
+            {"200": {"description": "The file."}, **errors("404")},
+            security=[],
         )
     },
 }
@@ -70,6 +96,20 @@ SCHEMAS: dict[str, Any] = {
             "createdTimestamp": {"type": "string", "format": "date-time"},
             "startTimestamp": {"type": ["string", "null"], "format": "date-time"},
             "statusTimestamp": {"type": "string", "format": "date-time"},
+            "timeline": {
+                "type": "array",
+                "description": "Its changes of status, oldest first, each with percentComplete then "
+                "(after a restart: what its times say).",
+                "items": {
+                    "type": "object",
+                    "required": ["status", "timestamp", "percentComplete"],
+                    "properties": {
+                        "status": OPERATION_STATUS,
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "percentComplete": {"type": "integer", "minimum": 0, "maximum": 100},
+                    },
+                },
+            },
         },
     },
     "SandboxDelivery": {
@@ -96,6 +136,22 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
         },
+    },
+    "SandboxDeliverySent": {
+        "description": "A delivery with what it sends: each attempt also has the headers it was "
+        "signed with; `headers` are the latest attempt's (null before the first).",
+        "allOf": [
+            ref("SandboxDelivery"),
+            {
+                "type": "object",
+                "required": ["body", "payload", "headers"],
+                "properties": {
+                    "body": {"type": "string"},
+                    "payload": {"description": "The body parsed as JSON (null if it is not JSON)."},
+                    "headers": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+                },
+            },
+        ],
     },
     "FaultRequest": {
         "type": "object",
@@ -162,6 +218,14 @@ PATHS: dict[str, Any] = {
             "The dashboard's script and style",
             [param("name", "path", {"type": "string", "enum": ["dashboard.js", "dashboard.css"]}, True)],
             {"200": {"description": "The file."}, **errors("404")},
+            security=[],
+        )
+    },
+    "/dashboard/js/{name}": {
+        "get": operation(
+            "One of the dashboard script's modules (one per panel)",
+            [param("name", "path", {"type": "string", "pattern": "^[a-z]+\\.js$"}, True)],
+            {"200": {"description": "The module."}, **errors("404")},
             security=[],
         )
     },
@@ -239,6 +303,16 @@ PATHS: dict[str, Any] = {
             {
                 "200": json_response(collection(ref("SandboxDelivery")), "The deliveries."),
                 **_sandbox_errors("400", "401"),
+            },
+        )
+    },
+    "/sandbox/deliveries/{notificationId}": {
+        "get": _sandbox(
+            "One webhook delivery with its body and the headers of each attempt",
+            [param("notificationId", "path", {"type": "integer", "minimum": 1}, True)],
+            {
+                "200": json_response(ref("SandboxDeliverySent"), "The delivery."),
+                **_sandbox_errors("400", "401", "404"),
             },
         )
     },

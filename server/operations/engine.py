@@ -32,6 +32,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from ..commits import GroupCommit
 from ..errors import Conflict, SandboxError, ServiceUnavailable, from_os_error, from_store_error
 from ..fsops import Stopped
 from ..progress import Progress
@@ -43,13 +44,14 @@ from .records import (
     SHUT_DOWN,
     STOPPED_STATUS,
     TOKEN_TTL_S,
+    Change,
     Hook,
     Kind,
     Operation,
     OperationError,
     Status,
 )
-from .rows import Rows, snapshot
+from .rows import Rows, save_in, save_percents_in, snapshot
 from .tokens import Tokens
 from .work import Runner, Work
 
@@ -79,14 +81,18 @@ class Operations:
         self.pace_s = pace_s
         # long work gets threads of its own, so that it never starves the API's lookups
         executor = ThreadPoolExecutor(threads, thread_name_prefix="work", initializer=_lower_priority)
-        self.runner = Runner(repository, executor, processes)
         self.rows = Rows(repository.store)
+        # the records' writes, many operations' to a transaction (hundreds run side by side)
+        self.commits = GroupCommit(repository.store)
+        self.runner = Runner(repository, executor, processes, self.commits)
         self.tokens = Tokens(self.rows, int(token_ttl_s * 1e9), self._expired)
         self.guard = Guard()
         self._kinds: dict[Kind, type[Work]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._saver: asyncio.Task[None] | None = None
         self._running = asyncio.Event()  # set while any operation runs
+        # those in progress (what the progress saver looks at: not every token that still answers)
+        self._in_progress: set[Operation] = set()
         self._writes: set[asyncio.Task[None]] = set()
         # synchronous work under way (requests wait on it)
         self._sync: set[Progress] = set()
@@ -174,6 +180,7 @@ class Operations:
             hook=hook,
             label=work.label,
             admission=admission,
+            timeline=[Change(now, Status.NOT_STARTED, 0)],
         )
         if self.arm is not None:
             self.arm(op)
@@ -185,6 +192,7 @@ class Operations:
         except BaseException:
             self.tokens.discard(op)
             self.guard.leave(op)
+            self.guard.ended(op)  # (an operation accepted behind it meanwhile moves up)
             raise
         self._changed(op)
         if self._closing:
@@ -314,7 +322,8 @@ class Operations:
             op.started_ns = op.status_ns
             self._running.set()
             self._changed(op)
-            await self._write(op)
+            # not waited for: the work's own checkpoints are (and merge with it while it is queued)
+            self._write_soon(op).add_done_callback(functools.partial(_logged, op))
             op.progress.check()  # a fault armed to fail after no entries at all
             await work.run(self.runner, functools.partial(self._checkpoint, op, work))
             if op.progress.stop.is_set():
@@ -365,6 +374,11 @@ class Operations:
     def _set(self, op: Operation, status: Status) -> None:
         op.status = status
         op.status_ns = time.time_ns()
+        if status is Status.IN_PROGRESS:
+            self._in_progress.add(op)
+        else:
+            self._in_progress.discard(op)
+        op.timeline.append(Change(op.status_ns, status, op.percent))
 
     def _end(self, op: Operation, status: Status, error: str | None = None) -> None:
         op.percent = 100 if status is Status.COMPLETED else max(op.percent, op.progress.percent)
@@ -398,7 +412,7 @@ class Operations:
         while True:
             await self._running.wait()
             await asyncio.sleep(PROGRESS_SAVE_S)
-            running = [op for op in self.tokens.all() if op.status is Status.IN_PROGRESS]
+            running = list(self._in_progress)
             if not running:
                 self._running.clear()
                 continue
@@ -406,7 +420,8 @@ class Operations:
             rising = [(op, p) for op, p in rising if p > op.percent]
             if rising:
                 try:
-                    await asyncio.to_thread(self.rows.save_percents, [(p, op.token) for op, p in rising])
+                    percents = [(p, op.token) for op, p in rising]
+                    await self.commits.write(functools.partial(save_percents_in, rows=percents))
                 except Exception:
                     log.exception("could not store the operations' progress")
                     continue
@@ -419,18 +434,24 @@ class Operations:
 
     async def _write(self, op: Operation, ended: bool = False, accepted: bool = False) -> None:
         """Store the operation as it is now (with its hook's record, when it is accepted and when
-        it ends). One write at a time per operation, each taking its snapshot when its turn comes,
-        so that the last state is the one stored."""
+        it ends). Its writes are committed in the order they are made, each with the snapshot taken
+        as it is made, so that the last state is the one stored; a plain one still queued when the
+        next is made is replaced by it."""
         also = None
         if op.hook is not None and (accepted or ended):
             record = op.hook.ended if ended else op.hook.accepted
             also = functools.partial(record, op)
+        save = functools.partial(save_in, row=snapshot(op), also=also, forgiving=ended)
         try:
-            async with op.writing:
-                await asyncio.to_thread(self.rows.save, snapshot(op), also, ended)
+            await self.commits.write(save, record=op.token, whole=also is None)
         finally:
             if ended and not op.ended.is_set():
+                # what the work did, entry by entry, was for the record of its end (an event's
+                # webhook lists it): not kept while the token lives on (a 10,000-file copy's log is
+                # thousands of lists for the collector to walk again and again)
+                op.progress.changes = []
                 op.ended.set()  # even if the store failed: nobody may wait on it forever
+                self.guard.ended(op)
                 self._changed(op)
 
     def _write_soon(self, op: Operation, ended: bool = False) -> asyncio.Task[None]:
@@ -442,6 +463,12 @@ class Operations:
 
 async def _no_checkpoint() -> None:
     """Synchronous work has no record to store."""
+
+
+def _logged(op: Operation, write: asyncio.Task[None]) -> None:
+    """A write nobody waits for: its failure is logged (the next write stores the state anyway)."""
+    if not write.cancelled() and (failure := write.exception()) is not None:
+        log.error("could not store operation %s", op.token, exc_info=failure)
 
 
 # how much lower the CPU priority of the work threads is than the event loop's (Linux schedules

@@ -42,6 +42,9 @@ class Guard:
     def __init__(self) -> None:
         # session id -> its operations not yet ended, in the order they were accepted
         self._active: dict[str, list[Operation]] = {}
+        # token -> what a waiting operation awaits: resolved (`ended`) when its turn comes (one
+        # future per waiter, woken once, instead of every waiter watching every earlier operation)
+        self._turns: dict[str, asyncio.Future[None]] = {}
 
     def admit(self, session_id: str, admission: Admission) -> None:
         """Refuse (429, naming the running operation) a start the session has no room for."""
@@ -73,23 +76,33 @@ class Guard:
         if not active:
             self._active.pop(op.session_id, None)
 
+    def ended(self, op: Operation) -> None:
+        """An operation that left has its end stored: those behind it whose turn it now is go
+        (never before: the next operation of a session starts once the last one's end is stored)."""
+        for place, waiting in enumerate(self._active.get(op.session_id, [])):
+            turn = self._turns.get(waiting.token)
+            if turn is not None and not turn.done() and place < _limit(waiting):
+                turn.set_result(None)
+
     async def turn(self, op: Operation) -> None:
         """Until the operation may run: fewer of the session's operations accepted before it are
         still under way than its admission allows beside it."""
-        limit = op.admission.running if op.admission is not None else 1
         while True:
             active = self._active.get(op.session_id, [])
-            before = active[: active.index(op)] if op in active else []
-            if len(before) < limit:
+            if op not in active or active.index(op) < _limit(op):
                 return
-            waits = [asyncio.ensure_future(earlier.ended.wait()) for earlier in before]
+            turn = self._turns[op.token] = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                await turn
             finally:
-                for waiter in waits:
-                    waiter.cancel()
+                self._turns.pop(op.token, None)
 
     @property
     def count(self) -> int:
         """Operations accepted and not yet ended (waiting ones included)."""
         return sum(len(active) for active in self._active.values())
+
+
+def _limit(op: Operation) -> int:
+    """How many of its session's operations may run beside (and including) it."""
+    return op.admission.running if op.admission is not None else 1

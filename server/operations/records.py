@@ -47,6 +47,15 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Change:
+    """A change of an operation's status: when, to what, and how far it had come then."""
+
+    at_ns: int
+    status: Status
+    percent: int
+
+
+@dataclass(frozen=True)
 class OperationError:
     object_id: int
     message: str
@@ -99,16 +108,30 @@ class Operation:
     hook: Hook | None = None
     # what it does, in words ("Copy /A → /B/A"); not stored: "" after a restart
     label: str = ""
+    # its changes of status, in order (the engine's `_set`); not stored: see `changes`
+    timeline: list[Change] = field(default_factory=list)
     # how many of its session's operations may run beside it (None once it has ended or was loaded)
     admission: Admission | None = None
     task: asyncio.Task[None] | None = None
     # set once the operation has ended and its final state is stored
     ended: asyncio.Event = field(default_factory=asyncio.Event)
-    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def done(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def changes(self) -> list[Change]:
+        """Its timeline; for one read back after a restart (whose timeline was not kept), what
+        its times say of it."""
+        if self.timeline:
+            return self.timeline
+        known = [Change(self.created_ns, Status.NOT_STARTED, 0)]
+        if self.started_ns:
+            known.append(Change(self.started_ns, Status.IN_PROGRESS, 0))
+        if self.status is not Status.NOT_STARTED and self.status_ns > self.started_ns:
+            known.append(Change(self.status_ns, self.status, self.percent))
+        return known
 
     @property
     def uri(self) -> str | None:

@@ -56,36 +56,10 @@ class Rows:
         also: Callable[[sqlite3.Connection], None] | None = None,
         forgiving: bool = False,
     ) -> None:
-        """Upsert an operation's row (a `snapshot`), and run `also` in the same transaction. A
-        `forgiving` one (the record of an end) that fails is logged and undone alone: the end
-        itself is kept."""
+        """Upsert an operation's row (a `snapshot`), and run `also` in the same transaction (see
+        `save_in`)."""
         with self.store.transaction() as conn:
-            conn.execute(
-                f"INSERT INTO operations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (token) DO UPDATE SET status = excluded.status,"
-                " percent = MAX(percent, excluded.percent), entry_id = excluded.entry_id,"
-                " errors = excluded.errors, result = excluded.result, started_ns = excluded.started_ns,"
-                " status_ns = excluded.status_ns, finished_ns = excluded.finished_ns,"
-                " expires_ns = excluded.expires_ns",
-                row,
-            )
-            if also is None:
-                return
-            if not forgiving:
-                also(conn)
-                return
-            conn.execute("SAVEPOINT hook")
-            try:
-                also(conn)
-            except Exception:
-                log.exception("could not record the end of operation %s beside it", row[0])
-                conn.execute("ROLLBACK TO hook")
-            conn.execute("RELEASE hook")
-
-    def save_percents(self, rows: list[tuple[int, str]]) -> None:
-        """(percent, token) pairs of running operations; a percentage never goes back."""
-        with self.store.transaction() as conn:
-            conn.executemany("UPDATE operations SET percent = MAX(percent, ?) WHERE token = ?", rows)
+            save_in(conn, row, also, forgiving)
 
     def mark_expired(self, tokens: list[str], now: int) -> None:
         with self.store.lock:
@@ -131,6 +105,44 @@ class Rows:
         if lapsed:
             self.mark_expired(lapsed, now)
         return live, interrupted, tombstones
+
+
+def save_in(
+    conn: sqlite3.Connection,
+    row: tuple[Any, ...],
+    also: Callable[[sqlite3.Connection], None] | None = None,
+    forgiving: bool = False,
+) -> None:
+    """Upsert an operation's row (a `snapshot`) in the open transaction, and run `also` in it. A
+    `forgiving` one (the record of an end) that fails is logged and undone alone: the end itself
+    is kept."""
+    conn.execute(
+        f"INSERT INTO operations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (token) DO UPDATE SET status = excluded.status,"
+        " percent = MAX(percent, excluded.percent), entry_id = excluded.entry_id,"
+        " errors = excluded.errors, result = excluded.result, started_ns = excluded.started_ns,"
+        " status_ns = excluded.status_ns, finished_ns = excluded.finished_ns,"
+        " expires_ns = excluded.expires_ns",
+        row,
+    )
+    if also is None:
+        return
+    if not forgiving:
+        also(conn)
+        return
+    conn.execute("SAVEPOINT hook")
+    try:
+        also(conn)
+    except Exception:
+        log.exception("could not record the end of operation %s beside it", row[0])
+        conn.execute("ROLLBACK TO hook")
+    conn.execute("RELEASE hook")
+
+
+def save_percents_in(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> None:
+    """(percent, token) pairs of running operations, in the open transaction; a percentage never
+    goes back."""
+    conn.executemany("UPDATE operations SET percent = MAX(percent, ?) WHERE token = ?", rows)
 
 
 def _drop_tombstones(conn: sqlite3.Connection, now: int) -> None:

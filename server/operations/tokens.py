@@ -46,8 +46,10 @@ class Tokens:
 
     def due(self, op: Operation) -> None:
         """The operation has ended: expire its token at `op.expires_ns`."""
-        heapq.heappush(self._expiries, (op.expires_ns, op.token))
-        self._wake.set()
+        entry = (op.expires_ns, op.token)
+        heapq.heappush(self._expiries, entry)
+        if self._expiries[0] == entry:
+            self._wake.set()  # (the sweeper sleeps until the earliest: only a new earliest wakes it)
 
     def lookup(self, token: str) -> Operation | None:
         return self._ops.get(token)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, TypeVar
 
+from ..commits import GroupCommit
 from ..copyworker import Workers
 from ..progress import WAIT, Order, Progress, Step
 from ..repository import Repository
@@ -31,11 +32,15 @@ T = TypeVar("T")
 
 class Runner:
     """Where a Work's blocking steps run: the work threads, and the copy worker processes (each
-    started on first need) that large batches of small files go to."""
+    started on first need) that large batches of small files go to; and the engine's group
+    commit, for small writes to the store that need no thread hop of their own."""
 
-    def __init__(self, repository: Repository, executor: ThreadPoolExecutor, processes: int) -> None:
+    def __init__(
+        self, repository: Repository, executor: ThreadPoolExecutor, processes: int, commits: GroupCommit
+    ) -> None:
         self.repository = repository
         self.executor = executor
+        self.commits = commits
         self.processes = processes
         self._pool: Workers | None = None
         self._pool_lock = threading.Lock()
@@ -64,10 +69,13 @@ class Runner:
         progress: Progress,
         width: Callable[[], int],
         after_barrier: Callable[[], Awaitable[None]] | None = None,
+        scan: asyncio.Future[None] | None = None,
     ) -> None:
         """Run steps in the work threads, up to `width()` at once, in their Order; WAIT waits for
-        the scan. On any error or cancel, the steps already running are let finish (they stop at
-        their next file) before this returns: nothing touches the tree after."""
+        the scan (`scan`, if given, is the scan's own run: when no step is running, its end ends
+        the wait at once, so a small tree's copy does not sit out SCAN_WAIT_S). On any error or
+        cancel, the steps already running are let finish (they stop at their next file) before
+        this returns: nothing touches the tree after."""
         # each step's future in the thread pool, and the event loop's view of it
         running: dict[concurrent.futures.Future[None], asyncio.Future[None]] = {}
         try:
@@ -75,7 +83,10 @@ class Runner:
                 if progress.stop.is_set():
                     break  # (the steps already running are still waited for, below)
                 if step is WAIT:
-                    await _first_done(running, timeout=SCAN_WAIT_S)
+                    if not running and scan is not None and not scan.done():
+                        await asyncio.wait([scan], timeout=SCAN_WAIT_S)
+                    else:
+                        await _first_done(running, timeout=SCAN_WAIT_S)
                     continue
                 call, order = step
                 if order is Order.ALONE:

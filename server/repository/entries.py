@@ -3,6 +3,7 @@ them, and the row changes the walkers and the copy worker processes make too."""
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -141,15 +142,13 @@ def insert_documents(
     documents they copy (`run`). A listing may have met one first and given it an id; that id
     stays, with these details."""
     try:
-        conn.executemany(
-            INSERT_DOCUMENT + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0,"
-            " creator = excluded.creator, created_ns = excluded.created_ns, ext = excluded.ext,"
-            " template_id = excluded.template_id",
-            [
-                (folder_id, name, name.casefold(), False, creator, created, ext, template_id)
-                for name, ext, created, _, template_id in rows
-            ],
-        )
+        # many rows to a statement: a copy of many small files writes a row for each
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            values: list[Any] = []
+            for name, ext, created, _, template_id in chunk:
+                values += (folder_id, name, name.casefold(), False, creator, created, ext, template_id)
+            conn.execute(_insert_documents(len(chunk)), values)
     except sqlite3.IntegrityError:
         # the folder's own row went (deleted meanwhile): the files are there, the folder is not
         raise NotFound(f"Folder {folder_id} was deleted while documents were copied into it.") from None
@@ -162,6 +161,21 @@ def insert_documents(
     )
     # (their templates came with their rows)
     run.carry(conn, [(copies[name], copy_id) for name, copy_id in found], checked=True, template=False)
+
+
+# rows one INSERT writes at most (8 values each: older sqlite builds bind at most 999)
+_ROWS_PER_INSERT = 120
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _insert_documents(count: int) -> str:
+    return (
+        INSERT_DOCUMENT.partition(" VALUES ")[0]
+        + " VALUES "
+        + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * count)
+        + " ON CONFLICT (parent_id, name) DO UPDATE SET is_dir = 0, creator = excluded.creator,"
+        " created_ns = excluded.created_ns, ext = excluded.ext, template_id = excluded.template_id"
+    )
 
 
 def forget_children(conn: sqlite3.Connection, folder_id: int, names: list[str]) -> None:

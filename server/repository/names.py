@@ -18,10 +18,19 @@ MAX_AUTO_RENAME = 10_000
 # path separators, what Laserfiche itself refuses in a name (the Windows reserved characters), and
 # the control characters (Unicode category Cc: C0, DEL and C1)
 _BAD_CHAR = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]')
+# the common case at once: up to 63 allowed characters (no lone surrogates: at most 252 bytes of
+# UTF-8), neither "." nor ".." nor a partial file's name (a walk over many files asks this of each)
+_PLAIN = re.compile(
+    r"(?!\.\.?\Z)(?!"
+    + re.escape(fsops.PART_PREFIX)
+    + r')[^\x00-\x1f\x7f-\x9f\ud800-\udfff/\\:*?"<>|]{1,63}\Z'
+).match
 
 
 def name_problem(name: str) -> str | None:
     """Why `name` cannot be an entry name, or None if it can."""
+    if _PLAIN(name) is not None:
+        return None
     if not name:
         return "must not be empty"
     if name in (".", ".."):

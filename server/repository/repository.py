@@ -14,8 +14,8 @@ from dataclasses import replace
 
 from .. import fsops
 from ..errors import BadRequest, NotFound
-from ..metadata.carry import CopyRun, Then, end_run
-from ..store import ROOT_ID
+from ..metadata.carry import CopyRun, Then
+from ..store import ROOT_ID, atomic
 from .entries import DocumentRow, Entry, Target, forget_children, insert_documents
 from .names import MAX_DEPTH, check_depth, check_name, check_segments, kept_extension, name_problem
 from .tree import Tree
@@ -29,20 +29,37 @@ SHORTCUT_TEXT = (
 
 def _height(root_fd: int, parts: tuple[str, ...], enough: int) -> int:
     """How many levels of folders are below the folder at `parts` (counting stops past `enough`).
-    Read from the disk alone (no lock held), depth first, holding one descriptor per level; folders
-    that go away meanwhile are skipped."""
-    height = 0
+    Read from the disk alone (no lock held), depth first, holding one descriptor per level and
+    looking at nothing but folders; folders that go away meanwhile are skipped."""
     try:
-        # (leaving the loop early drops the walk, which closes its descriptors then and there)
-        with fsops.folder(root_fd, parts) as fd:
-            for path, folders, _, _ in os.fwalk(".", dir_fd=fd):
-                folders[:] = [name for name in folders if name_problem(name) is None]
-                if folders:
-                    height = max(height, path.count("/") + 1)  # ("." is 0 deep, "./a" 1…)
+        top = fsops.open_dir(root_fd, parts)
+    except fsops.Gone:
+        return 0  # (gone with its contents: nothing to measure)
+    height = 0
+    # the folders being listed, from the top down: each one's descriptor and listing
+    stack = [(top, os.scandir(top))]
+    try:
+        while stack:
+            fd, listing = stack[-1]
+            for item in listing:
+                if item.is_dir(follow_symlinks=False) and name_problem(item.name) is None:
+                    try:
+                        child = os.open(item.name, fsops.DIR_FLAGS, dir_fd=fd)
+                    except OSError:
+                        continue  # (changed since listed)
+                    stack.append((child, os.scandir(child)))
+                    height = max(height, len(stack) - 1)
                     if height > enough:
-                        break
-    except (fsops.Gone, FileNotFoundError, NotADirectoryError):
-        pass  # (gone with its contents: nothing to measure)
+                        return height
+                    break
+            else:
+                stack.pop()
+                listing.close()
+                os.close(fd)
+    finally:
+        for fd, listing in stack:
+            listing.close()
+            os.close(fd)
     return height
 
 
@@ -269,28 +286,61 @@ class Repository(Tree):
                     raise
                 return None
 
+    def create_folders(
+        self, parent_id: int, wanted: list[tuple[str, Then | None]], creator: str
+    ) -> list[Entry]:
+        """New folders in a folder, each under its name or the first free one autoRename gives
+        (the copies of a folder's subfolders: new folders in a new folder), their rows written in
+        one transaction, each with its `then`."""
+        made: list[tuple[str, Then | None]] = []
+        with self.store.lock:
+            parent = self._folder(parent_id)
+            check_depth(len(parent.parts) + 1, "The new folder")
+            with self._folder_fd(parent) as fd:
+                try:
+                    for name, then in wanted:
+                        check_name(name)
+                        for candidate in self._allowed(parent, fd, name, True, True):
+                            try:
+                                os.mkdir(candidate, dir_fd=fd)
+                            except FileExistsError:
+                                continue
+                            self._note_own_change(parent, fd)
+                            made.append((candidate, then))
+                            break
+                        else:
+                            raise self._conflict(parent, name)
+                finally:
+                    # (the folders made get their rows, whatever stopped the others)
+                    with atomic(self.store.conn):
+                        entries = [
+                            self._add(parent, fd, name, True, creator, then=then) for name, then in made
+                        ]
+        return entries
+
     def record_documents(
-        self, folder_id: int, rows: list[DocumentRow], creator: str, run: CopyRun | None = None
+        self, rows: list[tuple[int, list[DocumentRow]]], creator: str, run: CopyRun | None = None
     ) -> None:
-        """Give ids to documents a walker just put into a folder, with the metadata of what they
-        copy (see insert_documents)."""
+        """Give ids to documents a walker just put into folders, (folder id, rows) each, with the
+        metadata of what they copy (see insert_documents), in one transaction."""
+        rows = [(folder_id, found) for folder_id, found in rows if found]
         if not rows:
             return
         with self.store.transaction() as conn:
-            insert_documents(conn, folder_id, rows, creator, run)
+            for folder_id, found in rows:
+                insert_documents(conn, folder_id, found, creator, run)
             self._changed()
 
-    def end_copy(self, run: CopyRun) -> None:
-        """Forget what a copy noted to carry its links (see metadata.carry)."""
-        with self.store.transaction() as conn:
-            end_run(conn, run.key)
-
-    def forget_names(self, folder_id: int | None, names: list[str]) -> None:
-        """Drop the ids of children a walker removed from a folder (their subtrees go with them)."""
-        if folder_id is None or not names:
+    def forget_names(self, removed: list[tuple[int | None, list[str]]]) -> None:
+        """Drop the ids of children a walker removed from folders, (folder id, names) each (their
+        subtrees go with them; a folder the store never met has none), in one transaction."""
+        removed = [(folder_id, names) for folder_id, names in removed if folder_id is not None and names]
+        if not removed:
             return
-        with self.store.lock:
-            forget_children(self.store.conn, folder_id, names)
+        with self.store.transaction() as conn:
+            for folder_id, names in removed:
+                assert folder_id is not None
+                forget_children(conn, folder_id, names)
             self._changed()
 
     def _create(

@@ -14,6 +14,7 @@ import pwd
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from stat import S_IFDIR, S_IFREG
 
 from .. import fsops
 from ..errors import BadRequest, Conflict, NotFound
@@ -36,6 +37,10 @@ from .names import candidates, name_problem
 
 # folders whose rows are cached at most (the cache starts afresh past this)
 ROWS_CACHE_FOLDERS = 1024
+# entries listings made that are kept to be handed out again at most (see Tree._entries)
+ENTRIES_KEPT = 20_000
+# the bits of st_mode that say what a file is (what stat.S_IFMT keeps)
+_FILE_TYPE = 0o170000
 # a folder's scan is trusted only when it started this long after the folder last changed: a change
 # within the same timestamp tick would otherwise go unseen ("racy" entries, as in git). Filesystems
 # with nanosecond timestamps tick at most every few ms; ones with whole seconds (FAT, some network
@@ -76,6 +81,9 @@ class Tree:
         # caches that cannot go stale
         self._generation = 0
         self._rows_cache: dict[int, tuple[Version, list[Row]]] = {}
+        # row id -> the entry a listing last made for it: (the row, the entry, its folder's parts)
+        # (see _entries)
+        self._made: dict[int, tuple[Row, Entry, tuple[str, ...]]] = {}
         self._sorted_cache: dict[
             tuple[int, tuple[tuple[str, bool], ...], bool], tuple[Version, list[Row]]
         ] = {}
@@ -169,13 +177,19 @@ class Tree:
     def child_rows(self, folder_id: int | None, metadata: bool = False) -> dict[str, Known]:
         """What the store knows of a folder's children that a walker must know of: their ids,
         kept extensions, shortcuts' targets, and (`metadata`: what a copy asks) whether they have
-        metadata to carry and their templates."""
+        metadata to carry and their templates. A document with none of these is left out (a walker
+        treats it as one the store never met, to the same effect): a walk over many documents
+        reads only the rows that tell it something."""
         if folder_id is None:
             return {}
         carried = f"{HAS_METADATA}, template_id" if metadata else "0, 0"
+        telling = "e.is_dir OR e.ext IS NOT NULL OR e.target_id IS NOT NULL"
+        if metadata:
+            telling += f" OR {HAS_METADATA}"
         with self.store.lock:
             rows = self.store.conn.execute(
-                f"SELECT name, id, ext, target_id, target_type, {carried} FROM entries e WHERE parent_id = ?",
+                f"SELECT name, id, ext, target_id, target_type, {carried} FROM entries e"
+                f" WHERE parent_id = ? AND ({telling})",
                 (folder_id,),
             ).fetchall()
         known = {}
@@ -231,8 +245,36 @@ class Tree:
         return self._entry(row, (*folder_parts, row.name), st)
 
     def _entries(self, folder: Entry, fd: int, rows: list[Row]) -> list[Entry]:
-        """The entries for stored rows of an open folder that the disk still has."""
-        return [e for r in rows if (e := self._entry_at(r, folder.parts, fd))]
+        """The entries for stored rows of an open folder that the disk still has. An entry made
+        for the same row (the cached row itself: see _child_rows) in the same place, with the same
+        modified time and size, is handed out again rather than made anew, so that a listing of
+        a big folder costs little more than a stat per entry (and its JSON, kept by entry, is
+        found again: laserfiche_common.EntryPages)."""
+        made = self._made
+        if len(made) > ENTRIES_KEPT:
+            made.clear()
+        parts = folder.parts
+        entries = []
+        for row in rows:
+            # (fsops.lstat_at and fsops.kind, inline: this runs for every entry listed)
+            try:
+                st = os.stat(row.name, dir_fd=fd, follow_symlinks=False)
+            except (FileNotFoundError, NotADirectoryError):
+                st = None
+            if st is None or st.st_mode & _FILE_TYPE != (S_IFDIR if row.is_dir else S_IFREG):
+                self._forget(row.id)
+                continue
+            kept = made.get(row.id)
+            if kept is not None and kept[0] is row:
+                entry = kept[1]
+                size = 0 if row.is_dir or row.target else st.st_size
+                if entry.modified_ns == st.st_mtime_ns and entry.size == size and kept[2] == parts:
+                    entries.append(entry)
+                    continue
+            entry = self._entry(row, (*parts, row.name), st)
+            made[row.id] = (row, entry, parts)
+            entries.append(entry)
+        return entries
 
     @staticmethod
     def _entry(row: Row, parts: tuple[str, ...], st: os.stat_result) -> Entry:
@@ -430,6 +472,9 @@ class Tree:
                     new.append(
                         (folder.id, name, name.casefold(), is_dir, _owner(found.st_uid), created, None)
                     )
+            # in name order, not the folder's: on some filesystems (tmpfs) a listing lists the
+            # newest first, and a reset that links files back must not change the ids they get
+            new.sort(key=lambda row: row[1])
             conn.executemany(INSERT_ENTRY, new)
             if new:
                 self._changed()

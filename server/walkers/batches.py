@@ -1,74 +1,87 @@
 """The batches a step runs, in a work thread or in a copy worker process (`copyworker`): files
-copied from one folder to another under part names, files unlinked; and the rows a copy records
-for them."""
+copied from folders into their copies, files unlinked; and the rows a copy records for them.
+
+A batch spans folders (a group per folder), so that a tree of many small folders costs a few
+batches, not one per folder."""
 
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from .. import fsops
 from ..progress import Progress
-from ..repository import (
-    DocumentRow,
-    candidates,
-)
+from ..repository import DocumentRow, candidates
 from .walk import unlink_quietly
-
-if TYPE_CHECKING:
-    pass
-
-# what a batch copy reports per file: (source name, name in the copy or None if the source went
-# away, size, created)
-Copied = tuple[str, str | None, int, int]
 
 # a file to copy: (source name, name in the copy, size, kept extension, id if it has metadata to
 # carry or None, its template's id)
 BatchItem = tuple[str, str, int, str | None, int | None, int]
-Batch = list[BatchItem]
+# the files of one folder going into its copy: (the folder's names from the root, its copy's, the
+# copy's id, the files)
+CopyGroup = tuple[tuple[str, ...], tuple[str, ...], int, list[BatchItem]]
+CopyBatch = list[CopyGroup]
+# what became of a group's files, in order: each one's name in the copy, or None if the source
+# went away (shorter than the group when the batch stopped early); then when the group started
+Copied = tuple[list[str | None], int]
+
+# files to remove from one folder: (its names from the root, its id or None if the store never
+# met it, the names)
+UnlinkGroup = tuple[tuple[str, ...], int | None, list[str]]
+UnlinkBatch = list[UnlinkGroup]
 
 
-def copied_rows(batch: Batch, done: list[Copied]) -> list[DocumentRow]:
-    """The rows of the files of `batch` that a copy made."""
-    known = {source: (ext, source_id, template_id) for source, _, _, ext, source_id, template_id in batch}
-    rows: list[DocumentRow] = []
-    for source, final, _, created in done:
-        if final:
-            ext, source_id, template_id = known[source]
-            rows.append((final, ext, created, source_id, template_id))
-    return rows
+def copied_rows(group: CopyGroup, copied: Copied) -> list[DocumentRow]:
+    """The rows of the files of a group that a copy made."""
+    finals, created = copied
+    return [
+        (final, ext, created, source_id, template_id)
+        for final, (_, _, _, ext, source_id, template_id) in zip(finals, group[3], strict=False)
+        if final is not None
+    ]
 
 
 def copy_batch(
-    root_fd: int,
-    src_parts: tuple[str, ...],
-    dst_parts: tuple[str, ...],
-    batch: Batch,
-    stem: str,
-    done: list[Copied],
-    progress: Progress | None = None,
+    root_fd: int, batch: CopyBatch, stem: str, done: list[Copied], progress: Progress | None = None
 ) -> None:
-    """Copy files (see `Batch`; the kept extension is for the rows) from one folder to another,
-    appending each to `done` as it gets its name. With `progress`, stop when asked (between files and
-    between chunks of a large file), pace, and count entries and chunks as they go."""
-    with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
-        for number, (source_name, name, size, _, _, _) in enumerate(batch):
-            if progress is not None and progress.stop.is_set():
-                return
-            created_ns = time.time_ns()
-            part = stem + str(number)
-            large = size > fsops.COPY_CHUNK
-            on_chunk = chunk_counter(progress) if large and progress is not None else None
-            copied = (not large and _copy_small(src_fd, source_name, dst_fd, part, size)) or _copy_whole(
-                src_fd, source_name, dst_fd, part, size, on_chunk
-            )
-            final = _name(dst_fd, part, name) if copied else None  # None: the source went away
-            done.append((source_name, final, size, created_ns))
-            if progress is not None:  # (a large file's bytes were counted chunk by chunk)
-                progress.add(entries=1, size=0 if large else size)
+    """Copy the files of a batch (see `CopyGroup`; the kept extensions and ids are for the rows),
+    appending each group's outcome to `done` as it goes (see `Copied`). With `progress`, stop when
+    asked (between files and between chunks of a large file), pace, and count entries and chunks as
+    they go."""
+    for number, (src_parts, dst_parts, _, items) in enumerate(batch):
+        if progress is not None and progress.stop.is_set():
+            return
+        finals: list[str | None] = []
+        done.append((finals, time.time_ns()))
+        with fsops.folder(root_fd, src_parts) as src_fd, fsops.folder(root_fd, dst_parts) as dst_fd:
+            _copy_group(src_fd, dst_fd, items, f"{stem}{number}-", finals, progress)
+
+
+def _copy_group(
+    src_fd: int,
+    dst_fd: int,
+    items: list[BatchItem],
+    stem: str,
+    finals: list[str | None],
+    progress: Progress | None,
+) -> None:
+    for number, (source, name, size, _, _, _) in enumerate(items):
+        if progress is not None and progress.stop.is_set():
+            return
+        large = size > fsops.COPY_CHUNK
+        on_chunk = chunk_counter(progress) if large and progress is not None else None
+        out, part = _copy_small(src_fd, source, dst_fd, stem + str(number), size) if not large else (-1, None)
+        if out < 0:  # not the common case: the careful way
+            out, part = _copy_whole(src_fd, source, dst_fd, stem + str(number), on_chunk)
+        if out < 0:
+            finals.append(None)  # the source went away
+        else:
+            finals.append(_name(out, part, dst_fd, name))
+        if progress is not None:  # (a large file's bytes were counted chunk by chunk)
+            progress.add(entries=1, size=0 if large else size)
 
 
 def chunk_counter(progress: Progress) -> Callable[[int], bool]:
@@ -79,85 +92,109 @@ def chunk_counter(progress: Progress) -> Callable[[int], bool]:
     return on_chunk
 
 
-def _copy_small(src_fd: int, source_name: str, dst_fd: int, part: str, size: int) -> bool:
-    """The common case, kept to the bare system calls (a tree of small files is mostly these):
-    a regular file copied in one call. False, with nothing left behind, for anything else."""
+def _copy_small(src_fd: int, source: str, dst_fd: int, part: str, size: int) -> tuple[int, str | None]:
+    """The common case, kept to the bare system calls (a tree of small files is mostly these): a
+    regular file copied in one call into a new file, returned open and not yet named; (-1, None),
+    with nothing left behind, for anything else."""
     try:
-        src = os.open(source_name, fsops.FILE_FLAGS, dir_fd=src_fd)
+        src = os.open(source, fsops.FILE_FLAGS, dir_fd=src_fd)
     except OSError:
-        return False
+        return -1, None
     try:
-        out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
+        out, part_name = fsops.new_file(dst_fd, part)
         try:
             # one byte more than expected: a file that grew since the scan shows as such
             copied = os.copy_file_range(src, out, size + 1)
         except OSError:
             copied = -1  # not a regular file, or a filesystem without it: the careful way
         except BaseException:
-            unlink_quietly(dst_fd, part)
+            _discard(out, part_name, dst_fd)
             raise
-        finally:
-            os.close(out)
     finally:
         os.close(src)
     if copied != size:
         # the file changed size since the scan, or could not be copied so: the careful way
-        unlink_quietly(dst_fd, part)
-        return False
-    return True
+        _discard(out, part_name, dst_fd)
+        return -1, None
+    return out, part_name
 
 
 def _copy_whole(
-    src_fd: int, source_name: str, dst_fd: int, part: str, size: int, on_chunk: Callable[[int], bool] | None
-) -> bool:
-    """Copy one file to `part`, whatever it takes; False if the source is no longer a document."""
+    src_fd: int, source: str, dst_fd: int, part: str, on_chunk: Callable[[int], bool] | None
+) -> tuple[int, str | None]:
+    """Copy one file, whatever it takes, into a new file returned open and not yet named; (-1,
+    None) if the source is no longer a document."""
     try:
-        src = fsops.open_file(src_fd, source_name, blocking=False)
+        src = fsops.open_file(src_fd, source, blocking=False)
     except FileNotFoundError:
-        return False
+        return -1, None
     try:
-        out = os.open(part, fsops.NEW_FILE_FLAGS, 0o644, dir_fd=dst_fd)
+        out, part_name = fsops.new_file(dst_fd, part)
         try:
             fsops.copy_bytes(src, out, -1, on_chunk)
-        finally:
-            os.close(out)
-    except BaseException:
-        unlink_quietly(dst_fd, part)
-        raise
+        except BaseException:
+            _discard(out, part_name, dst_fd)
+            raise
     finally:
         os.close(src)
-    return True
+    return out, part_name
 
 
-def _name(dst_fd: int, part: str, name: str) -> str:
-    """Give a completely written part file its name, never replacing anything; the copy's folder
-    is new, so only a name put there by hand meanwhile can clash (then `name (2)`…)."""
+def _discard(out: int, part: str | None, dst_fd: int) -> None:
+    os.close(out)
+    if part is not None:
+        unlink_quietly(dst_fd, part)
+
+
+def _name(out: int, part: str | None, dst_fd: int, name: str) -> str:
+    """Give a completely written file its name, never replacing anything, and close it; the copy's
+    folder is new, so only a name put there by hand meanwhile can clash (then `name (2)`…)."""
     try:
-        for candidate in candidates(name, False, True):
+        try:
+            fsops.name_file(out, part, dst_fd, name)
+            return name
+        except FileExistsError:
+            pass
+        for candidate in itertools.islice(candidates(name, False, True), 1, None):
             try:
-                fsops.rename_noreplace(dst_fd, part, dst_fd, candidate)
+                fsops.name_file(out, part, dst_fd, candidate)
             except FileExistsError:
                 continue
             return candidate
         raise FileExistsError(errno.EEXIST, "no free name", name)
     except BaseException:
-        unlink_quietly(dst_fd, part)
+        if part is not None:
+            unlink_quietly(dst_fd, part)
         raise
+    finally:
+        os.close(out)
 
 
 def unlink_batch(
-    root_fd: int, parts: tuple[str, ...], names: list[str], done: list[str], progress: Progress | None = None
+    root_fd: int, batch: UnlinkBatch, done: list[list[str]], progress: Progress | None = None
 ) -> None:
-    """Remove files (never folders; a symlink is removed, not followed) from one folder,
-    appending each to `done`. With `progress`, stop when asked, and count (and pace) each file."""
-    with fsops.folder(root_fd, parts) as fd:
-        for name in names:
-            if progress is not None and progress.stop.is_set():
-                return
-            try:
-                os.unlink(name, dir_fd=fd)
-            except FileNotFoundError:
-                pass
-            done.append(name)
-            if progress is not None:
-                progress.add(entries=1)
+    """Remove the files of a batch (never folders; a symlink is removed, not followed), appending
+    each group's removed names to `done` as it goes. With `progress`, stop when asked, and count
+    (and pace) each file."""
+    for parts, _, names in batch:
+        if progress is not None and progress.stop.is_set():
+            return
+        gone: list[str] = []
+        done.append(gone)
+        try:
+            fd = fsops.open_dir(root_fd, parts)
+        except fsops.Gone:
+            continue  # (gone with its contents)
+        try:
+            for name in names:
+                if progress is not None and progress.stop.is_set():
+                    return
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except FileNotFoundError:
+                    pass
+                gone.append(name)
+                if progress is not None:
+                    progress.add(entries=1)
+        finally:
+            os.close(fd)

@@ -1,11 +1,12 @@
 """Copy: an entry (a folder with everything below it, a document, a shortcut) into a folder, the
-scan listing the source breadth first while the copy follows it folder by folder."""
+scan listing the source breadth first while the copy follows it."""
 
 from __future__ import annotations
 
 import collections
 import errno
 import functools
+import operator
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -18,7 +19,6 @@ from ..metadata.carry import CopyRun
 from ..progress import WAIT, Order, Progress, Step
 from ..repository import (
     Entry,
-    Known,
     Repository,
     Target,
     candidates,
@@ -26,11 +26,15 @@ from ..repository import (
     kept_extension,
     name_problem,
 )
-from .batches import Batch, BatchItem, Copied, chunk_counter, copied_rows, copy_batch
+from .batches import BatchItem, Copied, CopyBatch, chunk_counter, copied_rows, copy_batch
 from .walk import BATCH_BYTES, BATCH_FILES, MAX_OPEN_FOLDERS, Walk, shown_path, unlink_quietly
 
 if TYPE_CHECKING:
     from ..copyworker import Workers
+
+_by_name = operator.attrgetter("name")
+# a step makes at most this many folders (a cancel waits for it)
+FOLDERS_AT_ONCE = 256
 
 
 @dataclass
@@ -45,13 +49,17 @@ class _Source:
     files: list[BatchItem] = field(default_factory=list)
     # shortcuts: (name in the copy, target, id): made anew, pointing where the originals point
     shortcuts: list[tuple[str, Target, int | None]] = field(default_factory=list)
+    # its subfolders' indexes in the tree
+    folders: list[int] = field(default_factory=list)
 
 
 class CopyWalk(Walk):
     """Copy an entry (a folder with everything below it, or a document) into a folder.
 
     The scan and the copy run side by side: the scan lists folders breadth first, and the copy
-    of each folder starts once it is listed. percentComplete counts from when the scan is done.
+    follows it: once a folder is listed, its subfolders' copies are made (all in one step) and its
+    documents join the batch being filled, which spans folders. percentComplete counts from when
+    the scan is done.
     """
 
     def __init__(
@@ -108,43 +116,17 @@ class CopyWalk(Walk):
                 if fd is None:
                     fd = self._open(node.parts)
                 try:
-                    known = self.repository.child_rows(row_id, metadata=True)
-                    taken: set[str] = set()
-                    device = os.fstat(fd).st_dev
-                    for item, is_dir in sorted(fsops.items(fd), key=lambda i: i[0].name):
-                        source_name = item.name
-                        if name_problem(source_name) or (is_dir and (device, item.inode()) == self._own):
-                            # (the copy itself, if its destination was moved into the source
-                            # since: a copy never copies its own output)
-                            continue
-                        copy_name = _distinct(source_name, is_dir, taken)
-                        child_id, ext, target, carried, template_id = known.get(source_name, Known())
-                        # what the copy carries metadata from (a source without any: nothing)
-                        carry_id = child_id if carried else None
-                        entries += 1
-                        if target is not None and not is_dir:
-                            node.shortcuts.append((copy_name, target, carry_id))
-                        elif is_dir:
-                            depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
-                            check_depth(
-                                depth, f"Copying the folder '{shown_path((*node.parts, source_name))}'"
-                            )
-                            self._tree.append(_Source((*node.parts, source_name), index, copy_name, carry_id))
-                            child_fd = None
-                            if len(pending) < MAX_OPEN_FOLDERS:
-                                child_fd = self._open_child(fd, source_name)
-                            pending.append((len(self._tree) - 1, child_id, child_fd))
-                        else:
-                            st = item.stat(follow_symlinks=False)
-                            if ext is not None:
-                                ext = kept_extension(copy_name, ext)
-                            node.files.append(
-                                (source_name, copy_name, st.st_size, ext, carry_id, template_id)
-                            )
-                            size += st.st_size
-                            small += st.st_size <= fsops.COPY_CHUNK
+                    folders, found, found_size, found_small = self._list(index, node, row_id, fd)
+                    for child_index, child_id, child_name in folders:
+                        child_fd = None
+                        if len(pending) < MAX_OPEN_FOLDERS:
+                            child_fd = self._open_child(fd, child_name)
+                        pending.append((child_index, child_id, child_fd))
                 finally:
                     os.close(fd)
+                entries += found
+                size += found_size
+                small += found_small
                 # breadth first, so folders are listed in the order they were found
                 self._listed = index + 1
                 self._use_workers(small)
@@ -153,6 +135,60 @@ class CopyWalk(Walk):
                 if fd is not None:
                     os.close(fd)
         self.progress.plan(entries, size)
+
+    def _list(
+        self, index: int, node: _Source, row_id: int | None, fd: int
+    ) -> tuple[list[tuple[int, int | None, str]], int, int, int]:
+        """List one folder into `node`: its subfolders (their indexes in the tree, ids and
+        names), and how many entries, bytes and small files it holds. Per document this is a
+        stat and little else: a tree of small files is mostly documents."""
+        known = self.repository.child_rows(row_id, metadata=True)
+        device = os.fstat(fd).st_dev
+        with os.scandir(fd) as listing:
+            found = sorted(listing, key=_by_name)
+        taken: set[str] = set()
+        files = node.files
+        folders: list[tuple[int, int | None, str]] = []
+        entries = size = small = 0
+        depth = len(self.parent.parts) + 1 + len(node.parts) + 1 - len(self.source.parts)
+        for item in found:
+            source_name = item.name
+            if item.is_dir(follow_symlinks=False):
+                is_dir = True
+            elif item.is_file(follow_symlinks=False):
+                is_dir = False
+            else:
+                continue  # (symlinks and special files are never entries)
+            if name_problem(source_name) or (is_dir and (device, item.inode()) == self._own):
+                # (the copy itself, if its destination was moved into the source since: a copy
+                # never copies its own output)
+                continue
+            key = source_name.casefold()
+            if key in taken:
+                copy_name = _distinct(source_name, is_dir, taken)
+            else:
+                taken.add(key)
+                copy_name = source_name
+            entries += 1
+            row = known.get(source_name)
+            child_id, ext, target, carried, template_id = row if row is not None else _UNKNOWN
+            # what the copy carries metadata from (a source without any: nothing)
+            carry_id = child_id if carried else None
+            if target is not None and not is_dir:
+                node.shortcuts.append((copy_name, target, carry_id))
+            elif is_dir:
+                check_depth(depth, f"Copying the folder '{shown_path((*node.parts, source_name))}'")
+                node.folders.append(len(self._tree))
+                folders.append((len(self._tree), child_id, source_name))
+                self._tree.append(_Source((*node.parts, source_name), index, copy_name, carry_id))
+            else:
+                item_size = item.stat(follow_symlinks=False).st_size
+                if ext is not None:
+                    ext = kept_extension(copy_name, ext)
+                files.append((source_name, copy_name, item_size, ext, carry_id, template_id))
+                size += item_size
+                small += item_size <= fsops.COPY_CHUNK
+        return folders, entries, size, small
 
     def _open(self, parts: tuple[str, ...]) -> int:
         try:
@@ -175,49 +211,82 @@ class CopyWalk(Walk):
         if not self.source.is_dir:
             yield (self._copy_shortcut if self.source.is_shortcut else self._copy_document), Order.FIRST
             return
+        yield self._make_top, Order.FIRST
+        batch: CopyBatch = []
+        group: list[BatchItem] = []
+        files = size = 0
         index = 0
         while True:
+            if index >= self._listed and not self._scan_ended and batch:
+                # what is gathered goes now rather than wait for the scan
+                yield functools.partial(self._copy_files, batch), Order.ANY
+                batch, files, size = [], 0, 0
             while index >= self._listed and not self._scan_ended:
                 yield WAIT
             if index >= self._listed:
-                return  # the scan ended (or failed: the operation hears of it from the scan)
-            node = self._tree[index]
-            # a folder is made just before its files: the first files are on their way sooner
-            yield functools.partial(self._make_folder, index), Order.FIRST
+                break  # the scan ended (or failed: the operation hears of it from the scan)
+            node, copy = self._tree[index], self._copies.get(index)
+            if copy is None:
+                return  # (making it was stopped, or failed: the operation hears of that)
+            if node.folders:
+                # its subfolders' copies, before any batch names them
+                yield functools.partial(self._make_folders, index), Order.FIRST
             if node.shortcuts:
                 yield functools.partial(self._make_shortcuts, index), Order.ANY
-            batch: Batch = []
-            batch_bytes = 0
             for item in node.files:
-                batch.append(item)
-                batch_bytes += item[2]
-                if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                    yield functools.partial(self._copy_files, index, batch), Order.ANY
-                    batch, batch_bytes = [], 0
-            if batch:
-                yield functools.partial(self._copy_files, index, batch), Order.ANY
+                full = files >= BATCH_FILES or size + item[2] > BATCH_BYTES
+                if full and (batch or group):  # (so a large file goes in a batch of its own)
+                    if group:
+                        batch.append((node.parts, copy.parts, copy.id, group))
+                    yield functools.partial(self._copy_files, batch), Order.ANY
+                    batch, group, files, size = [], [], 0, 0
+                group.append(item)
+                files += 1
+                size += item[2]
+            if group:
+                batch.append((node.parts, copy.parts, copy.id, group))
+                group = []
+            if batch and self.progress.exact:
+                # (counted entry by entry, paced or faulted: a batch a folder, whose rows are
+                # written when it ends, so that a crash keeps what was counted as copied)
+                yield functools.partial(self._copy_files, batch), Order.ANY
+                batch, files, size = [], 0, 0
             index += 1
+        if batch:
+            yield functools.partial(self._copy_files, batch), Order.ANY
 
-    def _make_folder(self, index: int) -> None:
-        node = self._tree[index]
-        # (below the top, the scan said whether the source has metadata)
-        then = self.run.then(node.source_id, checked=index > 0)
-        if index == 0:
-            made = self.repository.create_folder(
-                self.parent.id, self.name, self.auto_rename, self.creator, then
-            )
-            with fsops.folder(self.root_fd, made.parts) as fd:
-                st = os.fstat(fd)
-            self._own = (st.st_dev, st.st_ino)
-            self.result = made
-        else:
-            # the copy's folder is new: only a name put there by hand meanwhile can clash
-            made = self.repository.create_folder(
-                self._copies[node.parent].id, node.copy_name, True, self.creator, then
-            )
-        self._copies[index] = made
+    def _make_top(self) -> None:
+        made = self.repository.create_folder(
+            self.parent.id, self.name, self.auto_rename, self.creator, self.run.then(self.source.id)
+        )
+        with fsops.folder(self.root_fd, made.parts) as fd:
+            st = os.fstat(fd)
+        self._own = (st.st_dev, st.st_ino)
+        self.result = made
+        self._copies[0] = made
         self.progress.log(made.parts[:-1], [made.name], True)
         self.progress.add(entries=1)
+
+    def _make_folders(self, index: int) -> None:
+        """The copies of a folder's subfolders (new folders in a new folder: only a name put there
+        by hand meanwhile can clash), in one transaction; one at a time when each entry must be
+        counted as it is done (paced, or a fault armed)."""
+        node, copy = self._tree[index], self._copies[index]
+        children = node.folders
+        at_once = 1 if self.progress.exact else FOLDERS_AT_ONCE
+        for start in range(0, len(children), at_once):
+            if self.progress.stop.is_set():
+                return
+            chunk = children[start : start + at_once]
+            # (the scan said whether each source has metadata)
+            wanted = [
+                (self._tree[i].copy_name, self.run.then(self._tree[i].source_id, checked=True)) for i in chunk
+            ]
+            made = self.repository.create_folders(copy.id, wanted, self.creator)
+            for child, entry in zip(chunk, made, strict=True):
+                self._copies[child] = entry
+            self.progress.log(copy.parts, [entry.name for entry in made], True)
+            self.progress.add(entries=len(made))
 
     def _make_shortcuts(self, index: int) -> None:
         node, copy = self._tree[index], self._copies[index]
@@ -243,38 +312,49 @@ class CopyWalk(Walk):
         )
         self.progress.add(entries=1)  # (not logged: see _make_shortcuts)
 
-    def _copy_files(self, index: int, batch: Batch) -> None:
-        node, copy = self._tree[index], self._copies[index]
-        # part names: one random stem per batch, numbered per file
+    def _copy_files(self, batch: CopyBatch) -> None:
+        # part names, where the filesystem needs them: one random stem per batch
         stem = f"{fsops.PART_PREFIX}{secrets.token_hex(6)}-"
         done: list[Copied] = []
         failure: BaseException | None = None
         in_worker = False
         try:
-            if self.pool is not None and all(item[2] <= fsops.COPY_CHUNK for item in batch):
+            if self.pool is not None and all(item[2] <= fsops.COPY_CHUNK for g in batch for item in g[3]):
                 # small files: copied (and recorded) by a worker process, beside the other
                 # worker: no GIL shared with the server
                 in_worker = True
-                done, failure = self.pool.copy(
-                    node.parts, copy.parts, batch, stem, copy.id, self.creator, self.run
-                )
+                done, failure = self.pool.copy(batch, stem, self.creator, self.run)
             else:
-                copy_batch(self.root_fd, node.parts, copy.parts, batch, stem, done, self.progress)
+                copy_batch(self.root_fd, batch, stem, done, self.progress)
         except BaseException as exc:
             failure = exc
         finally:
             if not in_worker:  # (a worker process records its own rows)
-                self.repository.record_documents(copy.id, copied_rows(batch, done), self.creator, self.run)
-            self.skipped += [shown_path((*node.parts, source)) for source, final, _, _ in done if not final]
-            self.progress.log(copy.parts, [final for _, final, _, _ in done if final], False)
-            if in_worker:  # (in a thread, copy_batch counted each file as it went)
-                self.progress.add(entries=len(done), size=sum(size for _, _, size, _ in done))
+                rows = [
+                    (group[2], copied_rows(group, copied)) for group, copied in zip(batch, done, strict=False)
+                ]
+                self.repository.record_documents(rows, self.creator, self.run)
+            self._done(batch, done, in_worker)
         if isinstance(failure, fsops.Gone):
+            node_parts = batch[max(len(done) - 1, 0)][0]
             raise NotFound(
-                f"The folder '{shown_path(node.parts)}' or its copy went away while it was being copied."
+                f"The folder '{shown_path(node_parts)}' or its copy went away while it was being copied."
             )
         if failure is not None:
             raise failure
+
+    def _done(self, batch: CopyBatch, done: list[Copied], counted: bool) -> None:
+        """Log what a batch copied and note what it skipped; count it, unless done file by file."""
+        entries = size = 0
+        for (src_parts, dst_parts, _, items), (finals, _) in zip(batch, done, strict=False):
+            self.progress.log(dst_parts, [final for final in finals if final is not None], False)
+            for final, item in zip(finals, items, strict=False):
+                if final is None:
+                    self.skipped.append(shown_path((*src_parts, item[0])))
+                size += item[2]
+            entries += len(finals)
+        if counted:
+            self.progress.add(entries=entries, size=size)
 
     def _copy_document(self) -> None:
         """A document copied on its own goes through the store's temporary folder, then is
@@ -308,6 +388,10 @@ class CopyWalk(Walk):
             os.close(src)
 
 
+# what a listing says of a child the store never met (see Known)
+_UNKNOWN: tuple[None, None, None, bool, int] = (None, None, None, False, 0)
+
+
 def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:
     """`name`, or `name (2)`… when a sibling already took it in another case (Laserfiche names
     are case-insensitive; such twins can only have been put into the source by hand)."""
@@ -324,7 +408,8 @@ def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:
 
 
 def remove_parts(repository: Repository, top_id: int) -> int:
-    """Remove the part files a crashed copy left in the tree it was writing; returns how many."""
+    """Remove the part files a crashed copy left in the tree it was writing (where the filesystem
+    cannot make unnamed files, or left by an older version); returns how many."""
     try:
         top = repository.entry(top_id)
     except NotFound:

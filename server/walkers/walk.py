@@ -15,12 +15,13 @@ from ..repository import (
 if TYPE_CHECKING:
     from ..copyworker import Workers
 
-# a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES (a batch in a
-# worker process is not stopped part-way: these bound how long a cancel waits)
-BATCH_FILES = 128
+# a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES, from one
+# folder or several (a batch in a worker process is not stopped part-way: these bound how long a
+# cancel waits; each step costs a few thread hops and a round trip to a worker, so fewer is faster)
+BATCH_FILES = 256
 BATCH_BYTES = 4 * 1024 * 1024
-# a delete step unlinks up to this many files
-DELETE_BATCH = 256
+# a delete step unlinks up to this many files, from one folder or several
+DELETE_BATCH = 512
 # a copy of at least this many small files is worth handing to the worker processes
 WORKER_MIN_FILES = 500
 # the scan keeps at most this many folder descriptors open; others are opened again from the root

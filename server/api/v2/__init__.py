@@ -9,10 +9,12 @@ from .metadata import DEFINITIONS
 from .metadata import routes as metadata_routes
 from .searches import routes as search_routes
 from .tasks import routes as task_routes
+from .tasks import status_routes
 from .uploads import setup as setup_uploads
 
 
 def add_routes(app: web.Application) -> None:
+    app.add_routes(status_routes)  # (first: see tasks.status_routes)
     app.add_routes(entry_routes)
     app.add_routes(metadata_routes)
     app.add_routes(DEFINITIONS)

@@ -6,6 +6,7 @@ import asyncio
 import re
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from ...errors import BadRequest
@@ -15,8 +16,8 @@ from ...repository import Entry, check_name, check_segments, extension_to_keep
 from .. import metadata_shapes as shapes
 from .. import odata
 from ..common import bool_param, field, int_param, json, pace_s, public, read_json, session_of
-from ..laserfiche_common import by_path, look, order_fields
-from ..transfer import json_part, received, send_document
+from ..laserfiche_common import EntryPages, by_path, look, order_fields
+from ..transfer import carries_document, json_part, received, send_document
 from . import render
 from .render import BASE
 
@@ -27,6 +28,8 @@ METADATA_PAGE_SIZE = 100
 ORDER_FIELDS = order_fields("electronicDocumentSize")
 # a folder path's separators: either slash
 _SEPARATOR = re.compile(r"[/\\]")
+# listings' entries, as JSON kept from one page to the next (without `?fields=`: no values)
+PAGES = EntryPages(lambda entry, shown: render.render(entry, shown, 0))
 
 
 def entry_id_param(request: web.Request) -> int:
@@ -118,18 +121,20 @@ async def list_children(request: web.Request) -> web.Response:
             return None
         return [shapes.field_values(f, v2=True) for f in metadata.fields(entry.id, named) if f.values]
 
-    def page() -> tuple[int, list[dict[str, Any]]]:
+    def page() -> tuple[int, bytes]:
         # rendered in the thread too: a page of 1,000 entries takes milliseconds to render
         total, entries = request.app[repository_key].children(entry_id, order, paging.skip, paging.stop)
+        if not named:
+            return total, PAGES.encode(entries, shown, chosen, paging.skip + 1)
         rendered = [
             render.render(e, shown, paging.skip + i + 1, fields=fields(e)) for i, e in enumerate(entries)
         ]
         if chosen is not None:
             rendered = [{k: v for k, v in body.items() if k in chosen} for body in rendered]
-        return total, rendered
+        return total, orjson.dumps(rendered)
 
-    total, rendered = await asyncio.to_thread(page)
-    return paging.response(rendered, total, "Laserfiche.Repository.Entry")
+    total, encoded = await asyncio.to_thread(page)
+    return paging.encoded(encoded, total, "Laserfiche.Repository.Entry")
 
 
 @routes.get(BASE + "/Entries/{entryId}/Document/Edoc")
@@ -197,6 +202,7 @@ async def update_entry(request: web.Request) -> web.Response:
 
 
 @routes.post(BASE + "/Entries/{entryId}/Folder/Import")
+@carries_document
 async def import_entry(request: web.Request) -> web.Response:
     parent_id = entry_id_param(request)
     repository = request.app[repository_key]

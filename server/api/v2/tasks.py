@@ -22,6 +22,9 @@ from .entries import auto_rename_of, entry_id_param
 from .render import BASE
 
 routes = web.RouteTableDef()
+# the status routes, added before the dialect's others (see v2.add_routes): pollers ask for them
+# most, and aiohttp tries a path against the routes below /v2/Repositories one by one, in order
+status_routes = web.RouteTableDef()
 
 
 def _admission(request: web.Request) -> Admission:
@@ -115,7 +118,7 @@ def _tasks(request: web.Request) -> list[Operation]:
     return list(found.values())
 
 
-@routes.get(BASE + "/Tasks")
+@status_routes.get(BASE + "/Tasks")
 async def list_tasks(request: web.Request) -> web.Response:
     """Long polling: while none of the tasks has ended, the answer waits for one to end, at most
     `--task-wait-s` (the vendor's 60 s), or what `Prefer: wait=N` asks (RFC 7240)."""
@@ -131,7 +134,7 @@ async def list_tasks(request: web.Request) -> web.Response:
     return json({"value": [render.task(request, op) for op in ops]}, headers=headers)
 
 
-@routes.delete(BASE + "/Tasks")
+@status_routes.delete(BASE + "/Tasks")
 async def cancel_tasks(request: web.Request) -> web.Response:
     """Cancel the tasks (all of this access token's if none is named); `result` says whether each
     was still running or waiting. The answer comes once they have stopped (or after a while)."""

@@ -13,14 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ...errors import BadRequest, PayloadTooLarge, Unauthorized
+from ...errors import BadRequest, Unauthorized
 from ...keys import metadata_key, operations_key, repository_key, settings_key
 from ...kinds.uploads import FromParts, ImportPartsWork, UpdatePartsWork
 from ...metadata.model import LinkToSet, NewMetadata
 from ...repository import check_name
 from ...sessions import Session
 from ...uploads import MAX_PART_BYTES, UPLOAD_KEY, UPLOAD_URL_REFUSED, Receiving, Uploads
-from ..common import authenticated_by, field, int_param, json, pace_s, read_json, session_of
+from ..common import authenticated_by, body_limit, field, int_param, json, pace_s, read_json, session_of
 from . import render
 from .entries import auto_rename_of, destination, entry_id_param
 from .metadata import properties_of, updates_of
@@ -39,14 +39,13 @@ SWEEP_S = 60.0
 
 
 def setup(app: web.Application) -> None:
-    """The routes, and the uploads' life: opened (and tidied) at start, swept while running."""
-    settings = app[settings_key]
-    app[uploads_key] = Uploads(app[repository_key].store, settings.upload_ttl_s, settings.max_document_bytes)
+    """The routes (the uploads are built with the other services, and live by `uploads_ctx`:
+    see server/app.py)."""
     app.add_routes(routes)
-    app.cleanup_ctx.append(_uploads_ctx)
 
 
-async def _uploads_ctx(app: web.Application) -> AsyncIterator[None]:
+async def uploads_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The uploads' life: opened (and tidied) at start, swept while running."""
     uploads = app[uploads_key]
     await asyncio.to_thread(uploads.open)
     every_s = min(SWEEP_S, max(app[settings_key].upload_ttl_s / 4, 0.5))
@@ -106,10 +105,9 @@ def _url_credential(request: web.Request) -> Session:
 
 @routes.put(BASE + "/Uploads/{uploadId}/{partNumber}")
 @authenticated_by(_url_credential)
+@body_limit(lambda _: MAX_PART_BYTES)
 async def put_part(request: web.Request) -> web.Response:
     number = int_param(request.match_info["partNumber"], "partNumber", minimum=1)
-    if (request.content_length or 0) > MAX_PART_BYTES:
-        raise PayloadTooLarge(f"A part is at most {MAX_PART_BYTES} bytes (5 GiB).")
     uploads = request.app[uploads_key]
     part = await asyncio.to_thread(
         uploads.receive, request.match_info["uploadId"], number, request.query.get("key", "")
