@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from ..copyworker import Workers
 
 _by_name = operator.attrgetter("name")
-# a step makes at most this many folders (a cancel waits for it)
-FOLDERS_AT_ONCE = 256
+# a step makes at most this many folders, in one transaction (a cancel and the pollers wait for it)
+FOLDERS_AT_ONCE = 32
 
 
 @dataclass

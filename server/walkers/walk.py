@@ -17,8 +17,11 @@ if TYPE_CHECKING:
 
 # a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES, from one
 # folder or several (a batch in a worker process is not stopped part-way: these bound how long a
-# cancel waits; each step costs a few thread hops and a round trip to a worker, so fewer is faster)
-BATCH_FILES = 256
+# cancel waits; each step costs a few thread hops and a round trip to a worker, so fewer is faster,
+# but its rows are recorded in one go on the server's side, which holds up the event loop: at 256
+# the pollers' p99 during a copy was worse than before batches spanned folders, at 96 it is not,
+# see bench/perf.py)
+BATCH_FILES = 96
 BATCH_BYTES = 4 * 1024 * 1024
 # a delete step unlinks up to this many files, from one folder or several
 DELETE_BATCH = 512
