@@ -35,7 +35,15 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from common import PeakSampler, add_dir_option, print_table, rss_kib, start_server, work_folder
+from common import (
+    PeakSampler,
+    add_dir_option,
+    make_empty_tree,
+    print_table,
+    rss_kib,
+    start_server,
+    work_folder,
+)
 
 HUB_AUTH = {"Authorization": "User sandbox-user-secret, Element sandbox-element-token"}
 BULK = "/elements/api-v2/hubs/documents/bulk"
@@ -51,14 +59,6 @@ FORMATS = {
     "application/json": b'{"id"',
     "text/csv": b"\r\n",
 }
-
-
-def make_tree(top: Path, folders: int, files: int) -> None:
-    for f in range(folders):
-        folder = top / f"folder-{f:03d}"
-        folder.mkdir(parents=True)
-        for n in range(files):
-            (folder / f"doc-{n:04d}.txt").touch()
 
 
 class Counter:
@@ -190,7 +190,7 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[Rows, Rows]:
     """The job's rows (seconds) and the downloads' (records per second)."""
     root = work / "root"
     t0 = time.perf_counter()
-    make_tree(root / "tree", args.folders, args.files)
+    make_empty_tree(root / "tree", args.folders, args.files)
     entries = args.folders * args.files
     print(f"made {entries:,} empty files in {args.folders} folders in {time.perf_counter() - t0:.1f} s")
     proc, base = start_server(root)

@@ -114,6 +114,25 @@ async def sign_in(http: aiohttp.ClientSession, api: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def make_tree(top: Path, files: int, folders: int, size: int) -> None:
+    """`files` documents of `size` bytes spread over `folders` folders."""
+    block = bytes(range(256)) * (size // 256)
+    for f in range(folders):
+        folder = top / f"folder-{f:03d}"
+        folder.mkdir(parents=True)
+        for n in range(files // folders):
+            (folder / f"doc-{n:04d}.bin").write_bytes(block)
+
+
+def make_empty_tree(top: Path, folders: int, files: int) -> None:
+    """`folders` folders of `files` empty documents each (folder-000/doc-0000.txt, …)."""
+    for f in range(folders):
+        folder = top / f"folder-{f:03d}"
+        folder.mkdir(parents=True)
+        for n in range(files):
+            (folder / f"doc-{n:04d}.txt").touch()
+
+
 def make_file(path: Path, mib: int) -> None:
     block = os.urandom(CHUNK)
     with path.open("wb") as out:

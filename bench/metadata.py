@@ -50,7 +50,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from common import REPO, add_dir_option, percentile, print_table, sign_in, start_server, work_folder
+from common import (
+    REPO,
+    add_dir_option,
+    make_tree,
+    percentile,
+    print_table,
+    sign_in,
+    start_server,
+    work_folder,
+)
 
 FIELDS = [f"Field {n:02d}" for n in range(1, 20)] + ["Keywords"]  # the last one is multi-valued
 TAGS = [f"Tag {n:02d}" for n in range(1, 11)]
@@ -83,15 +92,6 @@ def catalog() -> str:
     for n in LINK_DEFINITIONS:
         parts.append(f'[[link]]\nid = {n}\nsource_label = "Source {n}"\ntarget_label = "Target {n}"\n')
     return "\n".join(parts)
-
-
-def make_tree(top: Path, files: int, folders: int, size: int) -> None:
-    block = bytes(range(256)) * (size // 256)
-    for f in range(folders):
-        folder = top / f"folder-{f:03d}"
-        folder.mkdir(parents=True)
-        for n in range(files // folders):
-            (folder / f"doc-{n:04d}.bin").write_bytes(block)
 
 
 async def each(items: Iterable[T], work: Callable[[T], Awaitable[None]], concurrency: int) -> None:

@@ -33,6 +33,7 @@ from common import (
     PeakSampler,
     add_dir_option,
     make_file,
+    make_tree,
     percentile,
     print_table,
     rss_kib,
@@ -44,15 +45,6 @@ from common import (
 FOLDER = "Laserfiche.Repository.Folder"
 # how often the timing client polls; small, so that it adds little to what is measured
 POLL_S = 0.002
-
-
-def make_tree(top: Path, files: int, folders: int, size: int) -> None:
-    block = bytes(range(256)) * (size // 256)
-    for f in range(folders):
-        folder = top / f"folder-{f:03d}"
-        folder.mkdir(parents=True)
-        for n in range(files // folders):
-            (folder / f"doc-{n:04d}.bin").write_bytes(block)
 
 
 def timed(*command: str) -> float:

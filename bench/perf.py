@@ -39,9 +39,9 @@ from pathlib import Path
 
 import aiohttp
 import perf_table
-from common import REPO, SHM, make_file, percentile, sign_in, start_server, work_folder
+from common import REPO, SHM, make_file, make_tree, percentile, sign_in, start_server, work_folder
 from import_and_list import import_once, list_all
-from operations import Client, make_tree, pollers, timed
+from operations import Client, pollers, timed
 from webhooks import delivery_run
 
 HERE = Path(__file__).resolve().parent.parent

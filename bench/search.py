@@ -29,7 +29,15 @@ import time
 from pathlib import Path
 
 import aiohttp
-from common import add_dir_option, percentile, print_table, sign_in, start_server, work_folder
+from common import (
+    add_dir_option,
+    make_empty_tree,
+    percentile,
+    print_table,
+    sign_in,
+    start_server,
+    work_folder,
+)
 
 FIRST_PAGE = 150
 RESULTS_EVERY_S = 0.02
@@ -37,14 +45,6 @@ POLL_EVERY_S = 0.01
 # (search command, the same pattern for find -name): many matches (2,000), and few (200: the first
 # page fills only three quarters through the walk)
 COMMANDS = (('{LF:Name="doc-004*"}', "doc-004*"), ('{LF:Name="doc-0042.txt"}', "doc-0042.txt"))
-
-
-def make_tree(top: Path, folders: int, files: int) -> None:
-    for f in range(folders):
-        folder = top / f"folder-{f:03d}"
-        folder.mkdir(parents=True)
-        for n in range(files):
-            (folder / f"doc-{n:04d}.txt").touch()
 
 
 async def one_search(http: aiohttp.ClientSession, v2: str, auth: dict[str, str], command: str):
@@ -109,7 +109,7 @@ async def main() -> None:
     args = parser.parse_args()
     with work_folder(args.dir) as work:
         root = work / "root"
-        make_tree(root, args.folders, args.files)
+        make_empty_tree(root, args.folders, args.files)
         print(f"tree: {args.folders * (args.files + 1):,} entries")
         proc, base = start_server(root, "--copy-processes", "0")
         try:
