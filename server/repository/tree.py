@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from stat import S_IFDIR, S_IFREG
+from typing import Any
 
 from .. import fsops
 from ..errors import BadRequest, Conflict, NotFound
@@ -80,12 +81,17 @@ class Tree:
         # data_version (which moves when another connection, a copy worker's, commits) it keys
         # caches that cannot go stale
         self._generation = 0
-        self._rows_cache: dict[int, tuple[Version, list[Row]]] = {}
+        # folder id -> (the version they were read at, its rows, the same rows as the store gave
+        # them): a change elsewhere in the store makes them stale, but rows read again that are
+        # the same are handed out as the same objects, so that what is cached by row (entries,
+        # their JSON, a sorted order) is found again
+        self._rows_cache: dict[int, tuple[Version, list[Row], list[tuple[Any, ...]]]] = {}
         # row id -> the entry a listing last made for it: (the row, the entry, its folder's parts)
         # (see _entries)
         self._made: dict[int, tuple[Row, Entry, tuple[str, ...]]] = {}
+        # (folder id, order, shortcuts) -> (the rows sorted, that order of them)
         self._sorted_cache: dict[
-            tuple[int, tuple[tuple[str, bool], ...], bool], tuple[Version, list[Row]]
+            tuple[int, tuple[tuple[str, bool], ...], bool], tuple[list[Row], list[Row]]
         ] = {}
 
     def entry(self, entry_id: int) -> Entry:
@@ -130,10 +136,8 @@ class Tree:
             with self._folder_fd(folder) as fd:
                 self._sync_children(folder, fd, verify=True)
                 rows = self._child_rows(folder.id)
-                if not shortcuts:
-                    rows = [row for row in rows if row.target is None]
                 if any(field in STAT_FIELDS for field, _ in order):
-                    entries = self._entries(folder, fd, rows)
+                    entries = self._entries(folder, fd, _shown_rows(rows, shortcuts))
                     sort_entries(entries, order)
                     return len(entries), entries[start:stop]
                 ordered = self._sorted_rows(folder.id, rows, order, shortcuts)
@@ -336,28 +340,37 @@ class Tree:
             return cached[1]
         if len(self._rows_cache) > ROWS_CACHE_FOLDERS:
             self._rows_cache.clear()  # (a listing costs one query to cache again)
-        rows = [
-            Row.of(row)
-            for row in self.store.conn.execute(
-                f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?", (folder_id,)
-            )
-        ]
-        self._rows_cache[folder_id] = (version, rows)
+            cached = None
+        raw = self.store.conn.execute(
+            f"SELECT {ROW_COLUMNS} FROM entries WHERE parent_id = ?", (folder_id,)
+        ).fetchall()
+        if cached is not None and cached[2] == raw:
+            rows = cached[1]  # (changed elsewhere in the store, not here)
+        elif cached is not None:
+            before = {row.id: (old, row) for old, row in zip(cached[2], cached[1], strict=True)}
+            rows = []
+            for values in raw:
+                kept = before.get(values[0])
+                rows.append(kept[1] if kept is not None and kept[0] == values else Row.of(values))
+        else:
+            rows = [Row.of(values) for values in raw]
+        self._rows_cache[folder_id] = (version, rows, raw)
         return rows
 
     def _sorted_rows(
         self, folder_id: int, rows: list[Row], order: Sequence[tuple[str, bool]], shortcuts: bool
     ) -> list[Row]:
+        """`rows` (a folder's, from _child_rows, which hands out the same list while they stay
+        the same) sorted by `order`, without the shortcuts unless `shortcuts`."""
         key = (folder_id, tuple(order), shortcuts)
-        version = self._version()
         cached = self._sorted_cache.get(key)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached[0] is rows:
             return cached[1]
-        ordered = list(rows)
+        ordered = _shown_rows(rows, shortcuts)
         sort_entries(ordered, order)
         if len(self._sorted_cache) > 64:
             self._sorted_cache.clear()
-        self._sorted_cache[key] = (version, ordered)
+        self._sorted_cache[key] = (rows, ordered)
         return ordered
 
     def _forget(self, entry_id: int) -> None:
@@ -509,3 +522,8 @@ class Tree:
             if entry := self._entry_at(Row.of(row), parent.parts, fd):
                 return entry
         return None
+
+
+def _shown_rows(rows: list[Row], shortcuts: bool) -> list[Row]:
+    """A copy of `rows`, without the shortcuts unless `shortcuts`."""
+    return list(rows) if shortcuts else [row for row in rows if row.target is None]
