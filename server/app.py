@@ -50,6 +50,7 @@ from .keys import (
     inbox_key,
     instances_key,
     jobs_key,
+    load_key,
     metadata_key,
     operations_key,
     repository_key,
@@ -64,6 +65,7 @@ from .metadata.model import Metadata
 from .metadata.reading import load_catalog
 from .mirroring import Stopped
 from .operations import Concurrency, Operations
+from .operations.load import RequestLoad
 from .repository import Repository
 from .sandbox import Faults, Feed
 from .sessions import Sessions
@@ -83,6 +85,7 @@ WORK_THREADS = 4
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[
+            common.counted,
             common.problems_middleware,
             reset.gate,
             common.auth_middleware(settings.repository_id),
@@ -92,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[feed_key] = Feed()
     app[start_key] = StartState()
+    app[load_key] = RequestLoad()
     app[reset.resets_key] = reset.Resets(functools.partial(_quiesce, app), functools.partial(_restart, app))
     app[lives_key] = Lives()
     # (read before anything starts: a bad catalog stops the server with where and what is wrong)
@@ -130,6 +134,7 @@ def _build(app: web.Application, catalog: Catalog) -> None:
         threads=WORK_THREADS,
         processes=settings.copy_processes,
         pace_s=settings.pace_ms / 1000,
+        load=app[load_key],
     )
     operations.register(*KINDS)
     instances = Instances(store, settings.elements_token, settings.callback_url, settings.signature_key)

@@ -10,6 +10,7 @@ from .elements.bulk import Jobs
 from .inbox import Inbox
 from .metadata.model import Metadata
 from .operations import Operations
+from .operations.load import RequestLoad
 from .repository import Repository
 from .sandbox import Faults, Feed
 from .sessions import Session, Sessions
@@ -32,6 +33,8 @@ feed_key = web.AppKey("feed", Feed)
 inbox_key = web.AppKey("inbox", Inbox)
 # what a reset puts back (outlives the resets)
 start_key = web.AppKey("start", StartState)
+# how busy the server is answering requests (outlives the resets; the engine yields to it)
+load_key = web.AppKey("load", RequestLoad)
 
 # per-request state, set by the middlewares
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -51,6 +54,7 @@ __all__ = [
     "inbox_key",
     "instances_key",
     "jobs_key",
+    "load_key",
     "metadata_key",
     "operations_key",
     "repository_key",

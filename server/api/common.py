@@ -31,7 +31,7 @@ from ..errors import (
     from_os_error,
     from_store_error,
 )
-from ..keys import REQUEST_ID, SESSION, sessions_key, settings_key
+from ..keys import REQUEST_ID, SESSION, load_key, sessions_key, settings_key
 from ..sessions import Session
 
 log = logging.getLogger("server")
@@ -130,6 +130,14 @@ def session_of(request: web.Request) -> Session:
 
 
 # ---- middlewares --------------------------------------------------------------------------
+
+
+@web.middleware
+async def counted(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request as it comes in: long work yields while they come fast (see
+    operations.load)."""
+    request.app[load_key].started()
+    return await handler(request)
 
 
 @web.middleware

@@ -39,6 +39,7 @@ from ..progress import Progress
 from ..repository import Repository
 from ..sessions import Session
 from .guard import Admission, Concurrency, Guard
+from .load import RequestLoad
 from .records import (
     CANCELLED_STATUS,
     SHUT_DOWN,
@@ -74,6 +75,7 @@ class Operations:
         threads: int = 4,
         processes: int = 2,
         pace_s: float = 0.0,
+        load: RequestLoad | None = None,
     ) -> None:
         self.repository = repository
         # the rule of starts that name none (v1's and the Elements dialect's)
@@ -84,7 +86,7 @@ class Operations:
         self.rows = Rows(repository.store)
         # the records' writes, many operations' to a transaction (hundreds run side by side)
         self.commits = GroupCommit(repository.store)
-        self.runner = Runner(repository, executor, processes, self.commits)
+        self.runner = Runner(repository, executor, processes, self.commits, load or RequestLoad())
         self.tokens = Tokens(self.rows, int(token_ttl_s * 1e9), self._expired)
         self.guard = Guard()
         self._kinds: dict[Kind, type[Work]] = {}

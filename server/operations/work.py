@@ -22,6 +22,7 @@ from ..commits import GroupCommit
 from ..copyworker import Workers
 from ..progress import WAIT, Order, Progress, Step
 from ..repository import Repository
+from .load import RequestLoad
 from .records import Kind, Operation
 
 # how long a walk that has caught up with its scan waits before looking again
@@ -36,11 +37,17 @@ class Runner:
     commit, for small writes to the store that need no thread hop of their own."""
 
     def __init__(
-        self, repository: Repository, executor: ThreadPoolExecutor, processes: int, commits: GroupCommit
+        self,
+        repository: Repository,
+        executor: ThreadPoolExecutor,
+        processes: int,
+        commits: GroupCommit,
+        load: RequestLoad,
     ) -> None:
         self.repository = repository
         self.executor = executor
         self.commits = commits
+        self.load = load
         self.processes = processes
         self._pool: Workers | None = None
         self._pool_lock = threading.Lock()
@@ -71,7 +78,8 @@ class Runner:
         after_barrier: Callable[[], Awaitable[None]] | None = None,
         scan: asyncio.Future[None] | None = None,
     ) -> None:
-        """Run steps in the work threads, up to `width()` at once, in their Order; WAIT waits for
+        """Run steps in the work threads, up to `width()` at once (one while requests come fast:
+        they come first, see `load`), in their Order; WAIT waits for
         the scan (`scan`, if given, is the scan's own run: when no step is running, its end ends
         the wait at once, so a small tree's copy does not sit out SCAN_WAIT_S). On any error or
         cancel, the steps already running are let finish (they stop at their next file) before
@@ -100,7 +108,7 @@ class Runner:
                     del running[future]
                     if after_barrier is not None:
                         await after_barrier()
-                while len(running) >= width():
+                while len(running) >= (1 if self.load.busy() else width()):
                     await _first_done(running)
             while running:
                 await _first_done(running)
