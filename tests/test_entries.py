@@ -247,6 +247,29 @@ async def test_children_ids_are_stable_between_listings(api, storage_root):
     assert 1 not in first.values()
 
 
+async def test_a_listing_after_changes_elsewhere_shows_the_folders_own_changes(api, storage_root):
+    """Rows read again after a change elsewhere in the store are reused where they are the same:
+    what changed in the folder itself (a rename through the API, a file edited by hand) shows,
+    the rest lists as before."""
+    (storage_root / "listed").mkdir()
+    for n in range(5):
+        (storage_root / "listed" / f"doc{n}.txt").write_bytes(b"x")
+    (storage_root / "elsewhere").mkdir()
+    folder = await api.by_path("\\listed")
+    before = {e["name"]: e for e in await api.children(folder["id"])}
+    elsewhere = await api.by_path("\\elsewhere")
+    assert (await api.create_folder(elsewhere["id"], "new")).status == 201
+    renamed = before["doc1.txt"]["id"]
+    assert (await api.patch(f"/Entries/{renamed}", json={"name": "renamed.txt"})).status == 200
+    (storage_root / "listed" / "doc2.txt").write_bytes(b"longer now")
+    after = {e["name"]: e for e in await api.children(folder["id"])}
+    assert sorted(after) == ["doc0.txt", "doc2.txt", "doc3.txt", "doc4.txt", "renamed.txt"]
+    assert after["renamed.txt"]["id"] == renamed
+    assert after["doc2.txt"]["elecDocumentSize"] == len(b"longer now")
+    for name in ("doc0.txt", "doc3.txt", "doc4.txt"):  # (numbered anew: renamed.txt sorts last)
+        assert after[name] | {"rowNumber": 0} == before[name] | {"rowNumber": 0}
+
+
 async def test_children_empty_folder(api, storage_root):
     (storage_root / "empty").mkdir()
     e = await api.by_path("\\empty")
