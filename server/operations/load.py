@@ -21,8 +21,8 @@ class RequestLoad:
     """The requests the server started lately, counted in windows of WINDOW_S."""
 
     def __init__(self, window_s: float = WINDOW_S, busy_requests: int = BUSY_REQUESTS) -> None:
-        self._window_s = window_s
-        self._busy_requests = busy_requests
+        self.window_s = window_s
+        self.busy_requests = busy_requests
         self._since = time.monotonic()  # when the window under way began
         self._count = 0  # requests in it
         self._last = 0  # requests in the window before it, if that one ended just now
@@ -30,9 +30,9 @@ class RequestLoad:
     def started(self) -> None:
         """A request came in (on the event loop: see api.common.counted)."""
         now = time.monotonic()
-        if now - self._since >= self._window_s:
+        if now - self._since >= self.window_s:
             # (a window that ended longer ago than a window counts as empty)
-            self._last = self._count if now - self._since < 2 * self._window_s else 0
+            self._last = self._count if now - self._since < 2 * self.window_s else 0
             self._count = 0
             self._since = now
         self._count += 1
@@ -40,8 +40,8 @@ class RequestLoad:
     def busy(self) -> bool:
         """Whether requests are coming fast right now."""
         age = time.monotonic() - self._since
-        if age >= 2 * self._window_s:
+        if age >= 2 * self.window_s:
             return False
-        if age >= self._window_s:
-            return self._count >= self._busy_requests
-        return max(self._last, self._count) >= self._busy_requests
+        if age >= self.window_s:
+            return self._count >= self.busy_requests
+        return max(self._last, self._count) >= self.busy_requests
