@@ -123,9 +123,6 @@ async def serve(settings: Settings) -> None:
             await site.start()
         except OSError as exc:
             raise CannotStart(cannot_listen(settings, exc), 1) from exc
-        host, port = runner.addresses[0][:2]
-        host = f"[{host}]" if ":" in host else host
-        print(banner(settings, f"http://{host}:{port}"), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -140,6 +137,10 @@ async def serve(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        # (only now: a client that reads the base URL and at once sends SIGTERM gets a clean stop)
+        host, port = runner.addresses[0][:2]
+        host = f"[{host}]" if ":" in host else host
+        print(banner(settings, f"http://{host}:{port}"), flush=True)
         await stop.wait()
         logging.getLogger("server").info("signal received, shutting down")
     finally:

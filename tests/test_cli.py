@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -226,3 +227,25 @@ def test_a_catalog_that_does_not_parse_is_one_line(tmp_path: Path):
     catalog.write_text("[[field]]\nid = \n")
     done = run("--storage-root", str(tmp_path / "root"), "--port", "0", "--catalog", str(catalog))
     assert_one_line(done, 2, str(catalog))
+
+
+def test_a_sigterm_sent_as_soon_as_the_base_url_is_printed_stops_it_cleanly(tmp_path: Path):
+    """The banner is printed once the signals are handled: a test harness that reads the base URL
+    and stops the server at once gets exit code 0 (it used to be killed by the signal, -15, when it
+    came before the handlers)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    for n in range(5):
+        with subprocess.Popen(
+            [sys.executable, "-m", "server", "--port", "0", "--storage-root", str(tmp_path / f"r{n}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=clean,
+        ) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if "base URL" in line:
+                    proc.send_signal(signal.SIGTERM)
+                    break
+            assert proc.wait(timeout=30) == 0
