@@ -36,29 +36,21 @@ class CopyWork(Work):
         name: str,
         auto_rename: bool,
         progress: Progress,
+        checked: tuple[Entry, Entry] | None = None,
     ) -> CopyWork:
         """The copy, once checked: a missing entry (404), a copy into itself (400) and a taken name
         without autoRename (409) are refused here, before anything is accepted. (On the default
-        threads: a check never queues behind copy batches.)"""
-        source, parent = await asyncio.to_thread(
-            operations.repository.check_copy, source_id, parent_id, name, auto_rename
+        threads: a check never queues behind copy batches.) `checked`: the source and the folder,
+        as `Repository.check_copy` has just returned them to a caller that checked in a thread hop
+        of its own."""
+        repository = operations.repository
+        if checked is None:
+            checked = await asyncio.to_thread(repository.check_copy, source_id, parent_id, name, auto_rename)
+        source, parent = checked
+        walk = walkers.CopyWalk(
+            repository, source, parent, name, auto_rename, user, progress, operations.runner.workers
         )
-        return cls.of(operations, user, source, parent, name, auto_rename, progress)
-
-    @classmethod
-    def of(
-        cls,
-        operations: Operations,
-        user: str,
-        source: Entry,
-        parent: Entry,
-        name: str,
-        auto_rename: bool,
-        progress: Progress,
-    ) -> CopyWork:
-        """The copy of what `Repository.check_copy` has just checked (and returned)."""
-        repository, workers = operations.repository, operations.runner.workers
-        return cls(walkers.CopyWalk(repository, source, parent, name, auto_rename, user, progress, workers))
+        return cls(walk)
 
     async def run(self, runner: Runner, checkpoint: Callable[[], Awaitable[None]]) -> None:
         """Scan and copy side by side (the copy follows the scan folder by folder)."""
@@ -123,10 +115,11 @@ async def start_copy(
     checked: tuple[Entry, Entry] | None = None,
 ) -> Operation:
     """Check a copy, then accept it as an operation of the session (see `Operations.start`).
-    `checked`: the source and the folder, as `Repository.check_copy` has just returned them (the
-    caller checked in a thread hop of its own)."""
+    `checked`: see `CopyWork.prepare`."""
     progress = operations.progress(pace_s)
-    work = await _work(operations, session.user, source_id, parent_id, name, auto_rename, progress, checked)
+    work = await CopyWork.prepare(
+        operations, session.user, source_id, parent_id, name, auto_rename, progress, checked
+    )
     return await operations.start(session, work, hook, admission)
 
 
@@ -142,27 +135,14 @@ async def copy_now(
 ) -> Entry:
     """A synchronous copy (a create-children or Folder/Copy route, the Elements hub without
     Elements-Async-Request): the same walk, in the request. Returns the copy. (`checked`: see
-    `start_copy`.)"""
+    `CopyWork.prepare`.)"""
     progress = operations.progress(pace_s)
-    work = await _work(operations, user, source_id, parent_id, name, auto_rename, progress, checked)
+    work = await CopyWork.prepare(
+        operations, user, source_id, parent_id, name, auto_rename, progress, checked
+    )
     await operations.run_now(work, "copy")
     assert work.walk.result is not None
     return await asyncio.to_thread(operations.repository.entry, work.walk.result.id)
-
-
-async def _work(
-    operations: Operations,
-    user: str,
-    source_id: int,
-    parent_id: int,
-    name: str,
-    auto_rename: bool,
-    progress: Progress,
-    checked: tuple[Entry, Entry] | None,
-) -> CopyWork:
-    if checked is None:
-        return await CopyWork.prepare(operations, user, source_id, parent_id, name, auto_rename, progress)
-    return CopyWork.of(operations, user, *checked, name, auto_rename, progress)
 
 
 def _label(source: Entry, target_path: str) -> str:
