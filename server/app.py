@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from . import fsops
 from .api import (
     bulk,
     common,
@@ -63,7 +64,6 @@ from .kinds import KINDS
 from .metadata.catalog import Catalog
 from .metadata.model import Metadata
 from .metadata.reading import load_catalog
-from .mirroring import Stopped
 from .operations import Concurrency, Operations
 from .operations.load import RequestLoad
 from .repository import Repository
@@ -227,7 +227,7 @@ async def _keep_start(app: web.Application) -> None:
     try:
         await asyncio.to_thread(start.keep_rows, app[store_key])
         await asyncio.to_thread(start.keep_tree)
-    except Stopped:
+    except fsops.Stopped:
         return
     except Exception as exc:
         resets.problem = str(exc) or type(exc).__name__
@@ -300,8 +300,8 @@ async def _webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[events_key].open()
     await app[deliveries_key].open()
     yield
-    # attempts under way are cut off unrecorded; the next start makes them again
-    await app[events_key].close()
+    # attempts under way are cut off unrecorded; the next start makes them again (the events run
+    # nothing of their own: their webhooks are the deliveries')
     await app[deliveries_key].close()
 
 

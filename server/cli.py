@@ -26,6 +26,7 @@ from .config import (
     KEEPALIVE_TIMEOUT_S,
     LOG_LEVELS,
     MAX_DOCUMENT_BYTES,
+    MAX_PACE_MS,
     PROFILES,
     SEARCH_RESULTS_TTL_S,
     SESSION_CONCURRENCY,
@@ -50,8 +51,6 @@ DISTRIBUTION = "document-ops-sandbox"
 # no duration a sandbox is set to needs more than a year: more is a typo (and 1e308 seconds would
 # overflow the nanosecond clocks the server keeps)
 MAX_SECONDS = 365 * 24 * 3600.0
-# a slow-down of more than a minute per entry is a typo too (as a request's Sandbox-Pace-Ms)
-MAX_PACE_MS = 60_000.0
 
 # a flag's text (or its variable's) to its value; raises ArgumentTypeError saying what is wrong
 Check = Callable[[str], Any]

@@ -38,6 +38,8 @@ WEBHOOK_TIMEOUT_S = 10.0
 # v2's GET Tasks holds its answer at most this long while the tasks run ("at most 60 seconds": the
 # published v2 OpenAPI description of ListTasks)
 TASK_WAIT_S = 60.0
+# the longest pace per entry, from --pace-ms or a request's Sandbox-Pace-Ms (one minute)
+MAX_PACE_MS = 60_000
 # v2 tasks that run at once per access token (v2 allows "a limited number"); more wait their turn
 V2_RUNNING_PER_SESSION = 1
 # a v2 search's results are kept this long after they were last read (the published v2 description:

@@ -287,9 +287,6 @@ def main() -> None:
     # rows are written here too, beside the server's own connection: the server's process has
     # enough to do answering requests
     store_fd, conn = store.connect_from(root_fd)
-    # as the server's own connection: a commit is safe from a crash of any process at once, and
-    # only a power loss could take back the last ones
-    conn.execute("PRAGMA synchronous=NORMAL")
     global _writer_lock
     _writer_lock = os.open(
         WRITER_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=store_fd

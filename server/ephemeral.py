@@ -29,14 +29,13 @@ from pathlib import Path
 from . import fsops
 from .config import Settings
 from .mirroring import copy_file, mirror, remove_tree
-from .store import DB_NAME, RESULTS_DIR, STORE_DIR
-from .uploads import UPLOADS_DIR
+from .snapshot import KEPT_FOLDERS
+from .store import DB_NAME, STORE_DIR
 
 PREFIX = "sandbox-ephemeral-"
 # what of the store a copy takes: the rows (and the write-ahead log a stopped server may leave,
-# which holds rows too) and the folders whose files the rows name
+# which holds rows too) and the folders whose files the rows name (as a reset keeps them)
 STORE_FILES = (DB_NAME, DB_NAME + "-wal")
-STORE_FOLDERS = (RESULTS_DIR, UPLOADS_DIR)
 
 
 class CopyFailed(Exception):
@@ -115,7 +114,7 @@ def _copy_store(store: int, copied: int) -> None:
                 found = fsops.lstat_at(store, name)
                 if found is not None and fsops.kind(found) is False:
                     copy_file(store, copied, name)
-        for name in STORE_FOLDERS:
+        for name in KEPT_FOLDERS:
             found = fsops.lstat_at(store, name)
             if found is not None and fsops.kind(found) is True:
                 os.mkdir(name, 0o700, dir_fd=copied)

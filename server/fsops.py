@@ -243,7 +243,8 @@ def _across(
 
 
 class Stopped(Exception):
-    """A copy was asked to stop between two chunks; what it wrote is incomplete."""
+    """A copy was asked to stop between two chunks (what it wrote is incomplete), or a mirror of a
+    tree between two entries (the server is stopping)."""
 
 
 def copy_bytes(

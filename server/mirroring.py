@@ -26,10 +26,6 @@ COPY_INSTEAD = frozenset({errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP,
 Parts = tuple[str, ...]
 
 
-class Stopped(Exception):
-    """A mirror was asked to stop (the server is stopping)."""
-
-
 def listing(fd: int) -> dict[str, os.stat_result]:
     """The names in a folder with what each is (not following symlinks); those gone meanwhile
     are left out."""
@@ -91,11 +87,11 @@ def mirror(
     """Make the empty folder at `start` below `dst_top` hold what the one below `src_top` holds
     (but the names `skip` at the top): folders made again with their times, files linked (or
     copied, if `copy`), symlinks made again; partial files and anything else are never entries,
-    and are left out. Raises Stopped once `stop` is set."""
+    and are left out. Raises fsops.Stopped once `stop` is set."""
     for parts, src, dst in _folders(src_top, dst_top, start):
         for name, st in listing(src).items():
             if stop is not None and stop.is_set():
-                raise Stopped
+                raise fsops.Stopped
             if (not parts and name in skip) or name.startswith(fsops.PART_PREFIX):
                 continue
             try:

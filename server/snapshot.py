@@ -67,9 +67,8 @@ class StartState:
     blocks (the app calls them through `asyncio.to_thread`)."""
 
     def __init__(self) -> None:
-        # when its rows were kept (0: not yet), and whether the tree is kept too (a reset may go)
+        # when its rows were kept (0: not yet)
         self.kept_ns = 0
-        self.kept = False
         self._stop = threading.Event()
         # the root and the store's folder, held by descriptors of its own: a reset closes the
         # store and opens it again
@@ -111,14 +110,13 @@ class StartState:
                     mirror(self._dir_fd, new_fd, (name,), stop=self._stop)
 
     def keep_tree(self) -> None:
-        """Keep the tree below the root (stopping early, with Stopped, once `stop` is called),
+        """Keep the tree below the root (stopping early, with fsops.Stopped, once `stop` is called),
         then make what was kept the start state."""
         with fsops.folder(self._dir_fd, (NEW_DIR,)) as new_fd:
             os.mkdir(TREE_DIR, 0o700, dir_fd=new_fd)
             with fsops.folder(new_fd, (TREE_DIR,)) as tree_fd:
                 mirror(self._root_fd, tree_fd, skip=frozenset({STORE_DIR}), stop=self._stop)
         os.rename(NEW_DIR, START_DIR, src_dir_fd=self._dir_fd, dst_dir_fd=self._dir_fd)
-        self.kept = True
 
     def stop(self) -> None:
         self._stop.set()

@@ -288,6 +288,9 @@ def _connect(dir_fd: int, shared: bool = False) -> sqlite3.Connection:
     # the server and the copy worker processes write side by side: wait for the other's
     # transaction, never fail
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # (in write-ahead-log mode: a commit is safe from a crash of any process at once, and only a
+    # power loss could take back the last ones)
+    conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
 
@@ -368,7 +371,6 @@ class Store:
                 raise StoreUnusable(f"{self.dir}: '{name}' must be a regular file of the sandbox's own")
         conn = _connect(self.dir_fd, shared=True)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version <= SCHEMA_VERSION:
             # each step is safe to repeat, should a crash come between them (and is repeated at

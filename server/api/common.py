@@ -19,7 +19,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 from aiohttp.web_urldispatcher import MatchInfoError
 
-from ..config import Settings
+from ..config import MAX_PACE_MS, Settings
 from ..errors import (
     BadRequest,
     HeaderFieldsTooLarge,
@@ -337,11 +337,16 @@ async def read_json_value(request: web.Request) -> Any:
         raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-async def _body(request: web.Request, what: str) -> bytes:
+async def read_body(request: web.Request) -> bytes:
+    """The whole request body; 413 (problem details) past the app's limit."""
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(exc.text or "The request body is too large.") from None
+
+
+async def _body(request: web.Request, what: str) -> bytes:
+    raw = await read_body(request)
     if not raw.strip():
         raise BadRequest(f"{what} is required as the request body.")
     return raw
@@ -405,8 +410,6 @@ def _out_of_range(what: str, minimum: int) -> BadRequest:
 
 
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
-# the most a request may slow its operation down by, per entry (a minute)
-MAX_PACE_MS = 60_000
 PACE_HEADER = "Sandbox-Pace-Ms"
 
 

@@ -15,12 +15,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import BadRequest, PayloadTooLarge
+from ..errors import BadRequest
 from ..inbox import Arrival, Check
 from ..keys import feed_key, inbox_key
 from ..sandbox import EVERYONE
 from ..times import iso
-from .common import int_param, json, json_built, problem, public, seconds_param
+from .common import int_param, json, json_built, problem, public, read_body, seconds_param
 from .sandbox import either_dialect
 
 routes = web.RouteTableDef()
@@ -98,10 +98,7 @@ async def deliver(request: web.Request) -> web.Response:
     """Record whatever is posted; answer 200 `{"id"}`, or the status `?status=` asks for (an
     error status as problem details, with the id)."""
     name, status = _name(request), _answer_status(request)
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(exc.text or "The request body is too large.") from None
+    body = await read_body(request)
     arrival = await request.app[inbox_key].receive(
         name, request.method, request.headers.items(), body, status
     )

@@ -176,9 +176,6 @@ class Events:
         for pending in await asyncio.to_thread(self._recover):
             self.deliveries.schedule(pending)
 
-    async def close(self) -> None:
-        """Nothing of its own runs: the webhooks are the deliveries' (see `_deliver_when_ended`)."""
-
     def _deliver_when_ended(self, op: Operation) -> None:
         """Operations.listeners: once an operation with an event has ended and its end is stored,
         its webhook (made in that same transaction: `EventHook.ended`) is scheduled, once."""

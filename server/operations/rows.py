@@ -50,16 +50,11 @@ class Rows:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def save(
-        self,
-        row: tuple[Any, ...],
-        also: Callable[[sqlite3.Connection], None] | None = None,
-        forgiving: bool = False,
-    ) -> None:
-        """Upsert an operation's row (a `snapshot`), and run `also` in the same transaction (see
-        `save_in`)."""
+    def save(self, row: tuple[Any, ...]) -> None:
+        """Upsert an operation's row (a `snapshot`) in a transaction of its own (what runs beside
+        others goes through the group commit, with `save_in`)."""
         with self.store.transaction() as conn:
-            save_in(conn, row, also, forgiving)
+            save_in(conn, row)
 
     def mark_expired(self, tokens: list[str], now: int) -> None:
         with self.store.lock:

@@ -4,7 +4,6 @@ scan listing the source breadth first while the copy follows it."""
 from __future__ import annotations
 
 import collections
-import errno
 import functools
 import operator
 import os
@@ -19,6 +18,7 @@ from ..metadata.carry import CopyRun
 from ..progress import WAIT, Order, Progress, Step
 from ..repository import (
     Entry,
+    Known,
     Repository,
     Target,
     candidates,
@@ -27,7 +27,7 @@ from ..repository import (
     name_problem,
 )
 from .batches import BatchItem, Copied, CopyBatch, chunk_counter, copied_rows, copy_batch
-from .walk import BATCH_BYTES, BATCH_FILES, MAX_OPEN_FOLDERS, Walk, shown_path, unlink_quietly
+from .walk import BATCH_BYTES, BATCH_FILES, MAX_OPEN_FOLDERS, Walk, open_child, shown_path, unlink_quietly
 
 if TYPE_CHECKING:
     from ..copyworker import Workers
@@ -120,7 +120,7 @@ class CopyWalk(Walk):
                     for child_index, child_id, child_name in folders:
                         child_fd = None
                         if len(pending) < MAX_OPEN_FOLDERS:
-                            child_fd = self._open_child(fd, child_name)
+                            child_fd = open_child(fd, child_name)
                         pending.append((child_index, child_id, child_fd))
                 finally:
                     os.close(fd)
@@ -195,14 +195,6 @@ class CopyWalk(Walk):
             return fsops.open_dir(self.root_fd, parts)
         except fsops.Gone:
             raise NotFound(f"The folder '{shown_path(parts)}' went away while it was being copied.") from None
-
-    def _open_child(self, fd: int, name: str) -> int | None:
-        try:
-            return os.open(name, fsops.DIR_FLAGS, dir_fd=fd)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                return None  # changed since listed; opening it again later will tell
-            raise
 
     # ---- steps -------------------------------------------------------------------------
 
@@ -389,7 +381,7 @@ class CopyWalk(Walk):
 
 
 # what a listing says of a child the store never met (see Known)
-_UNKNOWN: tuple[None, None, None, bool, int] = (None, None, None, False, 0)
+_UNKNOWN = Known()
 
 
 def _distinct(name: str, is_dir: bool, taken: set[str]) -> str:

@@ -19,7 +19,7 @@ from ..repository import (
     Repository,
 )
 from .batches import UnlinkBatch, unlink_batch
-from .walk import DELETE_BATCH, MAX_OPEN_FOLDERS, Walk, shown_path
+from .walk import DELETE_BATCH, MAX_OPEN_FOLDERS, Walk, open_child, shown_path
 
 if TYPE_CHECKING:
     from ..copyworker import Workers
@@ -102,7 +102,7 @@ class DeleteWalk(Walk):
                                 self._tree.append(child)
                                 child_fd = None
                                 if len(pending) < MAX_OPEN_FOLDERS:
-                                    child_fd = _open_child(fd, name)
+                                    child_fd = open_child(fd, name)
                                 pending.append((len(self._tree) - 1, child_fd))
                             else:
                                 node.files.append(name)
@@ -210,12 +210,3 @@ class DeleteWalk(Walk):
         finally:
             # (their rows go at once, whatever stopped the removal)
             self.repository.forget_names(list(removed.items()))
-
-
-def _open_child(fd: int, name: str) -> int | None:
-    try:
-        return os.open(name, fsops.DIR_FLAGS, dir_fd=fd)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-            return None  # changed since listed; opening it again later will tell
-        raise

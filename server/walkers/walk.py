@@ -3,10 +3,12 @@ batch sizes, and small helpers."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .. import fsops
 from ..progress import Progress
 from ..repository import (
     Repository,
@@ -18,9 +20,9 @@ if TYPE_CHECKING:
 # a copy step takes up to this many small files, or fewer that add up to BATCH_BYTES, from one
 # folder or several (a batch in a worker process is not stopped part-way: these bound how long a
 # cancel waits; each step costs a few thread hops and a round trip to a worker, so fewer is faster,
-# but its rows are recorded in one go on the server's side, which holds up the event loop: at 256
-# the pollers' p99 during a copy was worse than before batches spanned folders, at 96 it is not,
-# see bench/perf.py)
+# but what a step does on the server's side (logging and counting its files, in a work thread)
+# holds the GIL, which the event loop waits for: at 256 the pollers' p99 during a copy was worse
+# than before batches spanned folders, at 96 it is not, see bench/perf.py)
 BATCH_FILES = 96
 BATCH_BYTES = 4 * 1024 * 1024
 # a delete step unlinks up to this many files, from one folder or several
@@ -66,3 +68,14 @@ def unlink_quietly(dir_fd: int, name: str) -> None:
         os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
+
+
+def open_child(fd: int, name: str) -> int | None:
+    """A descriptor on the subfolder `name` of the folder open at `fd`, or None if it changed
+    since it was listed (opening it again later, from the root, will tell how)."""
+    try:
+        return os.open(name, fsops.DIR_FLAGS, dir_fd=fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
