@@ -28,7 +28,6 @@ import io
 import math
 import signal
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +41,7 @@ from common import (
     print_table,
     rss_kib,
     start_server,
+    timed,
     work_folder,
 )
 
@@ -168,12 +168,6 @@ def baseline(media: str, file: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     records = BASELINES[media][1](file)
     return time.perf_counter() - t0, records
-
-
-def timed(*command: str) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def spread(values: list[float]) -> str:

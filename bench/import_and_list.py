@@ -34,6 +34,7 @@ from common import (
     rss_kib,
     sign_in,
     start_server,
+    timed,
     work_folder,
 )
 
@@ -124,13 +125,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[tuple[str, float, fl
             async with http.get(f"{api}/Entries/ByPath", params={"fullPath": "\\many"}, headers=auth) as r:
                 folder_id = (await r.json())["entry"]["id"]
 
-            def ls_f() -> float:
-                t0 = time.perf_counter()
-                subprocess.run(["ls", "-f", str(folder)], check=True, stdout=subprocess.DEVNULL)
-                return time.perf_counter() - t0
-
             first = await list_all(http, api, auth, folder_id, 150, args.entries)
-            ls_times = [ls_f() for _ in range(args.runs)]
+            ls_times = [timed("ls", "-f", str(folder)) for _ in range(args.runs)]
             ls = statistics.median(ls_times)
             rows.append((f"list {args.entries} first pass (ids given), 150/page", first, ls, ""))
             for page in (150, 1000):

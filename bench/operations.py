@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import signal
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -39,18 +38,13 @@ from common import (
     rss_kib,
     sign_in,
     start_server,
+    timed,
     work_folder,
 )
 
 FOLDER = "Laserfiche.Repository.Folder"
 # how often the timing client polls; small, so that it adds little to what is measured
 POLL_S = 0.002
-
-
-def timed(*command: str) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 class Client:

@@ -44,9 +44,9 @@ from pathlib import Path
 
 import aiohttp
 import perf_table
-from common import REPO, SHM, make_file, make_tree, percentile, sign_in, start_server, work_folder
+from common import REPO, SHM, make_file, make_tree, percentile, sign_in, start_server, timed, work_folder
 from import_and_list import import_once, list_all
-from operations import Client, pollers, timed
+from operations import Client, pollers
 from webhooks import delivery_run
 
 HERE = Path(__file__).resolve().parent.parent
@@ -135,15 +135,19 @@ async def poll_round(
     bare: str,
     order: list[str],
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """p99 (ms) of closed-loop pollers during a copy; of the bare handler for as long while `cp -r`
-    copies the same tree over and over (the same work on the machine: what the server's own copy
-    costs the pollers beyond that is what the figure shows); and of the bare handler idle."""
+    """p99 (ms) of closed-loop pollers during a copy (old and new, in the round's order); of the bare
+    handler for as long while `cp -r` copies the same tree over and over (the same work on the
+    machine: what the server's own copy costs the pollers beyond that is what the figure shows);
+    and of the bare handler idle."""
     p99: dict[str, float] = {}
     idle: dict[str, float] = {}
     by = {s.label: s for s in servers}
-    seconds = args.bare_s
-    for who in order:
+    # the servers first (in the round's order), then the bare handler for as long as the longer
+    # of their copies was polled, so that each round's baseline has a window like theirs
+    windows = [args.bare_s]
+    for who in [who for who in order if who != BASE] + [BASE]:
         if who == BASE:
+            seconds = max(windows)
             with copying_over_and_over(servers[-1].root / "tree", place / "cp-poll"):
                 latencies, errors = await pollers(http, f"{bare}/status", {}, args.pollers, 0, seconds)
             idle_latencies, _ = await pollers(http, f"{bare}/status", {}, args.pollers, 0, seconds)
@@ -156,7 +160,7 @@ async def poll_round(
             latencies, errors = await pollers(
                 http, f"{client.api}/Tasks/{token}", client.auth, args.pollers, 0
             )
-            seconds = time.perf_counter() - t0
+            windows.append(time.perf_counter() - t0)
             done = await client.wait(token, long_poll=True)
             await client.wait(await client.delete(int(str(done["entryId"]))), long_poll=True)
         assert not errors, f"{who}: {errors} polls failed"
@@ -343,7 +347,9 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--folders", type=int, default=100)
     parser.add_argument("--pollers", type=int, default=50)
-    parser.add_argument("--bare-s", type=float, default=0.5, help="polls of the bare handler before a copy's")
+    parser.add_argument(
+        "--bare-s", type=float, default=0.5, help="the shortest time the bare handler is polled for"
+    )
     parser.add_argument("--children", type=int, default=10_000)
     parser.add_argument("--copies", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=100)
