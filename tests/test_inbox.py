@@ -465,6 +465,13 @@ async def test_a_body_over_one_mib_is_413_and_not_recorded(aiohttp_client, stora
     limit = 1024 * 1024
     over = io.BytesIO(b"x" * (limit + 1))  # (a stream: aiohttp warns of large raw bytes)
     await env.problem("POST", "/sandbox/inbox/big", 413, data=over, headers={})
+
+    async def chunked():  # (no Content-Length: found too large as it is read)
+        for _ in range(2):
+            yield b"x" * (limit // 2 + 1)
+
+    await env.problem("POST", "/sandbox/inbox/big", 413, data=chunked(), headers={})
+    assert await env.read("big") == []
     whole = json.dumps({"pad": "y" * (limit - 20)}).encode()
     assert len(whole) <= limit
     resp = await env.post("big", whole, signed(whole))

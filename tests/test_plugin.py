@@ -121,7 +121,8 @@ def test_the_factory_starts_sandboxes_with_their_own_settings(sandbox_factory):
         elements_token="t-1",
         signature_key="k-1",
     )
-    assert plain.url != custom.url
+    # (each on a copy of its own, of the sample or of its `root`)
+    assert plain.root != custom.root and not plain.root.is_relative_to(custom.root)
     assert (custom.username, custom.password, custom.repository_id) == ("alice", "wonder", "r-b")
     assert custom.v1.get("Entries/1").status == 200
     assert custom.sign_in("bob", "builder").v2.get("Entries/1").status == 200
