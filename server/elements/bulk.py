@@ -132,9 +132,11 @@ def records_found(op: Operation) -> int | None:
 def status_object(job: Job, op: Operation | None, records: int) -> dict[str, Any]:
     """What the bulk API says of a job (its status route, its listing, its callback)."""
     status = job.status
-    if op is not None and not op.done:
-        running = op.status is Status.IN_PROGRESS
-        status = JobStatus.RUNNING if running else JobStatus.CREATED
+    if op is not None and status is JobStatus.CREATED:
+        # (the job's end is stored with it once the operation's is: an operation that has just
+        # ended reads as still running until then, never as CREATED again)
+        started = op.status is not Status.NOT_STARTED
+        status = JobStatus.RUNNING if started else JobStatus.CREATED
         if op.cancel_requested:
             status = JobStatus.CANCELLATION_PENDING
     body: dict[str, Any] = {
