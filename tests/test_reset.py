@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from yarl import URL
 from server.api import reset as reset_module
 from server.app import create_app
 from server.config import ELEMENTS_ORG_SECRET, ELEMENTS_TOKEN, ELEMENTS_USER_SECRET
+from server.snapshot import StartState
 
 HUB = "/elements/api-v2/hubs/documents"
 HUB_AUTH = {"Authorization": f"User {ELEMENTS_USER_SECRET}, Element {ELEMENTS_TOKEN}"}
@@ -412,6 +414,48 @@ async def test_only_admins_may_reset(aiohttp_client, sample_root):
     await assert_problem(await api.client.post("/sandbox/reset", headers=bob.headers), 403)
     await assert_problem(await api.client.post("/sandbox/reset", headers=HUB_AUTH), 403)
     await assert_problem(await api.client.post("/sandbox/reset"), 401)
+    assert "kept" in await api.child_names(1)
+
+
+async def test_writes_wait_for_the_start_state_and_reads_do_not(aiohttp_client, tmp_path, monkeypatch):
+    """Until the start state is kept, a read answers at once and a write waits; one that waits
+    past HOLD_S is a 503 with Retry-After, and is not done. Once it is kept, writes go on."""
+    release = threading.Event()
+    keep_tree = StartState.keep_tree
+
+    def slow_keep_tree(self: StartState) -> None:
+        release.wait(30)
+        keep_tree(self)
+
+    monkeypatch.setattr(StartState, "keep_tree", slow_keep_tree)
+    monkeypatch.setattr(reset_module, "HOLD_S", 0.3)
+    (tmp_path / "root").mkdir()
+    client = await aiohttp_client(create_app(make_settings(tmp_path / "root")))
+    try:
+        assert (await client.get("/openapi.json")).status == 200
+        token_url = f"{BASE}/Token"
+        form = {"grant_type": "password", "username": "admin", "password": "admin"}
+        held = await client.post(token_url, data=form)
+        await assert_problem(held, 503)
+        assert held.headers["Retry-After"] == "1"
+    finally:
+        release.set()
+    api = Api(client, await sign_in(client))
+    await api.mkdir(1, "after")
+
+
+async def test_a_start_state_that_could_not_be_kept_refuses_resets_and_lets_writes_go_on(
+    aiohttp_client, tmp_path, monkeypatch
+):
+    def failing_keep_tree(self: StartState) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(StartState, "keep_tree", failing_keep_tree)
+    (tmp_path / "root").mkdir()
+    api = await open_api(aiohttp_client, tmp_path / "root")
+    await api.mkdir(1, "kept")
+    body = await assert_problem(await api.client.post("/sandbox/reset", headers=api.headers), 503)
+    assert "could not be kept" in body["detail"] and "No space left" in body["detail"], body
     assert "kept" in await api.child_names(1)
 
 
